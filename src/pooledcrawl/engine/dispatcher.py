@@ -1,0 +1,213 @@
+"""Hands requests to the engine's workers when their slot (domain) may take one.
+
+The frontier holds requests; this decides *when* each may go. A request whose
+slot is full or paced is parked on that slot instead of blocking a worker, so
+one saturated domain never starves the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.http.request import Request
+from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
+
+__all__ = ["Dispatcher", "Slot", "slot_key"]
+
+
+def slot_key(url: str) -> str:
+    """``host[:port]`` of an http(s) URL (URLs reaching here are already validated)."""
+    start = url.find("//") + 2
+    end = url.find("/", start)
+    host = url[start:] if end == -1 else url[start:end]
+    return host.rsplit("@", 1)[-1].lower()
+
+
+class Slot:
+    """One domain's share: its policy, requests in flight, and requests parked on it."""
+
+    __slots__ = ("backlog", "inflight", "key", "peak", "policy")
+
+    def __init__(self, key: str, policy: ConcurrencyPolicy) -> None:
+        self.key = key
+        self.policy = policy
+        self.inflight = 0
+        self.peak = 0
+        self.backlog: deque[Request] = deque()
+
+    def can_send(self, now: float) -> bool:
+        return self.inflight < self.policy.limit() and self.policy.ready_at() <= now
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        frontier: Frontier,
+        policy_factory: PolicyFactory,
+        clock: Callable[[], float],
+        *,
+        max_parked: int = 10_000,
+    ) -> None:
+        self._frontier = frontier
+        self._policy_factory = policy_factory
+        self._clock = clock
+        self._max_parked = max_parked
+        self.slots: dict[str, Slot] = {}
+        self._backlogged: dict[str, Slot] = {}  # insertion-ordered set
+        self._parked = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        #: requests handed out and not yet finished (fetching or in their callback)
+        self.active = 0
+        self.inflight = 0
+        #: producers that may still push (the seeding of start requests)
+        self.producers = 0
+        self.closed = False
+        self._closed_event = asyncio.Event()
+        frontier.on_ready = self.notify
+
+    # ---- handing out ---------------------------------------------------------------
+    async def next(self) -> tuple[Request, Slot] | None:
+        """The next request that may be sent now, or None once the crawl is over."""
+        while not self.closed:
+            now = self._clock()
+            got = self._take(now)
+            if got is not None:
+                self.active += 1
+                return got
+            if self._idle():
+                self.close()
+                break
+            await self._wait(self._next_timer(now), now)
+        return None
+
+    def _take(self, now: float) -> tuple[Request, Slot] | None:
+        if self._backlogged:
+            for slot in self._backlogged.values():
+                if slot.can_send(now):
+                    request = slot.backlog.popleft()
+                    self._parked -= 1
+                    if not slot.backlog:
+                        del self._backlogged[slot.key]
+                    return request, self._start(slot, now)
+        while self._parked < self._max_parked:
+            request = self._frontier.pop(now)
+            if request is None:
+                return None
+            slot = self.slot_for(request.url)
+            if not slot.backlog and slot.can_send(now):
+                return request, self._start(slot, now)
+            slot.backlog.append(request)
+            self._parked += 1
+            self._backlogged[slot.key] = slot
+        return None
+
+    def _start(self, slot: Slot, now: float) -> Slot:
+        slot.inflight += 1
+        if slot.inflight > slot.peak:
+            slot.peak = slot.inflight
+        slot.policy.on_send(now)
+        self.inflight += 1
+        return slot
+
+    def slot_for(self, url: str) -> Slot:
+        key = slot_key(url)
+        slot = self.slots.get(key)
+        if slot is None:
+            slot = self.slots[key] = Slot(key, self._policy_factory(key))
+        return slot
+
+    def _idle(self) -> bool:
+        return (
+            not self.active
+            and not self.producers
+            and not self._parked
+            and self._frontier.exhausted()
+        )
+
+    def _next_timer(self, now: float) -> float | None:
+        """When something that is waiting on time (a retry, a paced slot) becomes due."""
+        due = self._frontier.next_due()
+        for slot in self._backlogged.values():
+            if slot.inflight < slot.policy.limit():
+                ready = slot.policy.ready_at()
+                if due is None or ready < due:
+                    due = ready
+        return due
+
+    async def _wait(self, until: float | None, now: float) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            if until is None:
+                await waiter
+            else:
+                async with asyncio.timeout(max(until - now, 0.0)):
+                    await waiter
+        except TimeoutError:
+            pass
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+
+    # ---- events --------------------------------------------------------------------
+    def notify(self) -> None:
+        """Something may have become ready: wake one waiting worker."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _notify_all(self) -> None:
+        waiters, self._waiters = self._waiters, deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def release(self, slot: Slot) -> None:
+        """The request's network exchange is over; its slot has room again."""
+        slot.inflight -= 1
+        self.inflight -= 1
+        if self._waiters:
+            self.notify()
+
+    def finish(self, request: Request) -> None:
+        """The request's callback is done and its outputs are stored."""
+        self._frontier.ack(request)
+        self.active -= 1
+        if not self.active and self._waiters:
+            self._notify_all()  # the crawl may be over; let them check
+
+    def producer_done(self) -> None:
+        self.producers -= 1
+        self._notify_all()
+
+    def close(self) -> None:
+        """Hand out nothing more; workers finish what they hold and exit."""
+        if not self.closed:
+            self.closed = True
+            self._closed_event.set()
+            self._notify_all()
+
+    async def wait_closed(self, timeout: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._closed_event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def parked(self) -> int:
+        return self._parked
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return {
+            key: {**slot.policy.snapshot(), "inflight": slot.inflight, "peak_concurrency": slot.peak}
+            for key, slot in self.slots.items()
+        }

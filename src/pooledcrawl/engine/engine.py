@@ -1,0 +1,302 @@
+"""The crawl engine: wires frontier, dispatcher, transport, policies and items together.
+
+Workers (as many as the global ``concurrency``) loop: take a request the
+dispatcher says may go, fetch it, run its callback, store what it yields. No
+task is created per request or per discovered link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pooledcrawl.engine.callbacks import iterate_callback
+from pooledcrawl.engine.dispatcher import Dispatcher, Slot
+from pooledcrawl.engine.stats import ErrorLog, Stats
+from pooledcrawl.errors import CloseSpider
+from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.frontier.memory import MemoryFrontier
+from pooledcrawl.http.request import Request
+from pooledcrawl.http.response import Response
+from pooledcrawl.http.url import InvalidURL, canonical_or_raise
+from pooledcrawl.items.base import Sink, is_item
+from pooledcrawl.items.processor import ItemProcessor
+from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
+from pooledcrawl.settings import Settings
+from pooledcrawl.spider import Spider
+from pooledcrawl.throttle.base import PolicyFactory
+from pooledcrawl.throttle.fixed import FixedPolicy
+from pooledcrawl.throttle.hints import parse_retry_after
+from pooledcrawl.transport.aiohttp import AiohttpTransport
+from pooledcrawl.transport.base import Transport, TransportError
+
+__all__ = ["Engine", "Failure"]
+
+log = logging.getLogger("pooledcrawl.engine")
+
+#: Seconds in-flight requests get to finish after a stop is requested.
+SHUTDOWN_GRACE = 10.0
+_MAX_BAD_URL_SAMPLES = 5
+
+
+@dataclass(slots=True)
+class Failure:
+    """What an errback receives when a request is given up on."""
+
+    request: Request
+    exception: BaseException | None
+    response: Response | None
+    attempts: int
+
+    @property
+    def reason(self) -> str:
+        if self.response is not None:
+            return f"HTTP {self.response.status}"
+        return str(self.exception)
+
+
+class Engine:
+    def __init__(
+        self,
+        spider: Spider,
+        settings: Settings,
+        *,
+        sinks: Sequence[Sink] = (),
+        frontier: Frontier | None = None,
+        transport: Transport | None = None,
+        policy_factory: PolicyFactory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spider = spider
+        self.settings = settings
+        self.stats = Stats()
+        self.frontier: Frontier = frontier or MemoryFrontier()
+        self.transport: Transport = transport or AiohttpTransport(settings)
+        self.retry = RetryPolicy.from_settings(settings)
+        self.items = ItemProcessor(sinks, self.stats, settings.max_items)
+        self._clock = clock
+        self._policy_factory = policy_factory or _fixed_policies(settings)
+        self._errors = ErrorLog(log, self.stats.errors)
+        self._workers: list[asyncio.Task[None]] = []
+        self._drop_tracking = settings.drop_tracking_params
+        self._handle_statuses: frozenset[int] = frozenset(
+            getattr(spider, "handle_httpstatus_list", ())
+        )
+        self.dispatcher: Dispatcher  # created in run(): it needs the running loop
+
+    # ---- lifecycle -----------------------------------------------------------------
+    async def run(self) -> Stats:
+        """Crawl until the frontier is exhausted or a close condition is met."""
+        self.dispatcher = Dispatcher(self.frontier, self._policy_factory, self._clock)
+        self.stats.started_at = time.monotonic()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                await self.frontier.open()
+                stack.push_async_callback(self.frontier.close)
+                stack.push_async_callback(self.transport.close)
+                await self.items.open(self.spider)
+                stack.push_async_callback(self.items.close)
+                async with asyncio.TaskGroup() as tg:
+                    self.dispatcher.producers += 1
+                    tg.create_task(self._seed())
+                    self._workers = [
+                        tg.create_task(self._worker()) for _ in range(self.settings.concurrency)
+                    ]
+                    tg.create_task(self._watch())
+        finally:
+            self.stats.finished_at = time.monotonic()
+            self.stats.domains = self.dispatcher.snapshot()
+            if not self.stats.finish_reason:
+                self.stats.finish_reason = "finished"
+        return self.stats
+
+    def request_stop(self, reason: str, *, grace: float = SHUTDOWN_GRACE) -> None:
+        """Stop taking new work; in-flight requests get ``grace`` seconds to finish."""
+        if self.dispatcher.closed:
+            return
+        log.info("stopping: %s", reason)
+        self.stats.finish_reason = reason
+        self.dispatcher.close()
+        asyncio.get_running_loop().call_later(grace, self._cancel_workers)
+
+    def _cancel_workers(self) -> None:
+        for task in self._workers:
+            task.cancel()
+
+    def emergency_flush(self) -> None:
+        """Push buffered items out now; called before an immediate exit."""
+        self.items.emergency_flush()
+
+    async def _seed(self) -> None:
+        try:
+            async for request in self.spider.start():
+                if self.dispatcher.closed:
+                    break
+                if isinstance(request, Request):
+                    self.schedule(request, None)
+        except Exception as exc:
+            self._errors.record("start()", exc)
+        finally:
+            self.dispatcher.producer_done()
+
+    async def _watch(self) -> None:
+        """Time limit and the periodic progress line; ends with the crawl."""
+        interval = self.settings.progress_interval
+        deadline = self.settings.max_duration
+        last_pages, last_t = 0, time.monotonic()
+        while not await self.dispatcher.wait_closed(min(interval, deadline or interval)):
+            now = time.monotonic()
+            if deadline is not None and now - self.stats.started_at >= deadline:
+                self.request_stop("max_duration reached")
+                continue
+            if now - last_t >= interval:
+                rate = (self.stats.pages - last_pages) / (now - last_t)
+                last_pages, last_t = self.stats.pages, now
+                log.info(
+                    "pages %d (%.0f/s)  items %d  in flight %d  pending %d  429s %d  errors %d",
+                    self.stats.pages, rate, self.stats.items, self.dispatcher.inflight,
+                    len(self.frontier) + self.dispatcher.parked,
+                    self.stats.status_counts.get(429, 0), sum(self.stats.errors.values()),
+                )
+
+    # ---- scheduling ----------------------------------------------------------------
+    def schedule(self, request: Request, parent: Request | None) -> None:
+        """Validate, deduplicate and queue a request a spider yielded."""
+        try:
+            canonical = canonical_or_raise(request.url, drop_tracking=self._drop_tracking)
+        except InvalidURL as exc:
+            self._bad_url(request.url, exc)
+            return
+        if parent is not None:
+            request.depth = parent.depth + 1
+            max_depth = self.settings.max_depth
+            if max_depth is not None and request.depth > max_depth:
+                self.stats.extra["depth_filtered"] = self.stats.extra.get("depth_filtered", 0) + 1
+                return
+        if self.frontier.push(request, canonical):
+            self.dispatcher.notify()
+        else:
+            self.stats.duplicates_filtered += 1
+
+    def _bad_url(self, url: str, exc: InvalidURL) -> None:
+        self.stats.errors["InvalidURL"] += 1
+        samples = self.stats.extra.setdefault("invalid_url_samples", [])
+        if len(samples) < _MAX_BAD_URL_SAMPLES:
+            sample = url if len(url) <= 80 else url[:77] + "..."
+            samples.append(f"{sample!r}: {exc}")
+
+    # ---- the worker loop -----------------------------------------------------------
+    async def _worker(self) -> None:
+        dispatcher = self.dispatcher
+        while (got := await dispatcher.next()) is not None:
+            request, slot = got
+            if dispatcher.inflight > self.stats.max_inflight:
+                self.stats.max_inflight = dispatcher.inflight
+            try:
+                outcome = await self._fetch(request, slot)
+                if isinstance(outcome, Response):
+                    await self._handle_response(request, outcome)
+                elif outcome is not None and request.errback is not None:
+                    await self._run_callback(request, request.errback, outcome)
+            finally:
+                dispatcher.finish(request)
+
+    async def _fetch(self, request: Request, slot: Slot) -> Response | Failure | None:
+        """Fetch once: a response for the spider, a Failure when given up, or None
+        when the request went back to the frontier for a retry."""
+        started = self._clock()
+        self.stats.requests += 1
+        try:
+            response = await self.transport.fetch(request)
+        except TransportError as exc:
+            slot.policy.on_error(self._clock(), self._clock() - started)
+            self.dispatcher.release(slot)
+            return self._on_transport_error(request, exc)
+        except BaseException:
+            self.dispatcher.release(slot)
+            raise
+        now = self._clock()
+        slot.policy.on_response(now, response.status, now - started, response.headers)
+        self.dispatcher.release(slot)
+        status = response.status
+        self.stats.status_counts[status] += 1
+        self.stats.http_versions[response.http_version] += 1
+        if status in self.retry.retry_statuses:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+            decision = self.retry.for_status(request, status, retry_after)
+            if decision is not None:
+                self._requeue(request, decision)
+                return None
+            if status != 429:
+                return self._give_up(request, None, response, f"HTTP {status}")
+        return response
+
+    def _on_transport_error(self, request: Request, exc: TransportError) -> Failure | None:
+        free = exc.stale_connection and not request.get_meta("_stale_retried")
+        if free:
+            request.meta["_stale_retried"] = True
+        decision = self.retry.for_error(request, exc.retryable, free=free)
+        if decision is not None:
+            self._requeue(request, decision)
+            return None
+        return self._give_up(request, exc, None, exc.name)
+
+    def _requeue(self, request: Request, decision: RetryDecision) -> None:
+        request.attempts += 1
+        if decision.counts:
+            request.retries += 1
+        self.stats.retries += 1
+        self.frontier.push_later(request, self._clock() + decision.delay)
+
+    def _give_up(
+        self, request: Request, exc: BaseException | None, response: Response | None, reason: str
+    ) -> Failure:
+        self.stats.failed += 1
+        self.stats.errors[reason] += 1
+        log.debug("giving up on %s: %s", request.url, reason)
+        return Failure(request, exc, response, request.attempts + 1)
+
+    async def _handle_response(self, request: Request, response: Response) -> None:
+        status = response.status
+        if (status < 200 or status >= 300) and status not in self._handle_statuses and not (
+            request.get_meta("handle_httpstatus_all")
+        ):
+            if request.errback is not None:
+                failure = Failure(request, None, response, request.attempts + 1)
+                await self._run_callback(request, request.errback, failure)
+            return
+        self.stats.pages += 1
+        max_pages = self.settings.max_pages
+        if max_pages is not None and self.stats.pages >= max_pages:
+            self.request_stop("max_pages reached")
+        callback = request.callback or self.spider.parse
+        await self._run_callback(request, callback, response)
+
+    async def _run_callback(self, request: Request, callback: Callable[..., Any], arg: Any) -> None:
+        items: list[Any] = []
+        kwargs = request._cb_kwargs or {}
+        try:
+            async for output in iterate_callback(callback, arg, **kwargs):
+                if isinstance(output, Request):
+                    self.schedule(output, request)
+                elif is_item(output):
+                    items.append(output)
+                elif output is not None:
+                    self.stats.errors["UnsupportedOutput"] += 1
+        except CloseSpider as exc:
+            self.request_stop(f"closed by spider: {exc.reason}")
+        except Exception as exc:
+            name = getattr(callback, "__name__", "callback")
+            self._errors.record(f"{type(self.spider).__name__}.{name}", exc)
+        if items and not await self.items.process(items):
+            self.request_stop("max_items reached")
+
+
+def _fixed_policies(settings: Settings) -> PolicyFactory:
+    limit = settings.domain_start
+    return lambda _key: FixedPolicy(limit)

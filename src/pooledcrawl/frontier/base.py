@@ -1,0 +1,52 @@
+"""The frontier interface: where pending requests wait, and where dedup happens."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pooledcrawl.http.request import Request
+
+__all__ = ["Frontier"]
+
+
+class Frontier(Protocol):
+    """Pending requests, deduplicated by canonical URL, in priority order.
+
+    ``pop`` is synchronous so the engine's hot path never awaits a backend that
+    is in memory; a backend on disk or on Redis keeps a window of requests in
+    memory, refills it in the background, and calls ``on_ready`` when it has
+    more. Popped requests are *leased* until ``ack``; a backend that persists
+    hands leases that were never acknowledged out again after a crash.
+    """
+
+    on_ready: object  # Callable[[], None], set by the engine
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def push(self, request: Request, canonical_url: str) -> bool:
+        """Queue ``request`` unless its fingerprint was seen; False for a duplicate."""
+        ...
+
+    def push_later(self, request: Request, not_before: float) -> None:
+        """Queue a retry, not deduplicated, due at ``not_before`` (monotonic seconds)."""
+        ...
+
+    def pop(self, now: float) -> Request | None:
+        """The highest-priority request that is due, or None."""
+        ...
+
+    def ack(self, request: Request) -> None:
+        """``request`` is done: its callback's items and requests are stored."""
+        ...
+
+    def next_due(self) -> float | None:
+        """When the earliest delayed request falls due, if any."""
+        ...
+
+    def exhausted(self) -> bool:
+        """Nothing pending and nothing delayed, here or (for shared backends) anywhere."""
+        ...
+
+    def __len__(self) -> int: ...

@@ -1,0 +1,47 @@
+"""What an item is, and the sink interface every output implements."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from pooledcrawl.spider import Spider
+
+__all__ = ["Item", "Sink", "is_item", "item_to_dict"]
+
+#: A scraped item: a dict or a dataclass instance.
+Item = Any
+
+
+def is_item(obj: object) -> bool:
+    return isinstance(obj, dict) or (
+        dataclasses.is_dataclass(obj) and not isinstance(obj, type)
+    )
+
+
+def item_to_dict(item: Item) -> dict[str, Any]:
+    if isinstance(item, dict):
+        return item
+    return dataclasses.asdict(item)
+
+
+class Sink(Protocol):
+    """Where items go. ``write`` awaits when the sink is behind: that is back-pressure."""
+
+    async def open(self, spider: Spider) -> None: ...
+
+    async def write(self, items: Sequence[Item]) -> None: ...
+
+    async def flush(self) -> None:
+        """Make everything written so far durable (called before a frontier acks)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    def emergency_flush(self) -> None:
+        """Synchronously push out what is buffered; the process is about to exit."""
+        ...
+
+    def stats(self) -> dict[str, Any]: ...

@@ -1,0 +1,5 @@
+"""Retry policy."""
+
+from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
+
+__all__ = ["RetryDecision", "RetryPolicy"]

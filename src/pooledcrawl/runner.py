@@ -1,0 +1,112 @@
+"""Running one crawl in this process: settings layers, sinks, signals, stats file.
+
+The CLI commands (``crawl``, ``demo``, later ``worker``) build a :class:`CrawlJob`
+and call :func:`run_job`; nothing here parses command lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pooledcrawl.engine.engine import Engine
+from pooledcrawl.engine.stats import Stats
+from pooledcrawl.errors import UsageError
+from pooledcrawl.items.base import Sink
+from pooledcrawl.items.jsonl import JsonLinesSink
+from pooledcrawl.settings import Settings
+from pooledcrawl.spider import Spider
+
+__all__ = ["CrawlJob", "build_settings", "open_sink", "run_job"]
+
+log = logging.getLogger("pooledcrawl")
+
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@dataclass
+class CrawlJob:
+    spider_cls: type[Spider]
+    spider_args: dict[str, str] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
+    outputs: list[tuple[str, bool]] = field(default_factory=list)
+    """(target, overwrite) pairs: ``-o`` appends, ``-O`` overwrites."""
+    stats_path: str | None = None
+
+
+def build_settings(
+    spider_cls: type[Spider],
+    cli_settings: Mapping[str, Any],
+    profile_settings: Mapping[str, Any] | None = None,
+) -> Settings:
+    """defaults < profile < spider ``custom_settings`` < command line."""
+    return Settings.layered(
+        ("profile", profile_settings or {}),
+        (f"{spider_cls.__name__}.custom_settings", spider_cls.custom_settings),
+        ("command line", cli_settings),
+    )
+
+
+def open_sink(target: str, overwrite: bool) -> Sink:
+    """The sink for one ``-o``/``-O`` target, chosen by scheme or extension."""
+    if target == "-" or target.endswith((".jsonl", ".jl", ".ndjson", ".json")):
+        return JsonLinesSink(target, overwrite=overwrite)
+    raise UsageError(f"unsupported output {target!r}: use a .jsonl file or -")
+
+
+def run_job(job: CrawlJob, *, on_engine: Callable[[Engine], None] | None = None) -> tuple[Stats, int]:
+    """Run the crawl to its end; returns the stats and the process exit code."""
+    spider = job.spider_cls(**job.spider_args)
+    sinks = [open_sink(target, overwrite) for target, overwrite in job.outputs]
+    engine = Engine(spider, job.settings, sinks=sinks)
+    if on_engine is not None:
+        on_engine(engine)
+    exit_code = asyncio.run(_run_with_signals(engine, job))
+    return engine.stats, exit_code
+
+
+async def _run_with_signals(engine: Engine, job: CrawlJob) -> int:
+    loop = asyncio.get_running_loop()
+    received: list[signal.Signals] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        if len(received) == 1:
+            log.warning("%s: finishing in-flight requests; press Ctrl-C again to quit now", sig.name)
+            engine.request_stop(f"shutdown ({sig.name})")
+        else:
+            engine.emergency_flush()
+            write_stats(engine.stats, job.stats_path)
+            os._exit(EXIT_SIGNAL[sig])
+
+    for sig in EXIT_SIGNAL:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await engine.run()
+    finally:
+        for sig in EXIT_SIGNAL:
+            loop.remove_signal_handler(sig)
+        write_stats(engine.stats, job.stats_path)
+    return EXIT_SIGNAL[received[0]] if received else 0
+
+
+def write_stats(stats: Stats, path: str | None) -> None:
+    if path is None:
+        return
+    data = orjson.dumps(stats.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)  # never leave a half-written stats file
+
+
+def print_summary(stats: Stats) -> None:
+    print(stats.summary(), file=sys.stderr)

@@ -1,0 +1,210 @@
+"""Typed, layered settings: defaults < profile < spider ``custom_settings`` < command line.
+
+Every key is a field of :class:`Settings`, so an unknown key or a value of the
+wrong type is caught before the crawl starts, with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import types
+from collections.abc import Mapping
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import orjson
+
+from pooledcrawl._version import __version__
+from pooledcrawl.errors import UsageError
+
+__all__ = ["Settings"]
+
+DEFAULT_USER_AGENT = f"pooledcrawl/{__version__} (+https://github.com/pooledcrawl/pooledcrawl)"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    # Concurrency
+    concurrency: int = 64
+    """Global cap on requests in flight (the number of engine workers)."""
+    domain_concurrency: int | None = None
+    """Per-domain starting cap, and the fixed cap with ``autothrottle`` off. None: ``concurrency``."""
+    domain_concurrency_max: int | None = None
+    """Ceiling the adaptive controller may rise to. None: ``concurrency``."""
+    autothrottle: bool = True
+    """Adapt each domain's rate and concurrency to its 429s; off gives a fixed cap."""
+    retry_after_cap: float = 120.0
+    """Longest pause a Retry-After header may impose, in seconds."""
+
+    # Transport
+    http2: bool = False
+    connector_limit: int | None = None
+    """aiohttp ``limit``; None derives it from concurrency (Little's Law, +30%)."""
+    connector_limit_per_host: int | None = None
+    keepalive_timeout: float = 60.0
+    ttl_dns_cache: int = 300
+    timeout_total: float = 60.0
+    timeout_connect: float = 10.0
+    timeout_sock_connect: float = 10.0
+    timeout_sock_read: float = 30.0
+    max_response_size: int = 32 * 1024 * 1024
+    max_redirects: int = 10
+    insecure: bool = False
+    ca_bundle: str | None = None
+    user_agent: str = DEFAULT_USER_AGENT
+    default_headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    cookies: bool = True
+
+    # Retries
+    max_retries: int = 3
+    retry_backoff_base: float = 0.5
+    retry_backoff_cap: float = 30.0
+    retry_http_codes: list[int] = dataclasses.field(
+        default_factory=lambda: [408, 429, 500, 502, 503, 504, 522, 524]
+    )
+
+    # Crawl limits and hygiene
+    max_pages: int | None = None
+    max_items: int | None = None
+    max_duration: float | None = None
+    close_on_errors: int | None = None
+    max_depth: int | None = None
+    depth_priority: int = 0
+    drop_tracking_params: bool = False
+    obey_robots: bool = False
+
+    # Items
+    pipelines: list[str] = dataclasses.field(default_factory=list)
+
+    # Output
+    log_level: str = "INFO"
+    progress_interval: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check_positive(self, "concurrency", "timeout_total", "max_response_size")
+        for key in ("domain_concurrency", "domain_concurrency_max", "max_pages", "max_items"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise UsageError(f"setting {key}: must be > 0, got {value}")
+        if self.max_retries < 0:
+            raise UsageError(f"setting max_retries: must be >= 0, got {self.max_retries}")
+        start, top = self.domain_concurrency, self.domain_concurrency_max
+        if start is not None and top is not None and start > top:
+            raise UsageError(
+                f"setting domain_concurrency ({start}) is above domain_concurrency_max ({top})"
+            )
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise UsageError(f"setting log_level: unknown level {self.log_level!r}")
+
+    # ---- derived values --------------------------------------------------------------
+    @property
+    def domain_start(self) -> int:
+        return min(self.domain_concurrency or self.concurrency, self.domain_max)
+
+    @property
+    def domain_max(self) -> int:
+        return min(self.domain_concurrency_max or self.concurrency, self.concurrency)
+
+    # ---- layering --------------------------------------------------------------------
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def merged(self, layer: Mapping[str, Any], *, source: str) -> Settings:
+        """A copy with ``layer`` applied on top; ``source`` names the layer in errors."""
+        if not layer:
+            return self
+        changes = {key: coerce(key, value, source=source) for key, value in layer.items()}
+        try:
+            return dataclasses.replace(self, **changes)
+        except UsageError as exc:
+            raise UsageError(f"{source}: {exc}") from None
+
+    @classmethod
+    def layered(cls, *layers: tuple[str, Mapping[str, Any]]) -> Settings:
+        """Apply ``(source, mapping)`` layers in order over the defaults."""
+        settings = cls()
+        for source, layer in layers:
+            settings = settings.merged(layer, source=source)
+        return settings
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_positive(settings: Settings, *keys: str) -> None:
+    for key in keys:
+        value = getattr(settings, key)
+        if value <= 0:
+            raise UsageError(f"setting {key}: must be > 0, got {value}")
+
+
+@functools.cache
+def _field_types() -> dict[str, Any]:
+    return get_type_hints(Settings)
+
+
+def coerce(key: str, value: Any, *, source: str = "settings") -> Any:
+    """Check ``value`` against the type of setting ``key``; strings (from ``-s``) are parsed."""
+    if key not in Settings.__dataclass_fields__:
+        close = difflib.get_close_matches(key, Settings.keys(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UsageError(f"{source}: unknown setting {key!r}{hint}")
+    try:
+        return _coerce_to(_field_types()[key], value)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{source}: setting {key}: {exc}") from None
+
+
+def _coerce_to(tp: Any, value: Any) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        return _coerce_to(args[0], value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise TypeError(f"expected an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise TypeError(f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {value!r}")
+        return value
+    if origin is list:
+        (item_type,) = get_args(tp)
+        if isinstance(value, str):
+            value = _parse_list(value)
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"expected a list, got {value!r}")
+        return [_coerce_to(item_type, v) for v in value]
+    if origin is dict:
+        if isinstance(value, str):
+            value = orjson.loads(value)
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a mapping, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    raise TypeError(f"unsupported setting type {tp!r}")  # pragma: no cover - a bug in Settings
+
+
+def _parse_list(text: str) -> list[Any]:
+    text = text.strip()
+    if text.startswith("["):
+        parsed = orjson.loads(text)
+        if not isinstance(parsed, list):
+            raise ValueError("expected a list")
+        return parsed
+    return [part.strip() for part in text.split(",") if part.strip()]

@@ -1,0 +1,146 @@
+"""HTTP/1.1 over aiohttp: the default transport, and the fastest."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+import aiohttp
+
+from pooledcrawl.http.request import Request
+from pooledcrawl.http.response import Response
+from pooledcrawl.settings import Settings
+from pooledcrawl.transport.base import TransportError
+
+__all__ = ["AiohttpTransport"]
+
+log = logging.getLogger("pooledcrawl.transport")
+
+_CHUNK = 64 * 1024
+
+
+class AiohttpTransport:
+    """One ``ClientSession`` per proxy (``None`` = direct), each created on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._sessions: dict[str | None, aiohttp.ClientSession] = {}
+        self._timeout = aiohttp.ClientTimeout(
+            total=settings.timeout_total,
+            connect=settings.timeout_connect,
+            sock_connect=settings.timeout_sock_connect,
+            sock_read=settings.timeout_sock_read,
+        )
+        self._ssl = _ssl_option(settings)
+        self._cap = settings.max_response_size
+
+    def _session(self, proxy: str | None) -> aiohttp.ClientSession:
+        session = self._sessions.get(proxy)
+        if session is None:
+            s = self._settings
+            limit = s.connector_limit or max(s.concurrency + s.concurrency // 3, 1)
+            connector = aiohttp.TCPConnector(
+                limit=limit,
+                limit_per_host=s.connector_limit_per_host or 0,
+                keepalive_timeout=s.keepalive_timeout,
+                ttl_dns_cache=s.ttl_dns_cache,
+                ssl=self._ssl,
+            )
+            headers = {"User-Agent": s.user_agent, **s.default_headers}
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                headers=headers,
+                cookie_jar=aiohttp.CookieJar(unsafe=True) if s.cookies else aiohttp.DummyCookieJar(),
+                proxy=proxy,
+                max_field_size=16 * 1024,
+                max_line_size=16 * 1024,
+                raise_for_status=False,
+            )
+            self._sessions[proxy] = session
+        return session
+
+    async def fetch(self, request: Request, proxy: str | None = None) -> Response:
+        session = self._session(proxy)
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                data=request.body,
+                max_redirects=self._settings.max_redirects,
+            ) as resp:
+                body = await self._read_capped(resp)
+                return Response(
+                    str(resp.url), resp.status, resp.headers, body, request, "HTTP/1.1"
+                )
+        except TransportError:
+            raise
+        except Exception as exc:
+            raise _classify(exc, proxy is not None) from exc
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        """Read the body, never buffering past the size cap (decompressed size included)."""
+        length = resp.content_length
+        if length is not None and length > self._cap:
+            resp.close()
+            raise TransportError(
+                "ResponseTooLarge", f"Content-Length {length} over the {self._cap}-byte cap",
+                retryable=False,
+            )
+        if length is not None and "Content-Encoding" not in resp.headers:
+            return await resp.read()
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > self._cap:
+                resp.close()
+                raise TransportError(
+                    "ResponseTooLarge", f"body over the {self._cap}-byte cap", retryable=False
+                )
+            parts.append(chunk)
+        return b"".join(parts)
+
+    async def close(self) -> None:
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            await session.close()
+
+
+def _ssl_option(settings: Settings) -> ssl.SSLContext | bool:
+    if settings.insecure:
+        return False
+    if settings.ca_bundle:
+        return ssl.create_default_context(cafile=settings.ca_bundle)
+    return True
+
+
+def _classify(exc: BaseException, via_proxy: bool) -> TransportError:
+    """Map aiohttp's exceptions onto retryable or final, target's fault or proxy's."""
+    name = type(exc).__name__
+    message = str(exc) or name
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return TransportError(name, "too many redirects (or a redirect loop)", retryable=False)
+    if isinstance(exc, aiohttp.NonHttpUrlRedirectClientError | aiohttp.InvalidUrlRedirectClientError):
+        return TransportError("RedirectRefused", f"redirect to a non-http(s) URL: {exc}", retryable=False)
+    if isinstance(exc, aiohttp.InvalidUrlClientError | aiohttp.NonHttpUrlClientError):
+        return TransportError("InvalidURL", message, retryable=False)
+    if isinstance(exc, aiohttp.ClientHttpProxyError | aiohttp.ClientProxyConnectionError):
+        return TransportError(name, message, retryable=True, proxy_fault=True)
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return TransportError(name, message, retryable=False)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return TransportError(name, message, retryable=True, stale_connection=True)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return TransportError(name, message, retryable=True, proxy_fault=via_proxy)
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return TransportError("TimeoutError", message if str(exc) else "timed out", retryable=True)
+    if isinstance(exc, aiohttp.ClientResponseError) and exc.status == 400:
+        # aiohttp's parser rejected what the server sent (a malformed status line...)
+        return TransportError("BadHttpMessage", message, retryable=True)
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return TransportError(name, message, retryable=True)
+    log.debug("unexpected transport error", exc_info=exc)
+    return TransportError(name, message, retryable=False)

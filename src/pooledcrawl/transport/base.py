@@ -1,0 +1,47 @@
+"""The transport interface: one HTTP client library behind one small API."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pooledcrawl.http.request import Request
+from pooledcrawl.http.response import Response
+
+__all__ = ["Transport", "TransportError"]
+
+
+class TransportError(Exception):
+    """A fetch that produced no usable response.
+
+    ``name`` is what stats count it as (the underlying exception's class name,
+    or a reason such as ``ResponseTooLarge``); ``retryable`` says whether trying
+    again could help; ``proxy_fault`` blames the proxy rather than the target.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        message: str,
+        *,
+        retryable: bool,
+        proxy_fault: bool = False,
+        stale_connection: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.name = name
+        self.retryable = retryable
+        self.proxy_fault = proxy_fault
+        self.stale_connection = stale_connection
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.args[0]}"
+
+
+class Transport(Protocol):
+    """Fetches requests over long-lived sessions: one per proxy, never one per request."""
+
+    async def fetch(self, request: Request, proxy: str | None = None) -> Response:
+        """The final response after redirects; raises :class:`TransportError`."""
+        ...
+
+    async def close(self) -> None: ...
