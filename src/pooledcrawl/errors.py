@@ -12,11 +12,11 @@ class UsageError(Exception):
     """
 
 
-class DropItem(Exception):  # noqa: N818 - the Scrapy name users know
+class DropItem(Exception):
     """Raised by a pipeline to drop an item; the message is counted as the reason."""
 
 
-class CloseSpider(Exception):  # noqa: N818 - the Scrapy name users know
+class CloseSpider(Exception):
     """Raised by a callback to stop the crawl cleanly."""
 
     def __init__(self, reason: str = "cancelled") -> None:

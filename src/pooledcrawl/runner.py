@@ -63,7 +63,9 @@ def open_sink(target: str, overwrite: bool) -> Sink:
     raise UsageError(f"unsupported output {target!r}: use a .jsonl file or -")
 
 
-def run_job(job: CrawlJob, *, on_engine: Callable[[Engine], None] | None = None) -> tuple[Stats, int]:
+def run_job(
+    job: CrawlJob, *, on_engine: Callable[[Engine], None] | None = None
+) -> tuple[Stats, int]:
     """Run the crawl to its end; returns the stats and the process exit code."""
     spider = job.spider_cls(**job.spider_args)
     sinks = [open_sink(target, overwrite) for target, overwrite in job.outputs]
@@ -81,7 +83,9 @@ async def _run_with_signals(engine: Engine, job: CrawlJob) -> int:
     def on_signal(sig: signal.Signals) -> None:
         received.append(sig)
         if len(received) == 1:
-            log.warning("%s: finishing in-flight requests; press Ctrl-C again to quit now", sig.name)
+            log.warning(
+                "%s: finishing in-flight requests; press Ctrl-C again to quit now", sig.name
+            )
             engine.request_stop(f"shutdown ({sig.name})")
         else:
             engine.emergency_flush()

@@ -20,7 +20,7 @@ from pooledcrawl.errors import UsageError
 
 __all__ = ["Settings"]
 
-DEFAULT_USER_AGENT = f"pooledcrawl/{__version__} (+https://github.com/pooledcrawl/pooledcrawl)"
+DEFAULT_USER_AGENT = f"pooledcrawl/{__version__} (+https://pooledcrawl.dev/bot)"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class Settings:
     concurrency: int = 64
     """Global cap on requests in flight (the number of engine workers)."""
     domain_concurrency: int | None = None
-    """Per-domain starting cap, and the fixed cap with ``autothrottle`` off. None: ``concurrency``."""
+    """Per-domain starting cap; the fixed cap with ``autothrottle`` off. None: ``concurrency``."""
     domain_concurrency_max: int | None = None
     """Ceiling the adaptive controller may rise to. None: ``concurrency``."""
     autothrottle: bool = True

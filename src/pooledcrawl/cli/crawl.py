@@ -14,32 +14,64 @@ __all__ = ["add_crawl_options", "add_parser", "job_from_args", "parse_pairs", "r
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("crawl", help="run a spider")
-    parser.add_argument("target", help="path/to/file.py, file.py:ClassName or package.module:ClassName")
+    parser.add_argument(
+        "target", help="path/to/file.py, file.py:ClassName or package.module:ClassName"
+    )
     add_crawl_options(parser)
     parser.set_defaults(run=run)
 
 
 def add_crawl_options(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
-    out.add_argument("-o", dest="outputs", action="append", default=[], type=lambda v: (v, False),
-                     metavar="FILE", help="append items to FILE (.jsonl; - for stdout)")
-    out.add_argument("-O", dest="outputs", action="append", type=lambda v: (v, True),
-                     metavar="FILE", help="overwrite FILE with the items")
+    out.add_argument(
+        "-o",
+        dest="outputs",
+        action="append",
+        default=[],
+        type=lambda v: (v, False),
+        metavar="FILE",
+        help="append items to FILE (.jsonl; - for stdout)",
+    )
+    out.add_argument(
+        "-O",
+        dest="outputs",
+        action="append",
+        type=lambda v: (v, True),
+        metavar="FILE",
+        help="overwrite FILE with the items",
+    )
     out.add_argument("--stats", metavar="FILE", help="write crawl stats as JSON to FILE")
     out.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING, ERROR")
     crawl = parser.add_argument_group("crawl")
-    crawl.add_argument("-a", dest="spider_args", action="append", default=[], metavar="KEY=VALUE",
-                       help="spider argument (repeatable)")
-    crawl.add_argument("-s", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                       help="setting (repeatable); wins over profile and spider")
-    crawl.add_argument("--concurrency", type=_positive_int, metavar="N",
-                       help="global cap on requests in flight")
+    crawl.add_argument(
+        "-a",
+        dest="spider_args",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="spider argument (repeatable)",
+    )
+    crawl.add_argument(
+        "-s",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="setting (repeatable); wins over profile and spider",
+    )
+    crawl.add_argument(
+        "--concurrency", type=_positive_int, metavar="N", help="global cap on requests in flight"
+    )
     crawl.add_argument("--max-pages", type=_positive_int, metavar="N", help="stop after N pages")
     crawl.add_argument("--max-items", type=_positive_int, metavar="N", help="stop after N items")
-    crawl.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
-                       help="stop after this long")
-    crawl.add_argument("--autothrottle", choices=("on", "off"),
-                       help="adapt per-domain concurrency to 429s (on) or use a fixed cap (off)")
+    crawl.add_argument(
+        "--timeout", type=_positive_float, metavar="SECONDS", help="stop after this long"
+    )
+    crawl.add_argument(
+        "--autothrottle",
+        choices=("on", "off"),
+        help="adapt per-domain concurrency to 429s (on) or use a fixed cap (off)",
+    )
 
 
 def _positive_int(text: str) -> int:

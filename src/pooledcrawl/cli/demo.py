@@ -15,9 +15,16 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("demo", help="crawl a bundled bookstore site; no internet needed")
-    parser.add_argument("-O", dest="output", default="demo-items.jsonl", metavar="FILE",
-                        help="where the items go (default: demo-items.jsonl, overwritten)")
+    parser = subparsers.add_parser(
+        "demo", help="crawl a bundled bookstore site; no internet needed"
+    )
+    parser.add_argument(
+        "-O",
+        dest="output",
+        default="demo-items.jsonl",
+        metavar="FILE",
+        help="where the items go (default: demo-items.jsonl, overwritten)",
+    )
     parser.add_argument("--stats", metavar="FILE", help="write crawl stats as JSON to FILE")
     parser.add_argument("--log-level", default="WARNING")
     parser.set_defaults(run=run)

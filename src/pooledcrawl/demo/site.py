@@ -12,7 +12,20 @@ __all__ = ["Book", "build_app", "build_books"]
 
 CATEGORIES = ["fiction", "history", "science", "poetry", "travel", "mystery", "art", "cooking"]
 PER_PAGE = 20
-_WORDS = "amber night river stone garden silent crown iron letter winter harbor shadow".split()
+_WORDS = [
+    "amber",
+    "night",
+    "river",
+    "stone",
+    "garden",
+    "silent",
+    "crown",
+    "iron",
+    "letter",
+    "winter",
+    "harbor",
+    "shadow",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +57,11 @@ def _listing(books: list[Book], page: int, base: str, title: str) -> str:
         f'<p class="price">{b.price}</p></article>'
         for b in chunk
     )
-    nav = f'<li class="next"><a href="{base}page-{page + 1}.html">next</a></li>' if page < pages else ""
+    nav = (
+        f'<li class="next"><a href="{base}page-{page + 1}.html">next</a></li>'
+        if page < pages
+        else ""
+    )
     cats = "".join(f'<li><a href="/category/{c}/page-1.html">{c}</a></li>' for c in CATEGORIES)
     return (
         f"<html><head><meta charset='utf-8'><title>{title}</title></head><body>"
@@ -62,13 +79,17 @@ def build_app(books: list[Book] | None = None) -> web.Application:
     by_category = {c: [b for b in books if b.category == c] for c in CATEGORIES}
 
     async def index(request: web.Request) -> web.Response:
-        return web.Response(text=_listing(books, 1, "/catalogue/", "All books"), content_type="text/html")
+        return web.Response(
+            text=_listing(books, 1, "/catalogue/", "All books"), content_type="text/html"
+        )
 
     async def catalogue(request: web.Request) -> web.Response:
         page = int(request.match_info["page"])
         if page < 1 or (page - 1) * PER_PAGE >= len(books):
             raise web.HTTPNotFound()
-        return web.Response(text=_listing(books, page, "/catalogue/", "All books"), content_type="text/html")
+        return web.Response(
+            text=_listing(books, page, "/catalogue/", "All books"), content_type="text/html"
+        )
 
     async def category(request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -77,7 +98,8 @@ def build_app(books: list[Book] | None = None) -> web.Application:
         if entries is None or page < 1 or (page - 1) * PER_PAGE >= len(entries):
             raise web.HTTPNotFound()
         return web.Response(
-            text=_listing(entries, page, f"/category/{name}/", name.title()), content_type="text/html"
+            text=_listing(entries, page, f"/category/{name}/", name.title()),
+            content_type="text/html",
         )
 
     async def book(request: web.Request) -> web.Response:
@@ -87,7 +109,8 @@ def build_app(books: list[Book] | None = None) -> web.Application:
         html = (
             f"<html><head><title>{entry.title}</title></head><body><h1>{entry.title}</h1>"
             f'<p class="price">{entry.price}</p><p class="category">{entry.category}</p>'
-            f'<a href="/category/{entry.category}/page-1.html">more {entry.category}</a></body></html>'
+            f'<a href="/category/{entry.category}/page-1.html">more {entry.category}</a>'
+            "</body></html>"
         )
         return web.Response(text=html, content_type="text/html")
 

@@ -12,7 +12,9 @@ __all__ = ["iterate_callback"]
 _SINGLE = (dict, str, bytes)
 
 
-async def iterate_callback(callback: Callable[..., Any], *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+async def iterate_callback(
+    callback: Callable[..., Any], *args: Any, **kwargs: Any
+) -> AsyncIterator[Any]:
     """Yield what a callback produced: it may be a function, a generator, a
     coroutine, or an async generator, returning one object, an iterable, or None."""
     result = callback(*args, **kwargs)

@@ -88,11 +88,11 @@ class Dispatcher:
         if self._backlogged:
             for slot in self._backlogged.values():
                 if slot.can_send(now):
-                    request = slot.backlog.popleft()
+                    parked = slot.backlog.popleft()
                     self._parked -= 1
                     if not slot.backlog:
                         del self._backlogged[slot.key]
-                    return request, self._start(slot, now)
+                    return parked, self._start(slot, now)
         while self._parked < self._max_parked:
             request = self._frontier.pop(now)
             if request is None:
@@ -194,9 +194,9 @@ class Dispatcher:
             self._closed_event.set()
             self._notify_all()
 
-    async def wait_closed(self, timeout: float) -> bool:
+    async def wait_closed(self, seconds: float) -> bool:
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(seconds):
                 await self._closed_event.wait()
         except TimeoutError:
             return False
@@ -208,6 +208,10 @@ class Dispatcher:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {
-            key: {**slot.policy.snapshot(), "inflight": slot.inflight, "peak_concurrency": slot.peak}
+            key: {
+                **slot.policy.snapshot(),
+                "inflight": slot.inflight,
+                "peak_concurrency": slot.peak,
+            }
             for key, slot in self.slots.items()
         }

@@ -159,9 +159,13 @@ class Engine:
                 last_pages, last_t = self.stats.pages, now
                 log.info(
                     "pages %d (%.0f/s)  items %d  in flight %d  pending %d  429s %d  errors %d",
-                    self.stats.pages, rate, self.stats.items, self.dispatcher.inflight,
+                    self.stats.pages,
+                    rate,
+                    self.stats.items,
+                    self.dispatcher.inflight,
                     len(self.frontier) + self.dispatcher.parked,
-                    self.stats.status_counts.get(429, 0), sum(self.stats.errors.values()),
+                    self.stats.status_counts.get(429, 0),
+                    sum(self.stats.errors.values()),
                 )
 
     # ---- scheduling ----------------------------------------------------------------
@@ -263,8 +267,10 @@ class Engine:
 
     async def _handle_response(self, request: Request, response: Response) -> None:
         status = response.status
-        if (status < 200 or status >= 300) and status not in self._handle_statuses and not (
-            request.get_meta("handle_httpstatus_all")
+        if (
+            (status < 200 or status >= 300)
+            and status not in self._handle_statuses
+            and not (request.get_meta("handle_httpstatus_all"))
         ):
             if request.errback is not None:
                 failure = Failure(request, None, response, request.attempts + 1)

@@ -95,5 +95,8 @@ class ErrorLog:
             self._seen.add((where, key))
             self._logger.error(
                 "%s: %s: %s (further errors of this kind are only counted)",
-                where, type(exc).__name__, exc, exc_info=exc,
+                where,
+                type(exc).__name__,
+                exc,
+                exc_info=exc,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from pooledcrawl.http.request import Request
@@ -19,7 +20,8 @@ class Frontier(Protocol):
     hands leases that were never acknowledged out again after a crash.
     """
 
-    on_ready: object  # Callable[[], None], set by the engine
+    on_ready: Callable[[], None]
+    """Set by the engine: call it when requests arrive from outside ``push``."""
 
     async def open(self) -> None: ...
 

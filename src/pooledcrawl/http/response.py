@@ -108,7 +108,9 @@ class Response:
             self._origin = origin_of(self.url) or ""
         return join_url(self.url, href, self._origin or None)
 
-    def follow(self, href: str | Selector, callback: Callback | None = None, **kwargs: Any) -> Request:
+    def follow(
+        self, href: str | Selector, callback: Callback | None = None, **kwargs: Any
+    ) -> Request:
         """A Request for a link on this page (a URL, or an ``<a>``/attribute selector)."""
         from pooledcrawl.http.request import Request
 

@@ -14,7 +14,11 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 __all__ = [
     "InvalidURL",
     "canonical_or_raise",
-    "canonicalize_url", "fingerprint", "join_url", "validate_url"]
+    "canonicalize_url",
+    "fingerprint",
+    "join_url",
+    "validate_url",
+]
 
 MAX_URL_LENGTH = 8192
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
@@ -110,7 +114,7 @@ def _unquote_unreserved(path: str) -> str:
         if ch == "%" and i + 2 < n and _is_hex(path[i + 1 : i + 3]):
             code = int(path[i + 1 : i + 3], 16)
             decoded = chr(code)
-            if decoded.isalnum() and decoded.isascii() or decoded in "-._~":
+            if (decoded.isalnum() and decoded.isascii()) or decoded in "-._~":
                 out.append(decoded)
             else:
                 out.append("%" + path[i + 1 : i + 3].upper())

@@ -16,9 +16,7 @@ Item = Any
 
 
 def is_item(obj: object) -> bool:
-    return isinstance(obj, dict) or (
-        dataclasses.is_dataclass(obj) and not isinstance(obj, type)
-    )
+    return isinstance(obj, dict) or (dataclasses.is_dataclass(obj) and not isinstance(obj, type))
 
 
 def item_to_dict(item: Item) -> dict[str, Any]:

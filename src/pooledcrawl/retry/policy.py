@@ -75,7 +75,9 @@ class RetryPolicy:
             return None
         return RetryDecision(self._delay(request, retry_after), counts=True)
 
-    def for_error(self, request: Request, retryable: bool, *, free: bool = False) -> RetryDecision | None:
+    def for_error(
+        self, request: Request, retryable: bool, *, free: bool = False
+    ) -> RetryDecision | None:
         """Whether to retry after a transport error; ``free`` retries skip the budget."""
         if not retryable or request.get_meta("dont_retry"):
             return None

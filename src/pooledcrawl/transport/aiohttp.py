@@ -52,7 +52,9 @@ class AiohttpTransport:
                 connector=connector,
                 timeout=self._timeout,
                 headers=headers,
-                cookie_jar=aiohttp.CookieJar(unsafe=True) if s.cookies else aiohttp.DummyCookieJar(),
+                cookie_jar=aiohttp.CookieJar(unsafe=True)
+                if s.cookies
+                else aiohttp.DummyCookieJar(),
                 proxy=proxy,
                 max_field_size=16 * 1024,
                 max_line_size=16 * 1024,
@@ -72,9 +74,7 @@ class AiohttpTransport:
                 max_redirects=self._settings.max_redirects,
             ) as resp:
                 body = await self._read_capped(resp)
-                return Response(
-                    str(resp.url), resp.status, resp.headers, body, request, "HTTP/1.1"
-                )
+                return Response(str(resp.url), resp.status, resp.headers, body, request, "HTTP/1.1")
         except TransportError:
             raise
         except Exception as exc:
@@ -86,7 +86,8 @@ class AiohttpTransport:
         if length is not None and length > self._cap:
             resp.close()
             raise TransportError(
-                "ResponseTooLarge", f"Content-Length {length} over the {self._cap}-byte cap",
+                "ResponseTooLarge",
+                f"Content-Length {length} over the {self._cap}-byte cap",
                 retryable=False,
             )
         if length is not None and "Content-Encoding" not in resp.headers:
@@ -123,8 +124,12 @@ def _classify(exc: BaseException, via_proxy: bool) -> TransportError:
     message = str(exc) or name
     if isinstance(exc, aiohttp.TooManyRedirects):
         return TransportError(name, "too many redirects (or a redirect loop)", retryable=False)
-    if isinstance(exc, aiohttp.NonHttpUrlRedirectClientError | aiohttp.InvalidUrlRedirectClientError):
-        return TransportError("RedirectRefused", f"redirect to a non-http(s) URL: {exc}", retryable=False)
+    if isinstance(
+        exc, aiohttp.NonHttpUrlRedirectClientError | aiohttp.InvalidUrlRedirectClientError
+    ):
+        return TransportError(
+            "RedirectRefused", f"redirect to a non-http(s) URL: {exc}", retryable=False
+        )
     if isinstance(exc, aiohttp.InvalidUrlClientError | aiohttp.NonHttpUrlClientError):
         return TransportError("InvalidURL", message, retryable=False)
     if isinstance(exc, aiohttp.ClientHttpProxyError | aiohttp.ClientProxyConnectionError):
