@@ -1,0 +1,7 @@
+"""``python -m pooledcrawl``."""
+
+import sys
+
+from pooledcrawl.cli import main
+
+sys.exit(main())
