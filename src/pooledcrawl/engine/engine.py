@@ -134,11 +134,16 @@ class Engine:
 
     async def _seed(self) -> None:
         try:
-            async for request in self.spider.start():
-                if self.dispatcher.closed:
-                    break
-                if isinstance(request, Request):
-                    self.schedule(request, None)
+            if not await self.frontier.claim_seeding():
+                return
+            try:
+                async for request in self.spider.start():
+                    if self.dispatcher.closed:
+                        break
+                    if isinstance(request, Request):
+                        self.schedule(request, None)
+            finally:
+                self.frontier.seeding_done()
         except Exception as exc:
             self._errors.record("start()", exc)
         finally:

@@ -27,6 +27,15 @@ class Frontier(Protocol):
 
     async def close(self) -> None: ...
 
+    async def claim_seeding(self) -> bool:
+        """Whether this process should enqueue the spider's start requests. A shared
+        frontier says yes to one worker of a job only."""
+        ...
+
+    def seeding_done(self) -> None:
+        """The start requests are all pushed."""
+        ...
+
     def push(self, request: Request, canonical_url: str) -> bool:
         """Queue ``request`` unless its fingerprint was seen; False for a duplicate."""
         ...

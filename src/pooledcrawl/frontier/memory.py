@@ -37,6 +37,12 @@ class MemoryFrontier:
     async def close(self) -> None:
         return None
 
+    async def claim_seeding(self) -> bool:
+        return True
+
+    def seeding_done(self) -> None:
+        return None
+
     def push(self, request: Request, canonical_url: str) -> bool:
         if not request.dont_filter:
             key = hash(canonical_url)

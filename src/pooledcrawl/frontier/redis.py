@@ -1,0 +1,431 @@
+"""A frontier shared by many workers through Redis Streams, with leases.
+
+- Each priority level is a stream read through one consumer group, so a worker
+  *claims* a request (it sits in the group's pending list under the worker's
+  name) instead of popping it. The worker acknowledges it (XACK and XDEL in one
+  transaction) only after the callback's items are flushed and its new requests
+  are enqueued. If the worker dies, another one takes its leases over with
+  XAUTOCLAIM once they have been idle for ``lease_timeout``. Live workers keep
+  their leases fresh with XCLAIM, so slow pages are not stolen.
+- Dedup and enqueue happen in one Lua script, so two workers that find the same
+  link enqueue it once. The fingerprint is 8 bytes. A bounded mode swaps the
+  exact set for a fixed-size Bloom filter (``dedup_bits``).
+- Retries wait in a sorted set scored by wall-clock due time, and a script moves
+  them back onto their stream when they fall due.
+- Every round trip is batched in the background, so ``push``, ``pop`` and ``ack``
+  stay synchronous and cheap on the engine's hot path. If Redis goes away, the
+  loop logs once, backs off and reconnects. Buffered pushes and acks wait, and
+  nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from pooledcrawl.distributed.keys import GROUP, JobKeys
+from pooledcrawl.errors import UsageError
+from pooledcrawl.frontier.codec import RequestCodec
+from pooledcrawl.http.request import Request
+from pooledcrawl.http.url import fingerprint
+
+__all__ = ["RedisFrontier"]
+
+log = logging.getLogger("pooledcrawl.frontier.redis")
+
+# KEYS: seen, priorities. ARGV: stream prefix, group, bloom bits (0 = exact set),
+# then (fingerprint, priority, payload) triples; an empty fingerprint skips dedup.
+_ENQUEUE = """
+local bits = tonumber(ARGV[3])
+local added = 0
+for i = 4, #ARGV, 3 do
+  local fp = ARGV[i]
+  local fresh = true
+  if fp ~= '' then
+    if bits == 0 then
+      fresh = redis.call('SADD', KEYS[1], fp) == 1
+    else
+      local h1 = tonumber(string.sub(fp, 1, 8), 16)
+      local h2 = tonumber(string.sub(fp, 9, 16), 16)
+      local positions = {}
+      fresh = false
+      for k = 0, 6 do
+        local pos = (h1 + k * h2) % bits
+        positions[#positions + 1] = pos
+        if redis.call('GETBIT', KEYS[1], pos) == 0 then fresh = true end
+      end
+      if fresh then
+        for _, pos in ipairs(positions) do redis.call('SETBIT', KEYS[1], pos, 1) end
+      end
+    end
+  end
+  if fresh then
+    local stream = ARGV[1] .. ARGV[i + 1]
+    if redis.call('ZADD', KEYS[2], 'NX', ARGV[i + 1], ARGV[i + 1]) == 1 then
+      redis.pcall('XGROUP', 'CREATE', stream, ARGV[2], '0', 'MKSTREAM')
+    end
+    redis.call('XADD', stream, '*', 'r', ARGV[i + 2])
+    added = added + 1
+  end
+end
+return added
+"""
+
+# KEYS: delayed, priorities. ARGV: stream prefix, group, now, max count.
+# Members are "<priority>|<payload>".
+_MOVE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
+for _, member in ipairs(due) do
+  local bar = string.find(member, '|', 1, true)
+  local priority = string.sub(member, 1, bar - 1)
+  local stream = ARGV[1] .. priority
+  if redis.call('ZADD', KEYS[2], 'NX', priority, priority) == 1 then
+    redis.pcall('XGROUP', 'CREATE', stream, ARGV[2], '0', 'MKSTREAM')
+  end
+  redis.call('XADD', stream, '*', 'r', string.sub(member, bar + 1))
+  redis.call('ZREM', KEYS[1], member)
+end
+return #due
+"""
+
+# KEYS: priorities, delayed, meta. ARGV: stream prefix. -> {pending entries, delayed, seeded}
+_REMAINING = """
+local total = 0
+for _, p in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  total = total + redis.call('XLEN', ARGV[1] .. p)
+end
+return {total, redis.call('ZCARD', KEYS[2]), redis.call('HGET', KEYS[3], 'seeded') or ''}
+"""
+
+_LOCAL_SEEN_MAX = 200_000
+_MAX_BACKOFF = 5.0
+
+
+class RedisFrontier:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        job: str,
+        codec: RequestCodec,
+        *,
+        spider_name: str,
+        worker_id: str,
+        lease_timeout: float = 60.0,
+        window: int = 256,
+        dedup_bits: int = 0,
+    ) -> None:
+        self.on_ready: Callable[[], None] = _noop
+        #: awaited before acknowledgements are sent: the engine flushes its sinks here
+        self.before_ack: Callable[[], Awaitable[None]] | None = None
+        self.keys = JobKeys(job)
+        self._redis = client
+        self._codec = codec
+        self._spider_name = spider_name
+        self.worker_id = worker_id
+        self._lease_ms = int(lease_timeout * 1000)
+        self._window_size = window
+        self._dedup_bits = dedup_bits
+        self._enqueue = client.register_script(_ENQUEUE)
+        self._move_due_script = client.register_script(_MOVE_DUE)
+        self._remaining_script = client.register_script(_REMAINING)
+        self._window: deque[tuple[Request, str, str]] = deque()
+        self._leases: dict[int, tuple[str, str]] = {}
+        self._lease_ids: dict[str, set[str]] = {}
+        self._local_seen: OrderedDict[int, None] = OrderedDict()
+        self._outbox: list[tuple[str, int, bytes]] = []
+        self._delayed_out: list[tuple[float, int, bytes]] = []
+        self._acks: list[tuple[str, str]] = []
+        self._kick = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._done = False
+        self._remote_pending = 0
+        self._seeding_finished = False
+        self._seeded_sent = False
+        self._last_reclaim = 0.0
+        self._last_heartbeat = 0.0
+        self._last_move = 0.0
+        self._disconnected_since: float | None = None
+        self.duplicates = 0
+        self.reclaimed = 0
+
+    # ---- lifecycle -----------------------------------------------------------------
+    async def open(self) -> None:
+        try:
+            owner = await self._redis.hget(self.keys.meta, "spider")
+            if owner is None:
+                await self._redis.hsetnx(self.keys.meta, "spider", self._spider_name)
+                owner = await self._redis.hget(self.keys.meta, "spider")
+        except RedisError as exc:
+            raise UsageError(f"cannot reach the Redis frontier: {exc}") from None
+        owner_name = owner.decode() if isinstance(owner, bytes) else str(owner)
+        if owner_name != self._spider_name:
+            raise UsageError(
+                f"job {self.keys.job!r} belongs to spider {owner_name!r}, "
+                f"not {self._spider_name!r}: use another --job or purge it"
+            )
+        self._task = asyncio.create_task(self._run(), name="redis-frontier")
+
+    async def close(self) -> None:
+        """Flush what is buffered (retrying while Redis is away, up to a bound), then stop."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        deadline = time.monotonic() + 30.0
+        while self._outbox or self._delayed_out or self._acks or self._window:
+            try:
+                await self._flush()
+                await self._release_window()
+            except RedisError as exc:
+                if time.monotonic() > deadline:
+                    log.error("Redis unreachable at shutdown; %d acks not sent: %s",
+                              len(self._acks), exc)
+                    break
+                await asyncio.sleep(0.5)
+        with contextlib.suppress(RedisError):
+            await self._redis.zrem(self.keys.workers, self.worker_id)
+
+    async def claim_seeding(self) -> bool:
+        """True for the one worker of the job that enqueues the start requests."""
+        won = await self._redis.hsetnx(self.keys.meta, "seeder", self.worker_id)
+        return bool(won)
+
+    def seeding_done(self) -> None:
+        self._seeding_finished = True
+        self._kick.set()
+
+    # ---- the synchronous engine-facing API -----------------------------------------
+    def push(self, request: Request, canonical_url: str) -> bool:
+        fp = ""
+        if not request.dont_filter:
+            value = fingerprint(canonical_url, request.method, request.body)
+            seen = self._local_seen
+            if value in seen:
+                return False
+            seen[value] = None
+            if len(seen) > _LOCAL_SEEN_MAX:
+                seen.popitem(last=False)
+            fp = f"{value:016x}"
+        self._outbox.append((fp, request.priority, self._codec.encode(request)))
+        self._done = False
+        self._kick.set()
+        return True
+
+    def push_later(self, request: Request, not_before: float) -> None:
+        due = time.time() + max(0.0, not_before - time.monotonic())
+        self._delayed_out.append((due, request.priority, self._codec.encode(request)))
+        self._done = False
+        self._kick.set()
+
+    def pop(self, now: float) -> Request | None:
+        if len(self._window) <= self._window_size // 2:
+            self._kick.set()
+        if not self._window:
+            return None
+        request, stream, entry_id = self._window.popleft()
+        self._leases[id(request)] = (stream, entry_id)
+        return request
+
+    def ack(self, request: Request) -> None:
+        lease = self._leases.pop(id(request), None)
+        if lease is not None:
+            self._acks.append(lease)
+            self._kick.set()
+
+    def next_due(self) -> float | None:
+        return None  # due retries come back through the background loop and on_ready
+
+    def exhausted(self) -> bool:
+        return self._done and not self._window
+
+    def __len__(self) -> int:
+        return self._remote_pending + len(self._window) + len(self._outbox)
+
+    def stats(self) -> dict[str, Any]:
+        return {"redis_duplicates": self.duplicates, "leases_reclaimed": self.reclaimed}
+
+    # ---- the background loop -------------------------------------------------------
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self._tick()
+            except RedisError as exc:
+                if self._disconnected_since is None:
+                    self._disconnected_since = time.monotonic()
+                    log.warning("Redis unreachable (%s); pausing and reconnecting", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+                continue
+            if self._disconnected_since is not None:
+                log.warning(
+                    "Redis is back after %.1fs", time.monotonic() - self._disconnected_since
+                )
+                self._disconnected_since = None
+            backoff = 0.1
+            self._kick.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await self._kick.wait()
+
+    async def _tick(self) -> None:
+        now = time.monotonic()
+        await self._flush()
+        if now - self._last_move >= 0.2:
+            self._last_move = now
+            moved = await self._move_due_script(
+                keys=[self.keys.delayed, self.keys.priorities],
+                args=[self.keys.stream_prefix, GROUP, time.time(), 500],
+            )
+            if moved:
+                self._done = False
+        if now - self._last_heartbeat >= 1.0:
+            self._last_heartbeat = now
+            await self._heartbeat()
+        if len(self._window) <= self._window_size // 2:
+            got = await self._refill()
+            if not got and now - self._last_reclaim >= min(self._lease_ms / 4000, 5.0):
+                self._last_reclaim = now
+                got = await self._reclaim()
+            if got:
+                self.on_ready()
+        if not self._window and not self._leases and not self._outbox and not self._delayed_out:
+            await self._check_done()
+
+    async def _flush(self) -> None:
+        outbox, self._outbox = self._outbox, []
+        delayed, self._delayed_out = self._delayed_out, []
+        acks = self._acks
+        try:
+            if outbox:
+                args: list[Any] = [self.keys.stream_prefix, GROUP, self._dedup_bits]
+                for fp, priority, payload in outbox:
+                    args += (fp, priority, payload)
+                added = await self._enqueue(keys=[self.keys.seen, self.keys.priorities], args=args)
+                self.duplicates += len(outbox) - int(added)
+                self.on_ready()
+            if delayed:
+                await self._redis.zadd(
+                    self.keys.delayed,
+                    {f"{priority}|".encode() + payload: due for due, priority, payload in delayed},
+                )
+        except RedisError:
+            self._outbox[:0] = outbox
+            self._delayed_out[:0] = delayed
+            raise
+        if self._seeding_finished and not self._seeded_sent and not self._outbox:
+            await self._redis.hset(self.keys.meta, "seeded", "1")
+            self._seeded_sent = True
+        if acks:
+            if self.before_ack is not None:
+                await self.before_ack()
+            batch = acks[: len(acks)]
+            by_stream: dict[str, list[str]] = {}
+            for stream, entry_id in batch:
+                by_stream.setdefault(stream, []).append(entry_id)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for stream, ids in by_stream.items():
+                    pipe.xack(stream, GROUP, *ids)
+                    pipe.xdel(stream, *ids)
+                pipe.hincrby(self.keys.meta, "done", len(batch))
+                await pipe.execute()
+            del acks[: len(batch)]
+            for stream, ids in by_stream.items():
+                own = self._lease_ids.get(stream)
+                if own is not None:
+                    own.difference_update(ids)
+
+    async def _release_window(self) -> None:
+        """Hand requests this worker claimed but never started back to the job, now,
+        instead of leaving them to be reclaimed after the lease timeout."""
+        if not self._window:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for request, stream, entry_id in self._window:
+                pipe.xadd(stream, {"r": self._codec.encode(request)})
+                pipe.xack(stream, GROUP, entry_id)
+                pipe.xdel(stream, entry_id)
+            await pipe.execute()
+        self._window.clear()
+
+    async def _streams(self) -> list[tuple[int, str]]:
+        raw: list[Any] = await self._redis.zrevrange(self.keys.priorities, 0, -1)
+        priorities = [int(p) for p in raw]
+        return [(p, self.keys.stream(p)) for p in priorities]
+
+    async def _refill(self) -> int:
+        streams = await self._streams()
+        if not streams:
+            return 0
+        want = self._window_size - len(self._window)
+        reply = await self._redis.xreadgroup(
+            GROUP, self.worker_id, {name: ">" for _, name in streams}, count=want
+        )
+        return self._accept(streams, reply or [])
+
+    def _accept(self, streams: list[tuple[int, str]], reply: Any) -> int:
+        order = {name: rank for rank, (_, name) in enumerate(streams)}
+        entries: list[tuple[int, str, str, bytes]] = []
+        for stream_name, messages in reply:
+            name = stream_name.decode() if isinstance(stream_name, bytes) else stream_name
+            for entry_id, fields in messages:
+                if not fields:
+                    continue
+                eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+                entries.append((order.get(name, 0), name, eid, fields[b"r"]))
+        entries.sort(key=lambda e: e[0])
+        for _, name, eid, payload in entries:
+            self._window.append((self._codec.decode(payload), name, eid))
+            self._lease_ids.setdefault(name, set()).add(eid)
+        return len(entries)
+
+    async def _reclaim(self) -> int:
+        """Take over leases of workers that stopped acknowledging (they died)."""
+        got = 0
+        streams = await self._streams()
+        for _, name in streams:
+            want = self._window_size - len(self._window)
+            if want <= 0:
+                break
+            result = await self._redis.xautoclaim(
+                name, GROUP, self.worker_id, self._lease_ms, "0-0", count=want
+            )
+            claimed = [(eid, fields) for eid, fields in result[1] if fields]
+            if claimed:
+                self.reclaimed += len(claimed)
+                got += self._accept(streams, [(name, claimed)])
+        return got
+
+    async def _heartbeat(self) -> None:
+        """Say this worker is alive, and keep its own leases from looking idle."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self.keys.workers, {self.worker_id: time.time()})
+            for stream, ids in self._lease_ids.items():
+                if ids:
+                    pipe.xclaim(stream, GROUP, self.worker_id, 0, list(ids), justid=True)
+            await pipe.execute()
+
+    async def _check_done(self) -> None:
+        reply: list[Any] = await self._remaining_script(
+            keys=[self.keys.priorities, self.keys.delayed, self.keys.meta],
+            args=[self.keys.stream_prefix],
+        )
+        pending, delayed, seeded = reply
+        self._remote_pending = int(pending) + int(delayed)
+        done = bool(seeded) and not self._remote_pending
+        if done != self._done:
+            self._done = done
+            self.on_ready()
+
+
+def _noop() -> None:
+    return None
