@@ -60,7 +60,13 @@ class RetryPolicy:
 
     def _budget(self, request: Request) -> int:
         override = request.get_meta("max_retries")
-        return self.max_retries if override is None else int(override)
+        if override is None:
+            return self.max_retries
+        try:
+            return max(int(override), 0)
+        except (TypeError, ValueError):
+            # A bad meta value is the spider's bug; it must not kill a worker.
+            return self.max_retries
 
     def for_status(
         self, request: Request, status: int, retry_after: float | None
@@ -90,4 +96,5 @@ class RetryPolicy:
     def _delay(self, request: Request, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.retry_after_cap)
-        return self.backoff(max(request.attempts, 1))
+        # ``attempts`` counts the failures before this one: this is retry attempts + 1.
+        return self.backoff(request.attempts + 1)
