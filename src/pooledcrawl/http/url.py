@@ -23,8 +23,9 @@ __all__ = [
 MAX_URL_LENGTH = 8192
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _SAFE_PATH = "/%:@!$&'()*+,;=-._~"
-# Anything that may need rewriting, and control characters, sends a URL down the slow path.
-_UNUSUAL_RE = re.compile(r"[?#%\s\\@\[\x00-\x1f\x7f]")
+# Any character the slow path could rewrite (or that needs parsing: ?#%@[) sends a URL
+# down the slow path, so both paths give the same answer for every input.
+_UNUSUAL_RE = re.compile(r"[^A-Za-z0-9\-._~/:!$&'()*+,;=]")
 
 
 class InvalidURL(ValueError):
@@ -55,14 +56,14 @@ def _fast_canonical(url: str) -> bool:
             return False
         if port == ("80" if start == 7 else "443"):
             return False
-    if not host:
+    if not host or host.endswith("."):
         return False
     return host == host.lower()
 
 
 def canonical_or_raise(url: str, *, drop_tracking: bool = False) -> str:
     """The canonical form of a URL the engine may fetch; :class:`InvalidURL` if it may not."""
-    if not drop_tracking and _fast_canonical(url):
+    if not drop_tracking and len(url) <= MAX_URL_LENGTH and _fast_canonical(url):
         return url
     return canonicalize_url(validate_url(url), drop_tracking=drop_tracking)
 
@@ -78,12 +79,16 @@ def canonicalize_url(url: str, *, drop_tracking: bool = False) -> str:
     if not drop_tracking and _fast_canonical(url):
         return url
     try:
-        parts = urlsplit(url.strip())
-        scheme = parts.scheme.lower()
-        host = (parts.hostname or "").rstrip(".")
-        port = parts.port
-    except ValueError:
+        return _canonicalize(url, drop_tracking)
+    except ValueError:  # unparsable, or not encodable (lone surrogates)
         return url.strip()
+
+
+def _canonicalize(url: str, drop_tracking: bool) -> str:
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    port = parts.port
     netloc = host
     if ":" in host:  # IPv6 literal
         netloc = f"[{host}]"
@@ -164,11 +169,12 @@ def validate_url(url: str) -> str:
 def join_url(base: str, href: str, origin: str | None = None) -> str:
     """Resolve ``href`` against ``base``; root-relative links skip ``urljoin`` when
     the caller passes the base's ``scheme://host[:port]`` as ``origin``."""
+    href = href.strip()  # browsers ignore whitespace around an href; HTML often has some
     if origin is not None and href.startswith("/") and not href.startswith("//"):
         return origin + href
     if href.startswith(("http://", "https://")):
         return href
-    return urljoin(base, href.strip())
+    return urljoin(base, href)
 
 
 def origin_of(url: str) -> str | None:
