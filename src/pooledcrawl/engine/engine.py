@@ -281,8 +281,10 @@ class Engine:
                 failure = Failure(request, None, response, request.attempts + 1)
                 await self._run_callback(request, request.errback, failure)
             return
-        self.stats.pages += 1
         max_pages = self.settings.max_pages
+        if max_pages is not None and self.stats.pages >= max_pages:
+            return  # stopping: responses still in flight are not parsed past the limit
+        self.stats.pages += 1
         if max_pages is not None and self.stats.pages >= max_pages:
             self.request_stop("max_pages reached")
         callback = request.callback or self.spider.parse

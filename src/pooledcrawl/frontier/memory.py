@@ -44,13 +44,13 @@ class MemoryFrontier:
         return None
 
     def push(self, request: Request, canonical_url: str) -> bool:
-        if not request.dont_filter:
-            key = hash(canonical_url)
-            if request.method != "GET" or request.body:
-                key = hash((canonical_url, request.method, request.body))
-            if key in self._seen:
-                return False
-            self._seen.add(key)
+        key = hash(canonical_url)
+        if request.method != "GET" or request.body:
+            key = hash((canonical_url, request.method, request.body))
+        if not request.dont_filter and key in self._seen:
+            return False
+        # Seen even when dont_filter: a start URL found again later is a duplicate.
+        self._seen.add(key)
         self._enqueue(request)
         return True
 
