@@ -141,7 +141,7 @@ def test_the_delay_grows_with_each_failed_attempt() -> None:
     tops = [
         max(p.for_error(failed(n, max_retries=99), True).delay for _ in range(300))
         for n in range(4)
-    ]  # type: ignore[union-attr]
+    ]
     assert tops[0] <= 1.0 < tops[1] <= 2.0 < tops[2] <= 4.0 < tops[3] <= 8.0
 
 

@@ -5,19 +5,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 
 import aiohttp
 
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
+from pooledcrawl.metrics.timing import Timing
 from pooledcrawl.settings import Settings
 from pooledcrawl.transport.base import TransportError
+from pooledcrawl.transport.tracing import aiohttp_trace_config
 
 __all__ = ["AiohttpTransport"]
 
 log = logging.getLogger("pooledcrawl.transport")
 
 _CHUNK = 64 * 1024
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 class AiohttpTransport:
@@ -59,26 +63,51 @@ class AiohttpTransport:
                 max_field_size=16 * 1024,
                 max_line_size=16 * 1024,
                 raise_for_status=False,
+                trace_configs=[aiohttp_trace_config()],  # pool wait and keep-alive reuse
             )
             self._sessions[proxy] = session
         return session
 
     async def fetch(self, request: Request, proxy: str | None = None) -> Response:
         session = self._session(proxy)
+        got_headers = False
+        timing = Timing()
+        started = time.perf_counter()
         try:
             async with session.request(
                 request.method,
                 request.url,
                 headers=request.headers,
                 data=request.body,
-                max_redirects=self._settings.max_redirects,
+                # aiohttp fails on its max_redirects-th redirect; ours is how many to follow
+                max_redirects=self._settings.max_redirects + 1,
+                trace_request_ctx=timing,
             ) as resp:
+                got_headers = True
+                timing.headers = time.perf_counter() - started
                 body = await self._read_capped(resp)
-                return Response(str(resp.url), resp.status, resp.headers, body, request, "HTTP/1.1")
+                timing.body = time.perf_counter() - started
+                # more connections than exchanges: aiohttp resent on a fresh one
+                # after the server had closed a kept-alive connection
+                timing.disconnects = max(timing.reused + timing.opened - len(resp.history) - 1, 0)
+                response = Response(
+                    str(resp.url), resp.status, resp.headers, body, request, "HTTP/1.1"
+                )
+                response.timing = timing
+                return response
         except TransportError:
             raise
         except Exception as exc:
-            raise _classify(exc, proxy is not None) from exc
+            error = _classify(exc, proxy is not None)
+            # aiohttp already retries a disconnect before the response, once and at once,
+            # for idempotent methods (RFC 9112 9.3.1); flag the others for the engine's
+            # one free retry, so every method gets the same treatment.
+            error.stale_connection = (
+                error.stale_connection
+                and not got_headers
+                and request.method not in _IDEMPOTENT_METHODS
+            )
+            raise error from exc
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         """Read the body, never buffering past the size cap (decompressed size included)."""
@@ -123,7 +152,12 @@ def _classify(exc: BaseException, via_proxy: bool) -> TransportError:
     name = type(exc).__name__
     message = str(exc) or name
     if isinstance(exc, aiohttp.TooManyRedirects):
-        return TransportError(name, "too many redirects (or a redirect loop)", retryable=False)
+        urls = [str(r.url) for r in exc.history]
+        if len(set(urls)) < len(urls):
+            return TransportError(
+                "RedirectLoop", f"redirect loop through {len(set(urls))} URLs", retryable=False
+            )
+        return TransportError(name, f"more than {len(urls) - 1} redirects", retryable=False)
     if isinstance(
         exc, aiohttp.NonHttpUrlRedirectClientError | aiohttp.InvalidUrlRedirectClientError
     ):
