@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from parsel import Selector, SelectorList
 
     from pooledcrawl.http.request import Callback, Request
+    from pooledcrawl.metrics.timing import Timing
 
 __all__ = ["Response"]
 
@@ -34,6 +35,7 @@ class Response:
         "http_version",
         "request",
         "status",
+        "timing",
         "url",
     )
 
@@ -52,6 +54,8 @@ class Response:
         self.body = body
         self.request = request
         self.http_version = http_version
+        #: what the transport measured (latency, pool wait, connection reuse), if anything
+        self.timing: Timing | None = None
         self.encoding_hint: str | None = None
         self._text: str | None = None
         self._selector: Selector | None = None

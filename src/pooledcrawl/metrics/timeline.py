@@ -1,0 +1,109 @@
+"""Counters per time bucket over a whole crawl, in bounded memory."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from pooledcrawl.metrics.histogram import Histogram
+
+__all__ = ["Timeline"]
+
+
+class Timeline:
+    """Rows of counters, one per ``interval`` seconds since the crawl started.
+
+    A crawl may run for seconds or for days; when the rows run out, neighbouring
+    rows merge and the interval doubles, so a one-minute crawl keeps 1 s rows and
+    a ten-hour crawl 128 s rows, never more than ``max_rows`` of them. Columns
+    named in ``peaks`` keep the highest value seen in the bucket; the others add
+    up. With ``latency`` on, each row also keeps a histogram for p50/p95.
+    """
+
+    __slots__ = ("_hists", "_peaks", "_rows", "columns", "interval", "max_rows")
+
+    def __init__(
+        self,
+        columns: Sequence[str],
+        *,
+        peaks: Collection[str] = (),
+        latency: bool = False,
+        interval: float = 1.0,
+        max_rows: int = 512,
+    ) -> None:
+        if interval <= 0 or max_rows < 2:
+            raise ValueError("interval must be > 0 and max_rows >= 2")
+        self.columns = tuple(columns)
+        self._peaks = tuple(i for i, name in enumerate(self.columns) if name in peaks)
+        self.interval = interval
+        self.max_rows = max_rows
+        self._rows: list[list[float]] = []
+        self._hists: list[Histogram] | None = [] if latency else None
+
+    def _index(self, t: float) -> int:
+        index = int(max(t, 0.0) / self.interval)
+        while index >= self.max_rows:
+            self._coarsen()
+            index = int(max(t, 0.0) / self.interval)
+        rows = self._rows
+        while len(rows) <= index:
+            rows.append([0.0] * len(self.columns))
+            if self._hists is not None:
+                self._hists.append(Histogram())
+        return index
+
+    def add(self, t: float, column: int, n: float = 1.0) -> None:
+        self._rows[self._index(t)][column] += n
+
+    def peak(self, t: float, column: int, value: float) -> None:
+        row = self._rows[self._index(t)]
+        if value > row[column]:
+            row[column] = value
+
+    def latency(self, t: float, seconds: float) -> None:
+        index = self._index(t)
+        if self._hists is not None:
+            self._hists[index].add(seconds)
+
+    def _coarsen(self) -> None:
+        rows, hists = self._rows, self._hists
+        merged: list[list[float]] = []
+        merged_hists: list[Histogram] = []
+        for i in range(0, len(rows), 2):
+            row = rows[i]
+            if i + 1 < len(rows):
+                other = rows[i + 1]
+                row = [a + b for a, b in zip(row, other, strict=True)]
+                for c in self._peaks:
+                    row[c] = max(rows[i][c], other[c])
+            merged.append(row)
+            if hists is not None:
+                hist = hists[i]
+                if i + 1 < len(hists):
+                    hist.merge(hists[i + 1])
+                merged_hists.append(hist)
+        self._rows = merged
+        if hists is not None:
+            self._hists = merged_hists
+        self.interval *= 2
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"interval_s", "columns", "rows"}``; each row starts with its start time ``t``."""
+        columns = ["t", *self.columns]
+        if self._hists is not None:
+            columns += ["p50_ms", "p95_ms"]
+        rows: list[list[float]] = []
+        for i, row in enumerate(self._rows):
+            out = [round(i * self.interval, 3), *(_compact(v) for v in row)]
+            if self._hists is not None:
+                hist = self._hists[i]
+                out += [round(hist.quantile(0.5) * 1000, 2), round(hist.quantile(0.95) * 1000, 2)]
+            rows.append(out)
+        return {"interval_s": self.interval, "columns": columns, "rows": rows}
+
+
+def _compact(value: float) -> float:
+    return int(value) if value == int(value) else round(value, 3)
