@@ -123,11 +123,21 @@ class Settings:
 
     @classmethod
     def layered(cls, *layers: tuple[str, Mapping[str, Any]]) -> Settings:
-        """Apply ``(source, mapping)`` layers in order over the defaults."""
-        settings = cls()
+        """Apply ``(source, mapping)`` layers in order over the defaults.
+
+        Each value is type-checked in its layer, but only the end result has to be
+        consistent: a later layer may fix what an earlier one left out of range."""
+        changes: dict[str, Any] = {}
         for source, layer in layers:
-            settings = settings.merged(layer, source=source)
-        return settings
+            changes.update((key, coerce(key, value, source=source)) for key, value in layer.items())
+        try:
+            return cls(**changes)
+        except UsageError:
+            # Replay layer by layer so the message names the layer at fault.
+            settings = cls()
+            for source, layer in layers:
+                settings = settings.merged(layer, source=source)
+            raise
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -179,7 +189,10 @@ def _coerce_to(tp: Any, value: Any) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise TypeError(f"expected a number, got {value!r}")
-        return float(value)
+        number = float(value)
+        if number != number:  # NaN slips past every "> 0" check
+            raise ValueError(f"expected a number, got {value!r}")
+        return number
     if tp is str:
         if not isinstance(value, str):
             raise TypeError(f"expected a string, got {value!r}")
