@@ -66,6 +66,10 @@ def load_spider_class(target: str) -> type[Spider]:
             raise UsageError(_syntax_message(location, exc)) from None
         except ImportError as exc:
             raise UsageError(f"cannot import spider module {location!r}: {exc}") from None
+        except Exception as exc:  # the user's module failed at import time
+            raise UsageError(
+                f"{location}: error while importing: {type(exc).__name__}: {exc}"
+            ) from None
     if class_name:
         obj = getattr(module, class_name, None)
         if not (inspect.isclass(obj) and issubclass(obj, Spider)):
