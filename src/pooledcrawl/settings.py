@@ -76,6 +76,43 @@ class Settings:
 
     # Items
     pipelines: list[str] = dataclasses.field(default_factory=list)
+    """Pipeline classes in order: ``pkg.mod.Class`` or a built-in (Dedupe, RequireFields,
+    Validate); they run after the spider's own ``pipelines``."""
+    item_model: str | None = None
+    """``pkg.mod:Class``, a dataclass or pydantic model: what ``Validate`` checks, and the
+    typed columns of a PostgreSQL table (dataclass). The spider's ``item_model`` also works."""
+    dedupe_field: str = "url"
+    """The field the ``Dedupe`` pipeline drops repeats of."""
+    required_fields: list[str] = dataclasses.field(default_factory=list)
+    """Fields ``RequireFields`` drops an item without (missing, None or empty)."""
+    csv_fields: list[str] = dataclasses.field(default_factory=list)
+    """CSV columns, in order; empty: the keys of the first item."""
+    pg_workers: int = 1
+    """Processes of a distributed job that each open a PostgreSQL pool (pool sizing)."""
+    pg_reserved: int = 10
+    """Server connections left for admin and other clients (pool sizing)."""
+    pg_max_overflow: int = 2
+    """Connections a pool may open above its size under a burst (pool sizing)."""
+    pg_pool_size: int | None = None
+    """Connections per worker; None: the sizing formula's value, at most 4."""
+    pg_statement_cache_size: int = 100
+    """asyncpg prepared-statement cache; 0 for PgBouncer in transaction mode."""
+    pg_batch_size: int = 500
+    """Rows per insert batch."""
+    pg_flush_interval: float = 1.0
+    """Seconds a row may wait in a partial batch."""
+    pg_command_timeout: float = 30.0
+    """Client-side timeout of one statement, in seconds."""
+    pg_statement_timeout: float = 30.0
+    """Server-side ``statement_timeout``, in seconds."""
+    pg_idle_check: float = 30.0
+    """A connection idle this long (seconds) is checked with ``SELECT 1`` before use."""
+    pg_retry_timeout: float = 120.0
+    """How long (seconds) a batch is retried while the server is unreachable; after that its
+    rows are saved to a local JSON-lines file instead."""
+    pg_monitor: bool = False
+    """Sample ``pg_stat_activity`` and warn on a saturated pool or idle transactions."""
+    pg_monitor_interval: float = 30.0
 
     # Output
     log_level: str = "INFO"
@@ -83,6 +120,21 @@ class Settings:
 
     def __post_init__(self) -> None:
         _check_positive(self, "concurrency", "timeout_total", "max_response_size")
+        _check_positive(
+            self,
+            "pg_workers",
+            "pg_batch_size",
+            "pg_flush_interval",
+            "pg_command_timeout",
+            "pg_statement_timeout",
+            "pg_retry_timeout",
+            "pg_monitor_interval",
+        )
+        for key in ("pg_reserved", "pg_max_overflow", "pg_statement_cache_size", "pg_idle_check"):
+            if getattr(self, key) < 0:
+                raise UsageError(f"setting {key}: must be >= 0, got {getattr(self, key)}")
+        if self.pg_pool_size is not None and self.pg_pool_size <= 0:
+            raise UsageError(f"setting pg_pool_size: must be > 0, got {self.pg_pool_size}")
         for key in ("domain_concurrency", "domain_concurrency_max", "max_pages", "max_items"):
             value = getattr(self, key)
             if value is not None and value <= 0:

@@ -78,7 +78,7 @@ class Engine:
         self.frontier: Frontier = frontier or MemoryFrontier()
         self.transport: Transport = transport or AiohttpTransport(settings)
         self.retry = RetryPolicy.from_settings(settings)
-        self.items = ItemProcessor(sinks, self.stats, settings.max_items)
+        self.items = ItemProcessor(sinks, self.stats, settings.max_items, settings=settings)
         self._clock = clock
         self._policy_factory = policy_factory or _fixed_policies(settings)
         self._errors = ErrorLog(log, self.stats.errors)

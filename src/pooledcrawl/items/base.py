@@ -6,10 +6,12 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
 if TYPE_CHECKING:
     from pooledcrawl.spider import Spider
 
-__all__ = ["Item", "Sink", "is_item", "item_to_dict"]
+__all__ = ["Item", "Sink", "dumps_item", "is_item", "item_to_dict", "json_default"]
 
 #: A scraped item: a dict or a dataclass instance.
 Item = Any
@@ -23,6 +25,18 @@ def item_to_dict(item: Item) -> dict[str, Any]:
     if isinstance(item, dict):
         return item
     return dataclasses.asdict(item)
+
+
+def json_default(obj: Any) -> Any:
+    """What orjson cannot encode natively: sets become lists, the rest their ``str``."""
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    return str(obj)
+
+
+def dumps_item(item: Item, option: int = orjson.OPT_NON_STR_KEYS) -> bytes:
+    """An item as JSON, the same bytes for every sink (JSON lines, jsonb, CSV cells)."""
+    return orjson.dumps(item, default=json_default, option=option)
 
 
 class Sink(Protocol):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from pooledcrawl.errors import UsageError
-from pooledcrawl.items.base import Item
+from pooledcrawl.items.base import Item, json_default
 
 if TYPE_CHECKING:
     from pooledcrawl.spider import Spider
@@ -22,12 +22,6 @@ __all__ = ["JsonLinesSink"]
 _OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 _FLUSH_BYTES = 256 * 1024
 _FLUSH_SECONDS = 1.0
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, set | frozenset | tuple):
-        return list(obj)
-    return str(obj)
 
 
 class JsonLinesSink:
@@ -59,7 +53,7 @@ class JsonLinesSink:
     async def write(self, items: Sequence[Item]) -> None:
         buffer = self._buffer
         for item in items:
-            buffer += orjson.dumps(item, default=_default, option=_OPTIONS)
+            buffer += orjson.dumps(item, default=json_default, option=_OPTIONS)
         self.rows += len(items)
         if len(buffer) >= _FLUSH_BYTES or time.monotonic() - self._last_flush >= _FLUSH_SECONDS:
             self._write_out()
