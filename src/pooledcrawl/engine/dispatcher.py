@@ -59,6 +59,8 @@ class Dispatcher:
         self.slots: dict[str, Slot] = {}
         self._backlogged: dict[str, Slot] = {}  # insertion-ordered set
         self._parked = 0
+        #: when each parked request was parked: its pool wait (see waited())
+        self._parked_at: dict[Request, float] = {}
         self._waiters: deque[asyncio.Future[None]] = deque()
         #: requests handed out and not yet finished (fetching or in their callback)
         self.active = 0
@@ -101,6 +103,7 @@ class Dispatcher:
             if not slot.backlog and slot.can_send(now):
                 return request, self._start(slot, now)
             slot.backlog.append(request)
+            self._parked_at[request] = now
             self._parked += 1
             self._backlogged[slot.key] = slot
         return None
@@ -201,6 +204,12 @@ class Dispatcher:
         except TimeoutError:
             return False
         return True
+
+    def waited(self, request: Request, now: float) -> float:
+        """Seconds ``request`` was parked on its slot before it was handed out (0 if it
+        never was). Call once, as it is sent: the pool-wait metric."""
+        parked_at = self._parked_at.pop(request, None)
+        return 0.0 if parked_at is None else max(now - parked_at, 0.0)
 
     @property
     def parked(self) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pooledcrawl.engine.callbacks import iterate_callback
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot
+from pooledcrawl.engine.progress import Progress
 from pooledcrawl.engine.stats import ErrorLog, Stats
 from pooledcrawl.errors import CloseSpider
 from pooledcrawl.frontier.base import Frontier
@@ -26,14 +27,15 @@ from pooledcrawl.http.response import Response
 from pooledcrawl.http.url import InvalidURL, canonical_or_raise
 from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
+from pooledcrawl.metrics import CrawlMetrics
 from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
 from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider
 from pooledcrawl.throttle.base import PolicyFactory
 from pooledcrawl.throttle.fixed import FixedPolicy
 from pooledcrawl.throttle.hints import parse_retry_after
-from pooledcrawl.transport.aiohttp import AiohttpTransport
 from pooledcrawl.transport.base import Transport, TransportError
+from pooledcrawl.transport.factory import make_transport
 
 __all__ = ["Engine", "Failure"]
 
@@ -76,10 +78,12 @@ class Engine:
         self.settings = settings
         self.stats = Stats()
         self.frontier: Frontier = frontier or MemoryFrontier()
-        self.transport: Transport = transport or AiohttpTransport(settings)
+        self.transport: Transport = transport or make_transport(settings)
         self.retry = RetryPolicy.from_settings(settings)
         self.items = ItemProcessor(sinks, self.stats, settings.max_items, settings=settings)
         self._clock = clock
+        #: pool and latency metrics per domain, merged into the stats at the end
+        self.metrics = CrawlMetrics(clock())
         self._policy_factory = policy_factory or _fixed_policies(settings)
         self._errors = ErrorLog(log, self.stats.errors)
         self._workers: list[asyncio.Task[None]] = []
@@ -94,6 +98,7 @@ class Engine:
         """Crawl until the frontier is exhausted or a close condition is met."""
         self.dispatcher = Dispatcher(self.frontier, self._policy_factory, self._clock)
         self.stats.started_at = time.monotonic()
+        self.metrics.started = self._clock()
         try:
             async with contextlib.AsyncExitStack() as stack:
                 await self.frontier.open()
@@ -111,6 +116,9 @@ class Engine:
         finally:
             self.stats.finished_at = time.monotonic()
             self.stats.domains = self.dispatcher.snapshot()
+            for key, values in self.metrics.snapshot().items():
+                self.stats.domains.setdefault(key, {}).update(values)
+            self.stats.extra["timeline"] = self.metrics.timeline.to_dict()
             if not self.stats.finish_reason:
                 self.stats.finish_reason = "finished"
         return self.stats
@@ -150,28 +158,20 @@ class Engine:
             self.dispatcher.producer_done()
 
     async def _watch(self) -> None:
-        """Time limit and the periodic progress line; ends with the crawl."""
-        interval = self.settings.progress_interval
+        """Time limit, and the progress display (live on a terminal, else a log line)."""
         deadline = self.settings.max_duration
-        last_pages, last_t = 0, time.monotonic()
-        while not await self.dispatcher.wait_closed(min(interval, deadline or interval)):
-            now = time.monotonic()
-            if deadline is not None and now - self.stats.started_at >= deadline:
-                self.request_stop("max_duration reached")
-                continue
-            if now - last_t >= interval:
-                rate = (self.stats.pages - last_pages) / (now - last_t)
-                last_pages, last_t = self.stats.pages, now
-                log.info(
-                    "pages %d (%.0f/s)  items %d  in flight %d  pending %d  429s %d  errors %d",
-                    self.stats.pages,
-                    rate,
-                    self.stats.items,
-                    self.dispatcher.inflight,
-                    len(self.frontier) + self.dispatcher.parked,
-                    self.stats.status_counts.get(429, 0),
-                    sum(self.stats.errors.values()),
-                )
+        with Progress(self, clock=self._clock) as progress:
+            while True:
+                wait = progress.period
+                if deadline is not None:
+                    left = self.stats.started_at + deadline - time.monotonic()
+                    wait = max(min(wait, left), 0.0)
+                if await self.dispatcher.wait_closed(wait):
+                    break
+                if deadline is not None and time.monotonic() - self.stats.started_at >= deadline:
+                    self.request_stop("max_duration reached")
+                    continue
+                progress.tick()
 
     # ---- scheduling ----------------------------------------------------------------
     def schedule(self, request: Request, parent: Request | None) -> None:
@@ -219,11 +219,23 @@ class Engine:
         """Fetch once: a response for the spider, a Failure when given up, or None
         when the request went back to the frontier for a retry."""
         started = self._clock()
+        waited = self.dispatcher.waited(request, started)
         self.stats.requests += 1
         try:
             response = await self.transport.fetch(request)
         except TransportError as exc:
             slot.policy.on_error(self._clock(), self._clock() - started)
+            now = self._clock()
+            disconnect = exc.stale_connection or exc.name == "ServerDisconnectedError"
+            self.metrics.on_error(
+                slot.key,
+                now,
+                waited,
+                now - started,
+                disconnect=disconnect,
+                inflight=slot.inflight,
+                total_inflight=self.dispatcher.inflight,
+            )
             self.dispatcher.release(slot)
             return self._on_transport_error(request, exc)
         except BaseException:
@@ -231,6 +243,16 @@ class Engine:
             raise
         now = self._clock()
         slot.policy.on_response(now, response.status, now - started, response.headers)
+        self.metrics.on_response(
+            slot.key,
+            now,
+            response.status,
+            waited,
+            now - started,
+            response.timing,
+            slot.inflight,
+            self.dispatcher.inflight,
+        )
         self.dispatcher.release(slot)
         status = response.status
         self.stats.status_counts[status] += 1

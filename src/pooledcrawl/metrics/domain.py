@@ -140,6 +140,7 @@ class DomainMetrics:
     def snapshot(self) -> dict[str, Any]:
         ratio = self.reuse_ratio
         return {
+            "started_s": None if self.first is None else round(max(self.first, 0.0), 3),
             "pages": self.ok,
             "pages_per_s": round(self.pages_per_s, 1),
             "latency_headers_p50_ms": _ms(self.headers.quantile(0.5)),
