@@ -20,9 +20,8 @@ import orjson
 
 from pooledcrawl.engine.engine import Engine
 from pooledcrawl.engine.stats import Stats
-from pooledcrawl.errors import UsageError
 from pooledcrawl.items.base import Sink
-from pooledcrawl.items.jsonl import JsonLinesSink
+from pooledcrawl.items.outputs import sink_for
 from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider
 
@@ -56,11 +55,9 @@ def build_settings(
     )
 
 
-def open_sink(target: str, overwrite: bool) -> Sink:
+def open_sink(target: str, overwrite: bool, settings: Settings | None = None) -> Sink:
     """The sink for one ``-o``/``-O`` target, chosen by scheme or extension."""
-    if target == "-" or target.endswith((".jsonl", ".jl", ".ndjson", ".json")):
-        return JsonLinesSink(target, overwrite=overwrite)
-    raise UsageError(f"unsupported output {target!r}: use a .jsonl file or -")
+    return sink_for(target, overwrite, settings or Settings())
 
 
 def run_job(
@@ -68,7 +65,7 @@ def run_job(
 ) -> tuple[Stats, int]:
     """Run the crawl to its end; returns the stats and the process exit code."""
     spider = job.spider_cls(**job.spider_args)
-    sinks = [open_sink(target, overwrite) for target, overwrite in job.outputs]
+    sinks = [open_sink(target, overwrite, job.settings) for target, overwrite in job.outputs]
     engine = Engine(spider, job.settings, sinks=sinks)
     if on_engine is not None:
         on_engine(engine)

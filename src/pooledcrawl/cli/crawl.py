@@ -30,7 +30,7 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         type=lambda v: (v, False),
         metavar="FILE",
-        help="append items to FILE (.jsonl; - for stdout)",
+        help="append items to FILE: .jsonl, .csv, - (stdout) or postgresql://...?table=NAME",
     )
     out.add_argument(
         "-O",
@@ -41,6 +41,17 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> None:
         help="overwrite FILE with the items",
     )
     out.add_argument("--stats", metavar="FILE", help="write crawl stats as JSON to FILE")
+    out.add_argument(
+        "--fields",
+        metavar="A,B,C",
+        help="CSV columns, in order (default: the keys of the first item)",
+    )
+    out.add_argument(
+        "--pg-monitor",
+        action="store_true",
+        default=None,
+        help="sample pg_stat_activity every 30 s and warn on a saturated pool",
+    )
     out.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING, ERROR")
     crawl = parser.add_argument_group("crawl")
     crawl.add_argument(
@@ -113,6 +124,8 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_items": args.max_items,
         "max_duration": args.timeout,
         "log_level": args.log_level,
+        "csv_fields": args.fields,
+        "pg_monitor": args.pg_monitor,
         "autothrottle": None if args.autothrottle is None else args.autothrottle == "on",
     }
     layer.update({key: value for key, value in flags.items() if value is not None})
