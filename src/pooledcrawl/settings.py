@@ -117,6 +117,8 @@ class Settings:
     # Output
     log_level: str = "INFO"
     progress_interval: float = 10.0
+    shutdown_grace: float = 10.0
+    """Seconds in-flight requests get to finish after the first Ctrl-C or SIGTERM."""
 
     def __post_init__(self) -> None:
         _check_positive(self, "concurrency", "timeout_total", "max_response_size")
@@ -139,8 +141,9 @@ class Settings:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise UsageError(f"setting {key}: must be > 0, got {value}")
-        if self.max_retries < 0:
-            raise UsageError(f"setting max_retries: must be >= 0, got {self.max_retries}")
+        for key in ("max_retries", "max_redirects", "shutdown_grace"):
+            if getattr(self, key) < 0:
+                raise UsageError(f"setting {key}: must be >= 0, got {getattr(self, key)}")
         start, top = self.domain_concurrency, self.domain_concurrency_max
         if start is not None and top is not None and start > top:
             raise UsageError(

@@ -41,8 +41,6 @@ __all__ = ["Engine", "Failure"]
 
 log = logging.getLogger("pooledcrawl.engine")
 
-#: Seconds in-flight requests get to finish after a stop is requested.
-SHUTDOWN_GRACE = 10.0
 _MAX_BAD_URL_SAMPLES = 5
 
 
@@ -87,6 +85,7 @@ class Engine:
         self._policy_factory = policy_factory or _fixed_policies(settings)
         self._errors = ErrorLog(log, self.stats.errors)
         self._workers: list[asyncio.Task[None]] = []
+        self._seeder: asyncio.Task[None] | None = None
         self._drop_tracking = settings.drop_tracking_params
         self._handle_statuses: frozenset[int] = frozenset(
             getattr(spider, "handle_httpstatus_list", ())
@@ -108,7 +107,7 @@ class Engine:
                 stack.push_async_callback(self.items.close)
                 async with asyncio.TaskGroup() as tg:
                     self.dispatcher.producers += 1
-                    tg.create_task(self._seed())
+                    self._seeder = tg.create_task(self._seed())
                     self._workers = [
                         tg.create_task(self._worker()) for _ in range(self.settings.concurrency)
                     ]
@@ -123,17 +122,21 @@ class Engine:
                 self.stats.finish_reason = "finished"
         return self.stats
 
-    def request_stop(self, reason: str, *, grace: float = SHUTDOWN_GRACE) -> None:
-        """Stop taking new work; in-flight requests get ``grace`` seconds to finish."""
+    def request_stop(self, reason: str, *, grace: float | None = None) -> None:
+        """Stop taking new work; in-flight requests get ``grace`` seconds (default: the
+        ``shutdown_grace`` setting) to finish, then they are cancelled."""
         if self.dispatcher.closed:
             return
         log.info("stopping: %s", reason)
         self.stats.finish_reason = reason
         self.dispatcher.close()
+        if grace is None:
+            grace = self.settings.shutdown_grace
         asyncio.get_running_loop().call_later(grace, self._cancel_workers)
 
     def _cancel_workers(self) -> None:
-        for task in self._workers:
+        # a start() stuck awaiting would keep the TaskGroup open as surely as a worker
+        for task in (*self._workers, *([self._seeder] if self._seeder else [])):
             task.cancel()
 
     def emergency_flush(self) -> None:
