@@ -64,6 +64,18 @@ class Settings:
         default_factory=lambda: [408, 429, 500, 502, 503, 504, 522, 524]
     )
 
+    # Proxies (the proxy URLs are not settings: they may carry credentials; they come
+    # from the profile's [proxy] section, --proxy or --proxy-file)
+    proxy_concurrency: int | None = None
+    """Cap on requests in flight through one proxy (static IPs: the per-IP limit). None: no cap."""
+    ban_statuses: list[int] = dataclasses.field(default_factory=lambda: [403])
+    """Statuses meaning the proxy's IP is banned: the proxy rests, the request tries another."""
+    proxy_backoff_base: float = 1.0
+    """A failing proxy rests uniform(0, min(cap, base * 2**n)) seconds after its n-th failure."""
+    proxy_backoff_cap: float = 120.0
+    proxy_down_timeout: float = 300.0
+    """Seconds every proxy may be down before the crawl stops (exit 3); queued work is kept."""
+
     # Crawl limits and hygiene
     max_pages: int | None = None
     max_items: int | None = None
@@ -135,6 +147,9 @@ class Settings:
         for key in ("pg_reserved", "pg_max_overflow", "pg_statement_cache_size", "pg_idle_check"):
             if getattr(self, key) < 0:
                 raise UsageError(f"setting {key}: must be >= 0, got {getattr(self, key)}")
+        _check_positive(self, "proxy_backoff_base", "proxy_backoff_cap", "proxy_down_timeout")
+        if self.proxy_concurrency is not None and self.proxy_concurrency <= 0:
+            raise UsageError(f"setting proxy_concurrency: must be > 0, got {self.proxy_concurrency}")
         if self.pg_pool_size is not None and self.pg_pool_size <= 0:
             raise UsageError(f"setting pg_pool_size: must be > 0, got {self.pg_pool_size}")
         for key in ("domain_concurrency", "domain_concurrency_max", "max_pages", "max_items"):
