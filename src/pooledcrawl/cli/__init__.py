@@ -44,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
         return code
     except UsageError as exc:
-        print(f"pooledcrawl: error: {exc}", file=sys.stderr)
+        # one line, whatever the message holds (an exception text from a user's module...)
+        message = " ".join(str(exc).split("\n"))
+        print(f"pooledcrawl: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -54,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _setup_logging(level: str) -> None:
+    if level.upper() not in logging.getLevelNamesMapping():
+        raise UsageError(f"unknown log level {level!r}: use DEBUG, INFO, WARNING or ERROR")
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -211,6 +211,12 @@ class Dispatcher:
         parked_at = self._parked_at.pop(request, None)
         return 0.0 if parked_at is None else max(now - parked_at, 0.0)
 
+    def waited(self, request: Request, now: float) -> float:
+        """Seconds ``request`` was parked on its slot before it was handed out (0 if it
+        never was). Call once, as it is sent: the pool-wait metric."""
+        parked_at = self._parked_at.pop(request, None)
+        return 0.0 if parked_at is None else max(now - parked_at, 0.0)
+
     @property
     def parked(self) -> int:
         return self._parked
