@@ -22,7 +22,12 @@ from pooledcrawl.transport.base import TransportError
 
 pytestmark = pytest.mark.timeout(60)
 
-FAST = {"retry_backoff_base": 0.01, "retry_backoff_cap": 0.05, "progress_interval": 60.0}
+FAST = {
+    "retry_backoff_base": 0.01,
+    "retry_backoff_cap": 0.05,
+    "progress_interval": 60.0,
+    "autothrottle": False,  # the retry mechanics alone, without the controller pausing
+}
 
 
 class Recorder(Spider):
@@ -229,10 +234,24 @@ async def test_a_stale_connection_is_retried_at_once_without_the_budget(method: 
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_the_free_stale_retry_happens_once_only(method: str) -> None:
     async with KeepAliveServer().running() as server:
-        spider = Recorder(urls=[f"{server.url}/drop"], method=method, meta={"max_retries": 0})
+        # /first leaves a kept-alive connection for /drop to reuse
+        urls = [f"{server.url}/first", f"{server.url}/drop"]
+        spider = Recorder(urls=urls, method=method, meta={"max_retries": 0})
         engine = await crawl(spider, Settings(concurrency=1, **FAST))
-    assert server.dropped == 2  # the first try and one free retry, whatever the method
+    # the reused connection, then one free retry on a fresh one: whatever the method
+    assert server.dropped == 2
     (failure,) = spider.failures
+    assert failure.request.url.endswith("/drop")
     assert isinstance(failure.exception, TransportError)
     assert failure.exception.name == "ServerDisconnectedError"
     assert engine.stats.errors["ServerDisconnectedError"] == 1
+
+
+async def test_a_disconnect_on_a_fresh_connection_is_not_free() -> None:
+    """POST: aiohttp does not resend it, and a fresh connection is not stale."""
+    async with KeepAliveServer().running() as server:
+        spider = Recorder(urls=[f"{server.url}/drop"], method="POST", meta={"max_retries": 0})
+        engine = await crawl(spider, Settings(concurrency=1, **FAST))
+    assert server.dropped == 1
+    assert engine.stats.failed == 1
+    assert engine.stats.retries == 0

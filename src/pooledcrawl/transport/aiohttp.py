@@ -99,12 +99,13 @@ class AiohttpTransport:
             raise
         except Exception as exc:
             error = _classify(exc, proxy is not None)
-            # aiohttp already retries a disconnect before the response, once and at once,
-            # for idempotent methods (RFC 9112 9.3.1); flag the others for the engine's
-            # one free retry, so every method gets the same treatment.
+            # A kept-alive connection the server had closed: aiohttp already resends
+            # idempotent methods once, at once (RFC 9112 9.3.1); flag the others for the
+            # engine's one free retry, so every method gets the same treatment.
             error.stale_connection = (
                 error.stale_connection
                 and not got_headers
+                and timing.reused > 0
                 and request.method not in _IDEMPOTENT_METHODS
             )
             raise error from exc
