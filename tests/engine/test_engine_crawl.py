@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import socket
 import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +18,7 @@ import pytest
 from aiohttp import web
 from sites import link_graph_app, serve
 
-from pooledcrawl import Engine, Request, Response, Settings, Spider, Stats
+from pooledcrawl import Engine, Failure, Request, Response, Settings, Spider, Stats
 from pooledcrawl.items.jsonl import JsonLinesSink
 
 
@@ -270,3 +271,50 @@ async def test_max_pages_stops_the_crawl(tmp_path: Path) -> None:
     assert stats.pages == 20 == len(items)
     # in-flight requests may finish, but nothing new is sent after the stop
     assert stats.requests <= 20 + 4
+
+
+# ---- errbacks ----------------------------------------------------------------------------
+
+
+class ErrbackSpider(Spider):
+    """Requests a missing page and a closed port; records what the errback receives."""
+
+    def __init__(self, base: str, closed: str) -> None:
+        super().__init__()
+        self.base, self.closed = base, closed
+        self.failures: list[Failure] = []
+
+    async def start(self) -> AsyncIterator[Request]:
+        yield Request(f"{self.base}/missing", errback=self.failed)
+        yield Request(f"{self.closed}/refused", errback=self.failed)
+        yield Request(f"{self.base}/p/1.html")
+
+    def parse(self, response: Response) -> dict[str, str]:
+        return {"url": response.url}
+
+    def failed(self, failure: Failure) -> dict[str, object]:
+        self.failures.append(failure)
+        return {"failed": failure.request.url, "reason": failure.reason}
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again when the block ends
+
+
+async def test_errbacks_get_http_errors_and_transport_failures(tmp_path: Path) -> None:
+    closed = f"http://127.0.0.1:{closed_port()}"
+    async with serve(link_graph_app(10)) as base:
+        spider = ErrbackSpider(base, closed)
+        stats, items = await run_crawl(spider, tmp_path, max_retries=2)
+    by_url = {failure.request.url: failure for failure in spider.failures}
+    missing, refused = by_url[f"{base}/missing"], by_url[f"{closed}/refused"]
+    assert missing.response is not None and missing.response.status == 404
+    assert missing.reason == "HTTP 404" and missing.attempts == 1
+    assert refused.response is None and refused.exception is not None
+    assert refused.attempts == 3  # the first try and two retries
+    assert stats.failed == 1 and stats.retries == 2
+    assert stats.requests == 1 + 3 + 1
+    assert {"url": f"{base}/p/1.html"} in items
+    assert {item.get("failed") for item in items} >= {f"{base}/missing", f"{closed}/refused"}
