@@ -218,6 +218,9 @@ class PostgresSink:
     (``pooledcrawl-unsent-TABLE-PID.jsonl``) rather than being lost.
     """
 
+    #: ``write`` may wait on the database; the processor writes such sinks last.
+    may_block = True
+
     def __init__(
         self,
         target: str,
@@ -243,6 +246,7 @@ class PostgresSink:
         self._pool_max = 0
         self._max_connections = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._connect_args: dict[str, Any] = {}
         self._pending: list[Row] = []
         self._pending_since = 0.0
         self._inflight: dict[int, list[Row]] = {}
@@ -251,6 +255,7 @@ class PostgresSink:
         self._usage = PoolUsage(time.monotonic())
         self._rnd = random.Random()
         self._errors = ErrorLog(log, Counter())
+        self._retry_kinds: set[str] = set()
         self._opened_at = time.monotonic()
         self._closed = False
         # stats
@@ -276,7 +281,7 @@ class PostgresSink:
         self._insert_sql = self._layout.insert_sql(self.target.qualified)
         self._idle = asyncio.Event()
         self._idle.set()
-        connect_args: dict[str, Any] = {
+        self._connect_args = connect_args = {
             "command_timeout": settings.pg_command_timeout,
             "statement_cache_size": settings.pg_statement_cache_size,
             "server_settings": {
@@ -429,13 +434,13 @@ class PostgresSink:
             self.rows += done[0]
             self._pending.clear()
             self._inflight.clear()
+            log.warning("%s: wrote the last %d rows before exiting", self.target.display, done[0])
         else:
             self._spill(rows, "exiting before PostgreSQL answered")
 
     async def _write_fresh(self, rows: list[Row]) -> None:
-        conn = await asyncpg.connect(
-            self.target.dsn, timeout=_EMERGENCY_TIMEOUT, command_timeout=_EMERGENCY_TIMEOUT
-        )
+        args = {**self._connect_args, "command_timeout": _EMERGENCY_TIMEOUT}
+        conn = await asyncpg.connect(self.target.dsn, timeout=_EMERGENCY_TIMEOUT, **args)
         try:
             await conn.executemany(self._insert_sql, rows)
         finally:
@@ -524,11 +529,24 @@ class PostgresSink:
                 if attempt == 1:
                     self.batches_retried += 1
                     deadline = time.monotonic() + self.settings.pg_retry_timeout
-                self._errors.record(f"writing to {self.target.display} (retrying)", exc)
+                self._warn_retry(exc)
                 if time.monotonic() >= deadline or self._pool is None:
                     self._spill(rows, f"{type(exc).__name__}: {exc}")
                     return
                 await asyncio.sleep(_backoff(attempt, self._rnd))
+
+    def _warn_retry(self, exc: Exception) -> None:
+        kind = type(exc).__name__
+        if kind not in self._retry_kinds:  # once per kind: a flapping server would flood
+            self._retry_kinds.add(kind)
+            log.warning(
+                "writing to %s failed (%s: %s); retrying with backoff for up to %gs "
+                "(further failures of this kind are only counted)",
+                self.target.display,
+                kind,
+                exc,
+                self.settings.pg_retry_timeout,
+            )
 
     async def _insert(self, conn: Any, rows: list[Row]) -> None:
         try:

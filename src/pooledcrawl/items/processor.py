@@ -56,6 +56,11 @@ class ItemProcessor:
         pipelines: Sequence[Any] = (),
     ) -> None:
         self._sinks = list(sinks)
+        # Sinks that may wait (a database) open first, so a refused connection fails the
+        # crawl before any file is truncated, and are written last, so every sink receives
+        # an item before the first await: even an immediate exit finds it in all of them.
+        self._open_order = sorted(self._sinks, key=lambda s: not getattr(s, "may_block", False))
+        self._writers: list[Sink] = []
         self._stats = stats
         self._max_items = max_items
         self._settings = settings
@@ -83,12 +88,13 @@ class ItemProcessor:
                     await _maybe_await(opener(spider))
                 name = type(pipeline).__name__
                 self._stages.append(_Stage(name, pipeline, pipeline.process_item))
-            for sink in self._sinks:
+            for sink in self._open_order:
                 await sink.open(spider)
                 self._opened_sinks.append(sink)
         except BaseException:
             await self._close_all()  # errors while closing are logged; the first one wins
             raise
+        self._writers = self._open_order[::-1]
         self._refresh_stats()
 
     async def process(self, items: list[Item]) -> bool:
@@ -104,7 +110,7 @@ class ItemProcessor:
             # Counted before the awaits below so concurrent workers see the room taken.
             self._stats.items += len(items)
             started = time.perf_counter()
-            for sink in self._opened_sinks:
+            for sink in self._writers:
                 await sink.write(items)
             now = time.perf_counter()
             self._sink_seconds += now - started
@@ -204,6 +210,7 @@ class ItemProcessor:
                 errors.append(exc)
         self._refresh_stats()
         self._opened_sinks = []
+        self._writers = []
         return errors
 
 
