@@ -78,6 +78,20 @@ async def test_dropped_and_failed_items_are_counted_and_the_rest_written(
     assert set(section["time_s"]) == {"DropOdd", "Flaky"}
 
 
+async def test_status_lines_show_sinks_with_state_and_pipeline_trouble() -> None:
+    class PoolSink(ListSink):
+        def status(self) -> str:
+            return f"pool sink: rows {len(self.items)}"
+
+    sink = PoolSink()
+    proc, _, _ = await processor(DropOdd, sink=sink)
+    assert proc.status_lines() == ["pool sink: rows 0"]
+    await proc.process([{"i": i} for i in range(5)])
+    lines = proc.status_lines()
+    assert lines[0] == "pool sink: rows 3"
+    assert lines[1].startswith("pipelines: dropped 2  failed 0")
+
+
 async def test_dropped_items_do_not_use_up_max_items() -> None:
     proc, sink, stats = await processor(DropOdd, max_items=5)
     assert await proc.process([{"i": i} for i in range(8)])  # 4 kept

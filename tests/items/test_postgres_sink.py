@@ -255,11 +255,14 @@ async def test_rows_are_flushed_on_time_not_only_on_size(table: PgTable) -> None
     sink = await open_sink(table, pg_batch_size=1000, pg_flush_interval=0.05)
     try:
         await sink.write(items(3))
+        assert f"postgresql {table.name}: pool 0/4 (+2)  rows 0 " in sink.status()
+        assert "pending 3" in sink.status()
         for _ in range(500):
             if sink.rows == 3:
                 break
             await asyncio.sleep(0.01)
         assert sink.rows == 3 and sink.stats()["pending"] == 0
+        assert "rows 3 " in sink.status() and "pending 0" in sink.status()
     finally:
         await sink.close()
 

@@ -139,6 +139,8 @@ class Progress:
             stats.status_counts.get(429, 0),
             sum(stats.errors.values()),
         )
+        for line in engine.items.status_lines():  # sinks with a pool, pipeline drops
+            log.info("%s", line)
 
     # ---- the live view -------------------------------------------------------------
     def render(self, now: float) -> RenderableType:
@@ -185,6 +187,7 @@ class Progress:
         for row in rows:
             table.add_row(*row)
         parts: list[RenderableType] = [header, table]
+        parts += [Text(line, style="dim") for line in engine.items.status_lines()]
         if hidden:
             parts.append(Text(f"... and {hidden} more busy domains", style="dim"))
         return Group(*parts)

@@ -257,6 +257,8 @@ class PostgresSink:
         self._errors = ErrorLog(log, Counter())
         self._retry_kinds: set[str] = set()
         self._opened_at = time.monotonic()
+        self._rate_mark = (self._opened_at, 0)
+        self._rate = 0.0
         self._closed = False
         # stats
         self.rows = 0
@@ -317,6 +319,7 @@ class PostgresSink:
                 f"{self.target.display}: {type(exc).__name__}: {exc}"
             ) from None
         self._opened_at = time.monotonic()
+        self._rate_mark = (self._opened_at, 0)
         self._usage = PoolUsage(self._opened_at)
         self._tasks.append(asyncio.create_task(self._flush_on_time(), name="pg-flush"))
         if settings.pg_monitor:
@@ -445,6 +448,26 @@ class PostgresSink:
             await conn.executemany(self._insert_sql, rows)
         finally:
             await conn.close()
+
+    def status(self) -> str:
+        """One line for the live display: pool use, write rate, backlog, trouble."""
+        now = time.monotonic()
+        then, rows_then = self._rate_mark
+        if now - then >= 1.0:
+            self._rate = (self.rows - rows_then) / (now - then)
+            self._rate_mark = (now, self.rows)
+        pending = len(self._pending) + sum(len(b) for b in self._inflight.values())
+        line = (
+            f"postgresql {self.target.table}: pool {self.checked_out}/{self._pool_size}"
+            f" (+{self._pool_max - self._pool_size})  rows {self.rows:,} ({self._rate:,.0f}/s)"
+            f"  pending {pending:,}  retried {self.batches_retried}"
+            f"  conn wait {self.connection_wait_s:.1f}s"
+        )
+        if self.rows_failed:
+            line += f"  failed {self.rows_failed:,}"
+        if self.rows_spilled:
+            line += f"  saved to file {self.rows_spilled:,}"
+        return line
 
     def stats(self) -> dict[str, Any]:
         elapsed = max(1e-9, time.monotonic() - self._opened_at)

@@ -136,6 +136,18 @@ class ItemProcessor:
                 log.error("emergency flush of %s failed: %s", type(sink).__name__, exc)
         self._refresh_stats()
 
+    def status_lines(self) -> list[str]:
+        """Live lines for the progress display: sinks with state worth watching (a
+        database pool), and items dropped or failed in pipelines."""
+        lines = [
+            status() for sink in self._sinks if callable(status := getattr(sink, "status", None))
+        ]
+        dropped, failed = sum(self._dropped.values()), sum(self._failed.values())
+        if dropped or failed:
+            spent = sum(stage.seconds for stage in self._stages)
+            lines.append(f"pipelines: dropped {dropped:,}  failed {failed:,}  time {spent:.1f}s")
+        return lines
+
     def snapshot(self) -> dict[str, Any]:
         """The ``pipelines`` stats section: drops, failures, time spent."""
         return {
