@@ -84,17 +84,9 @@ def test_a_dataclass_gives_typed_columns() -> None:
         assert column in sql
     assert '"specs" jsonb' in sql and "item_id uuid NOT NULL UNIQUE" in sql
     now = datetime.datetime.now(datetime.UTC)
-    row = layout.row(Product("u", "n", 1.0, None, now, {"a": "b"}), "sp", now)
-    assert isinstance(row[0], uuid.UUID) and row[1:] == (
-        "u",
-        "sp",
-        now,
-        "n",
-        1.0,
-        None,
-        now,
-        '{"a":"b"}',
-    )
+    (row,) = layout.rows([Product("u", "n", 1.0, None, now, {"a": "b"})], "sp", now)
+    assert uuid.UUID(row[0]).version == 4
+    assert row[1:] == ("u", "sp", now, "n", 1.0, None, now, '{"a":"b"}')
 
 
 def test_model_fields_may_not_shadow_the_added_columns() -> None:
@@ -106,13 +98,19 @@ def test_model_fields_may_not_shadow_the_added_columns() -> None:
         TableLayout.for_model(Bad)
 
 
+def test_item_ids_are_distinct_version_4_uuids() -> None:
+    ids = [uuid.UUID(row[0]) for row in TableLayout().rows([{}] * 2000, "sp", None)]  # type: ignore[arg-type]
+    assert len(set(ids)) == 2000
+    assert {u.version for u in ids} == {4} and {u.variant for u in ids} == {uuid.RFC_4122}
+
+
 def test_the_jsonb_row_holds_the_json_lines_encoding() -> None:
     layout = TableLayout()
     now = datetime.datetime.now(datetime.UTC)
     item = {"url": "u", "set": {1}, "when": now}
-    row = layout.row(item, "sp", now)
+    row, other = layout.rows([item, {"url": 5}], "sp", now)
     assert orjson.loads(row[4]) == {"url": "u", "set": [1], "when": now.isoformat()}
-    assert layout.row({"url": 5}, "sp", now)[1] == "5"
+    assert other[1] == "5" and row[0] != other[0]
     assert "ON CONFLICT (item_id) DO NOTHING" in layout.insert_sql('"t"')
 
 

@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import functools
 import logging
 import os
 import random
 import re
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -30,7 +30,7 @@ import orjson
 
 from pooledcrawl.engine.stats import ErrorLog
 from pooledcrawl.errors import UsageError
-from pooledcrawl.items.base import Item, dumps_item, item_to_dict, json_default
+from pooledcrawl.items.base import Item, dumps_item, json_default
 from pooledcrawl.items.models import dataclass_columns, model_for
 from pooledcrawl.items.pgmonitor import ACTIVITY_SQL, Activity, PoolUsage, monitor_warnings
 from pooledcrawl.settings import Settings
@@ -170,20 +170,38 @@ class TableLayout:
             f"INSERT INTO {qualified} ({names}) VALUES ({params}) ON CONFLICT (item_id) DO NOTHING"
         )
 
-    def row(self, item: Item, spider: str, now: datetime.datetime) -> Row:
-        data = item_to_dict(item)
-        url = data.get("url")
-        head = (uuid.uuid4(), url if url is None or isinstance(url, str) else str(url), spider, now)
+    def rows(self, items: Sequence[Item], spider: str, now: datetime.datetime) -> list[Row]:
+        """One row per item, each with a fresh random (version 4) uuid as its item_id."""
+        ids = _uuid4_hex(len(items))
+        return [
+            self._row(item, item_id, spider, now) for item, item_id in zip(items, ids, strict=True)
+        ]
+
+    def _row(self, item: Item, item_id: str, spider: str, now: datetime.datetime) -> Row:
+        get = item.get if isinstance(item, dict) else functools.partial(getattr, item)
+        url = get("url", None)
+        head = (item_id, url if url is None or isinstance(url, str) else str(url), spider, now)
         if not self.typed:
             # The same bytes as the JSON-lines feed, so both outputs agree.
             return (*head, dumps_item(item).decode())
         values = []
         for name, sql in self.fields:
-            value = data.get(name)
+            value = get(name, None)
             if sql == "jsonb" and value is not None:
                 value = dumps_item(value).decode()
             values.append(value)
         return (*head, *values)
+
+
+def _uuid4_hex(n: int) -> list[str]:
+    """``n`` random version-4 uuids as 32 hex digits: one urandom call for the lot, and
+    strings asyncpg encodes in C (uuid.uuid4() per row costs more than the rest of it)."""
+    raw = os.urandom(16 * n).hex()
+    ids = []
+    for start in range(0, 32 * n, 32):
+        h = raw[start : start + 32]
+        ids.append(f"{h[:12]}4{h[13:16]}{'89ab'[int(h[16], 16) & 3]}{h[17:]}")
+    return ids
 
 
 def _quote(name: str | None) -> str:
@@ -372,7 +390,7 @@ class PostgresSink:
         spider, layout = self._spider_name, self._layout
         if not self._pending:
             self._pending_since = time.monotonic()
-        self._pending.extend(layout.row(item, spider, now) for item in items)
+        self._pending.extend(layout.rows(items, spider, now))
         size = self.settings.pg_batch_size
         while len(self._pending) >= size:
             await self._write_batch(self._take(size))
