@@ -73,6 +73,18 @@ def test_canonicalize_is_idempotent_on_arbitrary_http_text(tail: str) -> None:
     assert canonicalize_url(url) == url
 
 
+@given(
+    st.sampled_from(["http://", "HTTPS://", "http:", ""]),
+    st.text(alphabet="/:?#@[]%.=&;+aA1 \t", max_size=30),
+)
+@example("http:", "////x")  # no host, and a path that looks like an authority
+@example("", "////x")
+@settings(max_examples=300)
+def test_canonicalize_is_idempotent_on_url_syntax_soup(prefix: str, tail: str) -> None:
+    url = canonicalize_url(prefix + tail)
+    assert canonicalize_url(url) == url
+
+
 @given(http_urls(), fragments)
 @example(("http", "a.com", "", '/a"b', []), "")  # a character the slow path escapes
 @example(("http", "a.com", "", "/a%2fb%7e", []), "")

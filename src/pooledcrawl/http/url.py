@@ -98,6 +98,8 @@ def _canonicalize(url: str, drop_tracking: bool) -> str:
         userinfo = parts.username + (f":{parts.password}" if parts.password is not None else "")
         netloc = f"{userinfo}@{netloc}"
     path = quote(_unquote_unreserved(parts.path), safe=_SAFE_PATH) or "/"
+    if not netloc and path.startswith("//"):
+        path = "/" + path.lstrip("/")  # or urlunsplit would turn the path into a host
     query = ""
     if parts.query:
         pairs = parse_qsl(parts.query, keep_blank_values=True)
