@@ -79,7 +79,7 @@ async def test_crawl_to_postgresql_csv_and_json_lines_at_once(
             *("-a", f"base={base}"),
             *("-o", f"{postgres_dsn}?table={unique_name}"),
             *("-o", "items.csv", "-o", "items.jsonl"),
-            *("--fields", "url,name,price,links", "--stats", "stats.json"),
+            *("--fields", "url,name,price,links", "--stats", "stats.json", "--pg-monitor"),
             *("-s", "pg_batch_size=40", "--concurrency", "8"),
             cwd=tmp_path,
         )
@@ -101,6 +101,7 @@ async def test_crawl_to_postgresql_csv_and_json_lines_at_once(
     assert stats["items"] == 300
     assert [s["type"] for s in stats["sinks"]] == ["postgresql", "csv", "jsonl"]
     assert stats["sinks"][0]["rows"] == 300 and "batches_retried" in stats["sinks"][0]
+    assert stats["sinks"][0]["monitor"]["samples"] == 0  # --pg-monitor: on, every 30 s
     assert stats["pipelines"]["dropped"] == 0
 
 

@@ -291,7 +291,7 @@ class Product:
 async def test_a_dataclass_model_gives_a_typed_table(table: PgTable) -> None:
     spider = Spider()
     spider.item_model = Product  # type: ignore[attr-defined]
-    sink = await open_sink(table, spider)
+    sink = await open_sink(table, spider, pg_statement_cache_size=0)  # as behind PgBouncer
     try:
         await sink.write(
             [
