@@ -22,18 +22,19 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from sites import serve
 
-__all__ = ["BOMB_SIZE", "GOOD_PAGES", "Hostile", "gzip_bomb", "hostile_server"]
+__all__ = ["BOMB_SIZE", "GOOD_PAGES", "Hostile", "bomb", "hostile_server"]
 
 #: well-behaved pages, /ok/0.html .. /ok/{GOOD_PAGES-1}.html, all reachable from /ok/0.html
 GOOD_PAGES = 30
-#: decompressed size of the gzip bomb (it is about 1/1000 of that on the wire)
+#: decompressed size of the gzip and deflate bombs (about 1/1000 of that on the wire)
 BOMB_SIZE = 256 * 1024 * 1024
 #: the header line slowloris drips, one byte at a time
 _DRIP = 0.05
 
 
-def gzip_bomb(size: int = BOMB_SIZE) -> bytes:
-    """``size`` zero bytes, gzip-compressed, in well under a second.
+def bomb(size: int = BOMB_SIZE, encoding: str = "gzip") -> bytes:
+    """``size`` zero bytes compressed for ``Content-Encoding: gzip`` or ``deflate``
+    (zlib-wrapped), built in well under a second.
 
     A full flush resets the compressor, so the compressed form of one MiB of zeros
     is byte-aligned and self-contained: the bomb is that segment repeated.
@@ -43,12 +44,17 @@ def gzip_bomb(size: int = BOMB_SIZE) -> bytes:
     segment = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
     tail = comp.flush(zlib.Z_FINISH)
     count = size // len(block)
-    crc = 0
+    crc, adler = 0, 1
     for _ in range(count):
-        crc = zlib.crc32(block, crc)
-    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
-    trailer = struct.pack("<II", crc, (count * len(block)) & 0xFFFFFFFF)
-    return header + segment * count + tail + trailer
+        if encoding == "gzip":
+            crc = zlib.crc32(block, crc)
+        else:
+            adler = zlib.adler32(block, adler)
+    body = segment * count + tail
+    if encoding == "gzip":
+        header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+        return header + body + struct.pack("<II", crc, (count * len(block)) & 0xFFFFFFFF)
+    return b"\x78\xda" + body + struct.pack(">I", adler)
 
 
 @dataclass
@@ -73,7 +79,7 @@ def _good_page(i: int) -> str:
     return f"<html><head><title>ok {i}</title></head><body>{links}</body></html>"
 
 
-def _app(state: Hostile, bomb: bytes) -> web.Application:
+def _app(state: Hostile, bombs: dict[str, bytes]) -> web.Application:
     routes = web.RouteTableDef()
 
     @routes.get(r"/ok/{i:\d+}.html")
@@ -108,11 +114,13 @@ def _app(state: Hostile, bomb: bytes) -> web.Application:
                 await resp.write(b"y" * 65536)
         return resp
 
-    @routes.get("/gzip-bomb")
+    @routes.get("/{encoding:gzip|deflate}-bomb")
     async def bomb_handler(request: web.Request) -> web.Response:
         state.hit(request.path)
+        encoding = request.match_info["encoding"]
         return web.Response(
-            body=bomb, headers={"Content-Encoding": "gzip", "Content-Type": "text/html"}
+            body=bombs[encoding],
+            headers={"Content-Encoding": encoding, "Content-Type": "text/html"},
         )
 
     @routes.get("/loop/{name}")
@@ -257,7 +265,7 @@ async def _raw_client(
 
 
 @asynccontextmanager
-async def hostile_server(bomb: bytes | None = None) -> AsyncIterator[Hostile]:
+async def hostile_server() -> AsyncIterator[Hostile]:
     """Both servers on ephemeral 127.0.0.1 ports, for the duration of the block."""
     state = Hostile()
     raw = await asyncio.start_server(
@@ -266,7 +274,8 @@ async def hostile_server(bomb: bytes | None = None) -> AsyncIterator[Hostile]:
     port = raw.sockets[0].getsockname()[1]
     state.raw_url = f"http://127.0.0.1:{port}"
     try:
-        async with serve(_app(state, bomb if bomb is not None else gzip_bomb())) as url:
+        bombs = {encoding: bomb(BOMB_SIZE, encoding) for encoding in ("gzip", "deflate")}
+        async with serve(_app(state, bombs)) as url:
             state.app_url = url
             yield state
     finally:

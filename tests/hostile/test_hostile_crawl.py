@@ -32,6 +32,7 @@ APP_PATHS = [
     "/too-big",
     "/too-big-streamed",
     "/gzip-bomb",
+    "/deflate-bomb",
     "/loop/a",
     "/chain/10",
     "/chain/11",
@@ -189,9 +190,9 @@ def test_every_well_behaved_page_is_fetched_once(outcome: Outcome) -> None:
 
 def test_stats_count_every_failure_with_its_reason(outcome: Outcome) -> None:
     stats = outcome.stats
-    assert stats.failed == len(outcome.spider.failures) == 11
+    assert stats.failed == len(outcome.spider.failures) == 12
     assert stats.errors["TimeoutError"] == 2
-    assert stats.errors["ResponseTooLarge"] == 4
+    assert stats.errors["ResponseTooLarge"] == 5
     assert stats.errors["RedirectLoop"] == 1
     assert stats.errors["TooManyRedirects"] == 1
     assert stats.errors["RedirectRefused"] == 1
@@ -272,12 +273,15 @@ def test_bodies_over_the_cap_fail_without_retry(outcome: Outcome, path: str) -> 
     assert len(outcome.hits[path]) == 1
 
 
-def test_a_gzip_bomb_is_cut_off_at_the_cap_and_never_buffered(outcome: Outcome) -> None:
-    failure = failure_of(outcome, "/gzip-bomb")
+@pytest.mark.parametrize("path", ["/gzip-bomb", "/deflate-bomb"])
+def test_a_compression_bomb_is_cut_off_at_the_cap_and_never_buffered(
+    outcome: Outcome, path: str
+) -> None:
+    failure = failure_of(outcome, path)
     assert reason(failure) == "ResponseTooLarge"
     assert failure.attempts == 1
     assert "Content-Length" not in str(failure.exception)  # the compressed size is small
-    # fully buffered, the bomb alone would add BOMB_SIZE (256 MiB) to the peak RSS
+    # fully buffered, one bomb alone would add BOMB_SIZE (256 MiB) to the peak RSS
     assert outcome.rss_growth_kib < BOMB_SIZE // 1024 // 4, outcome.rss_growth_kib
 
 
