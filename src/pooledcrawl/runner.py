@@ -22,6 +22,8 @@ from pooledcrawl.engine.engine import Engine
 from pooledcrawl.engine.stats import Stats
 from pooledcrawl.items.base import Sink
 from pooledcrawl.items.outputs import sink_for
+from pooledcrawl.proxy.endpoint import ProxyConfig
+from pooledcrawl.proxy.masking import masking_logs
 from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider
 
@@ -30,6 +32,8 @@ __all__ = ["CrawlJob", "build_settings", "open_sink", "run_job"]
 log = logging.getLogger("pooledcrawl")
 
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+#: every proxy was down for ``proxy_down_timeout``: stopped early, queued work kept
+EXIT_PROXIES_DOWN = 3
 
 
 @dataclass
@@ -40,6 +44,8 @@ class CrawlJob:
     outputs: list[tuple[str, bool]] = field(default_factory=list)
     """(target, overwrite) pairs: ``-o`` appends, ``-O`` overwrites."""
     stats_path: str | None = None
+    proxies: ProxyConfig | None = None
+    """The proxies (profile, ``--proxy`` or ``--proxy-file``); None connects directly."""
 
 
 def build_settings(
@@ -66,10 +72,15 @@ def run_job(
     """Run the crawl to its end; returns the stats and the process exit code."""
     spider = job.spider_cls(**job.spider_args)
     sinks = [open_sink(target, overwrite, job.settings) for target, overwrite in job.outputs]
-    engine = Engine(spider, job.settings, sinks=sinks)
+    options: dict[str, Any] = {}
+    if job.proxies is not None:
+        options["proxies"] = job.proxies
+    engine = Engine(spider, job.settings, sinks=sinks, **options)
     if on_engine is not None:
         on_engine(engine)
-    exit_code = asyncio.run(_run_with_signals(engine, job))
+    # proxy credentials never reach a log line, whatever library writes it
+    with masking_logs(job.proxies.secrets if job.proxies else ()):
+        exit_code = asyncio.run(_run_with_signals(engine, job))
     return engine.stats, exit_code
 
 
@@ -97,7 +108,9 @@ async def _run_with_signals(engine: Engine, job: CrawlJob) -> int:
         for sig in EXIT_SIGNAL:
             loop.remove_signal_handler(sig)
         write_stats(engine.stats, job.stats_path)
-    return EXIT_SIGNAL[received[0]] if received else 0
+    if received:
+        return EXIT_SIGNAL[received[0]]
+    return EXIT_PROXIES_DOWN if engine.fatal else 0
 
 
 def write_stats(stats: Stats, path: str | None) -> None:

@@ -149,7 +149,9 @@ class Settings:
                 raise UsageError(f"setting {key}: must be >= 0, got {getattr(self, key)}")
         _check_positive(self, "proxy_backoff_base", "proxy_backoff_cap", "proxy_down_timeout")
         if self.proxy_concurrency is not None and self.proxy_concurrency <= 0:
-            raise UsageError(f"setting proxy_concurrency: must be > 0, got {self.proxy_concurrency}")
+            raise UsageError(
+                f"setting proxy_concurrency: must be > 0, got {self.proxy_concurrency}"
+            )
         if self.pg_pool_size is not None and self.pg_pool_size <= 0:
             raise UsageError(f"setting pg_pool_size: must be > 0, got {self.pg_pool_size}")
         for key in ("domain_concurrency", "domain_concurrency_max", "max_pages", "max_items"):

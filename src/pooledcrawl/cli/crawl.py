@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from pooledcrawl.cli.profiles import add_proxy_options, job_profile
 from pooledcrawl.errors import UsageError
 from pooledcrawl.runner import CrawlJob, build_settings, print_summary, run_job
 from pooledcrawl.spider import load_spider_class
@@ -83,6 +84,7 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> None:
         choices=("on", "off"),
         help="adapt per-domain concurrency to 429s (on) or use a fixed cap (off)",
     )
+    add_proxy_options(parser)
 
 
 def _positive_int(text: str) -> int:
@@ -134,13 +136,15 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def job_from_args(args: argparse.Namespace, spider_target: str) -> CrawlJob:
     spider_cls = load_spider_class(spider_target)
-    settings = build_settings(spider_cls, cli_settings(args))
+    profile_settings, proxies = job_profile(args, spider_cls)
+    settings = build_settings(spider_cls, cli_settings(args), profile_settings)
     return CrawlJob(
         spider_cls=spider_cls,
         spider_args=parse_pairs(args.spider_args, "-a"),
         settings=settings,
         outputs=list(args.outputs),
         stats_path=args.stats,
+        proxies=proxies,
     )
 
 

@@ -3,14 +3,102 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from pooledcrawl.errors import UsageError
 from pooledcrawl.profiles import Profile, find_profiles, load_profile, session_connector_limit
 from pooledcrawl.profiles.schema import SECTIONS
+from pooledcrawl.proxy.endpoint import (
+    ProxyConfig,
+    expand_proxy_url,
+    parse_proxy_url,
+    read_proxy_file,
+)
+from pooledcrawl.spider import Spider
 
-__all__ = ["add_parser", "render_show", "render_table", "run"]
+__all__ = [
+    "add_parser",
+    "add_proxy_options",
+    "job_profile",
+    "render_show",
+    "render_table",
+    "run",
+]
+
+log = logging.getLogger("pooledcrawl")
+
+
+# ---- options of `crawl` (and of distributed workers) -----------------------------------
+def add_proxy_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("profiles and proxies")
+    group.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="proxy-pool profile: datacenter, residential, mobile, static or your own "
+        "(default: the spider's `profile`)",
+    )
+    group.add_argument(
+        "--profiles-dir",
+        metavar="DIR",
+        help="your own profiles (default: $PCRAWL_PROFILES_DIR); same name wins",
+    )
+    group.add_argument(
+        "--proxy",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="proxy for this job (repeatable); http://, https://, socks5://; "
+        "'${VAR}' is expanded, so credentials can stay out of the command line",
+    )
+    group.add_argument(
+        "--proxy-file",
+        metavar="FILE",
+        help="static proxy list: one URL per line (# comments, ${VAR} expanded)",
+    )
+
+
+def job_profile(
+    args: argparse.Namespace, spider_cls: type[Spider]
+) -> tuple[Mapping[str, Any] | None, ProxyConfig | None]:
+    """The profile's settings layer and the job's proxies. ``--profile`` wins over the
+    spider's ``profile``; ``--proxy``/``--proxy-file`` replace the profile's proxies."""
+    name = getattr(args, "profile", None)
+    where = "--profile"
+    if not name and spider_cls.profile:
+        name, where = spider_cls.profile, f"{spider_cls.__name__}.profile"
+    profile = None
+    if name:
+        try:
+            profile = load_profile(name, getattr(args, "profiles_dir", None))
+        except UsageError as exc:
+            if str(exc).startswith("unknown profile"):
+                raise UsageError(f"{where}: {exc}") from None
+            raise
+    proxies = profile.proxy if profile else None
+    urls: list[str] = getattr(args, "proxy", None) or []
+    file: str | None = getattr(args, "proxy_file", None)
+    if urls and file:
+        raise UsageError("use --proxy or --proxy-file, not both")
+    if file:
+        proxies = ProxyConfig("static", tuple(read_proxy_file(file)), source=f"--proxy-file {file}")
+    elif urls:
+        parsed = []
+        for url in urls:
+            expanded, missing = expand_proxy_url(url)
+            if missing:
+                raise UsageError(f"--proxy: environment variable {missing[0]} is not set")
+            parsed.append(parse_proxy_url(expanded, where="--proxy"))
+        kind = profile.proxy_kind if profile else "rotating"
+        proxies = ProxyConfig(kind, tuple(parsed), source="--proxy")
+    if profile is not None and proxies is None:
+        log.warning(
+            "profile %s sets no proxy: connecting directly (set [proxy] url, or use --proxy)",
+            profile.name,
+        )
+    return (profile.settings if profile else None), proxies
 
 
 def add_parser(subparsers: Any) -> None:
@@ -67,7 +155,7 @@ def render_table(rows: list[Profile | tuple[str, str, str]]) -> str:
             table.append((name, origin, "invalid", "-", "-", "-", "-", "-"))
             continue
         s = row.effective
-        kind = row.proxy.kind if row.proxy else _kind_of(row)
+        kind = row.proxy.kind if row.proxy else row.proxy_kind
         table.append(
             (
                 row.name,
@@ -87,11 +175,6 @@ def render_table(rows: list[Profile | tuple[str, str, str]]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in table
     ]
     return "\n".join([*lines, "", *notes])
-
-
-def _kind_of(profile: Profile) -> str:
-    # A profile without proxies still says which pool type it is tuned for.
-    return "static" if profile.settings.get("proxy_concurrency") else "rotating"
 
 
 def _proxy_summary(profile: Profile) -> str:
@@ -146,7 +229,7 @@ def _proxy_lines(profile: Profile) -> list[str]:
     config = profile.proxy
     if config is None:
         return [
-            f'kind = "{_kind_of(profile)}"',
+            f'kind = "{profile.proxy_kind}"',
             "urls = []  # none: connects directly (use --proxy or --proxy-file)",
         ]
     lines = [f'kind = "{config.kind}"', "urls = ["]

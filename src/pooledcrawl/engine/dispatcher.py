@@ -14,6 +14,7 @@ from typing import Any
 
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.http.request import Request
+from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
 from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
 
 __all__ = ["Dispatcher", "Slot", "slot_key"]
@@ -28,19 +29,35 @@ def slot_key(url: str) -> str:
 
 
 class Slot:
-    """One domain's share: its policy, requests in flight, and requests parked on it."""
+    """One domain's share: its policy, requests in flight, and requests parked on it.
 
-    __slots__ = ("backlog", "inflight", "key", "peak", "policy")
+    With proxies, ``gate`` is what must also have room: the pool (a rotating gateway:
+    the slot is the domain) or one proxy (static IPs: the slot is domain x proxy, and
+    ``proxy`` is that proxy).
+    """
 
-    def __init__(self, key: str, policy: ConcurrencyPolicy) -> None:
+    __slots__ = ("backlog", "gate", "inflight", "key", "peak", "policy", "proxy")
+
+    def __init__(
+        self,
+        key: str,
+        policy: ConcurrencyPolicy,
+        gate: ProxyPool | PoolProxy | None = None,
+    ) -> None:
         self.key = key
         self.policy = policy
         self.inflight = 0
         self.peak = 0
         self.backlog: deque[Request] = deque()
+        self.gate = gate
+        self.proxy = gate if isinstance(gate, PoolProxy) else None
 
     def can_send(self, now: float) -> bool:
-        return self.inflight < self.policy.limit() and self.policy.ready_at() <= now
+        return (
+            self.inflight < self.policy.limit()
+            and self.policy.ready_at() <= now
+            and (self.gate is None or self.gate.available(now))
+        )
 
 
 class Dispatcher:
@@ -51,8 +68,10 @@ class Dispatcher:
         clock: Callable[[], float],
         *,
         max_parked: int = 10_000,
+        proxies: ProxyPool | None = None,
     ) -> None:
         self._frontier = frontier
+        self._proxies = proxies
         self._policy_factory = policy_factory
         self._clock = clock
         self._max_parked = max_parked
@@ -99,7 +118,7 @@ class Dispatcher:
             request = self._frontier.pop(now)
             if request is None:
                 return None
-            slot = self.slot_for(request.url)
+            slot = self._route(request, now)
             if not slot.backlog and slot.can_send(now):
                 return request, self._start(slot, now)
             slot.backlog.append(request)
@@ -120,8 +139,44 @@ class Dispatcher:
         key = slot_key(url)
         slot = self.slots.get(key)
         if slot is None:
-            slot = self.slots[key] = Slot(key, self._policy_factory(key))
+            slot = self.slots[key] = Slot(key, self._policy_factory(key), self._proxies)
         return slot
+
+    def _route(self, request: Request, now: float) -> Slot:
+        """The slot a request waits on. Static proxies: the proxy is picked here (the
+        least-loaded healthy one whose domain x proxy slot may send, else the one that
+        frees up first), so each IP keeps its own per-domain limits."""
+        pool = self._proxies
+        if pool is None or not pool.per_proxy_slots:
+            return self.slot_for(request.url)
+        host = slot_key(request.url)
+        avoid = request.get_meta("_proxies_failed") or ()
+        candidates: list[tuple[bool, int, int, Slot]] = []
+        for rank, entry in enumerate(pool.ranked(now, avoid)):
+            key = f"{host} via {entry.label}"
+            slot = self.slots.get(key)
+            if slot is None:
+                slot = self.slots[key] = Slot(key, self._policy_factory(key), entry)
+            if not slot.backlog and slot.can_send(now):
+                return slot
+            candidates.append((not entry.healthy, len(slot.backlog), rank, slot))
+        # none may send now: wait behind a healthy proxy with the shortest queue
+        return min(candidates, key=lambda c: c[:3])[3]
+
+    def reroute(self, proxy: PoolProxy) -> None:
+        """A proxy was benched: requests parked behind it look for another proxy."""
+        now = self._clock()
+        stuck = [slot for slot in self._backlogged.values() if slot.proxy is proxy]
+        for slot in stuck:
+            moved, slot.backlog = slot.backlog, deque()
+            del self._backlogged[slot.key]
+            for request in moved:
+                target = self._route(request, now)
+                target.backlog.append(request)
+                self._backlogged[target.key] = target
+        if stuck:
+            self.notify()
+
 
     def _idle(self) -> bool:
         return (
@@ -137,6 +192,12 @@ class Dispatcher:
         for slot in self._backlogged.values():
             if slot.inflight < slot.policy.limit():
                 ready = slot.policy.ready_at()
+                if slot.gate is not None:
+                    # a proxy that is full waits for a release, not for a time
+                    gate_at = slot.gate.wake_at(now)
+                    if gate_at is None:
+                        continue
+                    ready = max(ready, gate_at)
                 if due is None or ready < due:
                     due = ready
         return due

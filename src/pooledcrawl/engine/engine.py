@@ -28,6 +28,9 @@ from pooledcrawl.http.url import InvalidURL, canonical_or_raise
 from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
 from pooledcrawl.metrics import CrawlMetrics
+from pooledcrawl.proxy.endpoint import ProxyConfig
+from pooledcrawl.proxy.masking import SecretMasker
+from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
 from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
 from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider
@@ -70,6 +73,7 @@ class Engine:
         frontier: Frontier | None = None,
         transport: Transport | None = None,
         policy_factory: PolicyFactory | None = None,
+        proxies: ProxyConfig | ProxyPool | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spider = spider
@@ -91,11 +95,22 @@ class Engine:
             getattr(spider, "handle_httpstatus_list", ())
         )
         self.dispatcher: Dispatcher  # created in run(): it needs the running loop
+        #: the job's proxies; None connects directly
+        self.proxies = _proxy_pool(proxies, settings)
+        self._masker = SecretMasker(
+            [s for e in self.proxies.entries for s in e.proxy.secrets] if self.proxies else ()
+        )
+        self._ban_statuses = frozenset(settings.ban_statuses)
+        self._auth_warned: set[str] = set()
+        #: why the crawl had to stop short (every proxy down); the CLI exits 3
+        self.fatal: str | None = None
 
     # ---- lifecycle -----------------------------------------------------------------
     async def run(self) -> Stats:
         """Crawl until the frontier is exhausted or a close condition is met."""
-        self.dispatcher = Dispatcher(self.frontier, self._policy_factory, self._clock)
+        self.dispatcher = Dispatcher(
+            self.frontier, self._policy_factory, self._clock, proxies=self.proxies
+        )
         self.stats.started_at = time.monotonic()
         self.metrics.started = self._clock()
         try:
@@ -112,12 +127,16 @@ class Engine:
                         tg.create_task(self._worker()) for _ in range(self.settings.concurrency)
                     ]
                     tg.create_task(self._watch())
+                    if self.proxies is not None:
+                        tg.create_task(self._watch_proxies(self.proxies))
         finally:
             self.stats.finished_at = time.monotonic()
             self.stats.domains = self.dispatcher.snapshot()
             for key, values in self.metrics.snapshot().items():
                 self.stats.domains.setdefault(key, {}).update(values)
             self.stats.extra["timeline"] = self.metrics.timeline.to_dict()
+            if self.proxies is not None:
+                self.stats.extra["proxies"] = self.proxies.snapshot(self._clock())
             if not self.stats.finish_reason:
                 self.stats.finish_reason = "finished"
         return self.stats
@@ -224,8 +243,9 @@ class Engine:
         started = self._clock()
         waited = self.dispatcher.waited(request, started)
         self.stats.requests += 1
+        proxy = self._take_proxy(request, slot, started)
         try:
-            response = await self.transport.fetch(request)
+            response = await self.transport.fetch(request, proxy.proxy.url if proxy else None)
         except TransportError as exc:
             slot.policy.on_error(self._clock(), self._clock() - started)
             now = self._clock()
@@ -240,8 +260,19 @@ class Engine:
                 total_inflight=self.dispatcher.inflight,
             )
             self.dispatcher.release(slot)
+            if proxy is not None and self.proxies is not None:
+                exc = self._scrub(exc)
+                if not exc.proxy_fault:
+                    self.proxies.release(proxy)  # the target's doing: says nothing of the proxy
+                else:
+                    if exc.name == "ProxyAuthenticationRequired":
+                        self._warn_auth(proxy)
+                    if self._proxy_failed(request, proxy, started, exc.name):
+                        return None
             return self._on_transport_error(request, exc)
         except BaseException:
+            if proxy is not None and self.proxies is not None:
+                self.proxies.release(proxy)
             self.dispatcher.release(slot)
             raise
         now = self._clock()
@@ -260,6 +291,8 @@ class Engine:
         status = response.status
         self.stats.status_counts[status] += 1
         self.stats.http_versions[response.http_version] += 1
+        if proxy is not None and self._proxy_answered(request, proxy, started, status):
+            return None
         if status in self.retry.retry_statuses:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
             decision = self.retry.for_status(request, status, retry_after)
@@ -269,6 +302,125 @@ class Engine:
             if status != 429:
                 return self._give_up(request, None, response, f"HTTP {status}")
         return response
+
+    # ---- proxies -------------------------------------------------------------------
+    def _take_proxy(self, request: Request, slot: Slot, now: float) -> PoolProxy | None:
+        """The proxy this request goes through: the slot's own (static IPs) or the
+        least-loaded available one (a rotating gateway), avoiding those it failed on."""
+        pool = self.proxies
+        if pool is None:
+            return None
+        entry = slot.proxy or pool.choose(now, request.get_meta("_proxies_failed") or ())
+        if entry is None:  # the dispatcher saw room a moment ago; never go direct
+            entry = pool.ranked(now)[0]
+        pool.acquire(entry)
+        return entry
+
+    def _scrub(self, exc: TransportError) -> TransportError:
+        """No credential in what errbacks, logs and stats may show of a proxy error."""
+        if self._masker:
+            exc.args = (self._masker.mask(str(exc.args[0])),)
+            cause = exc.__cause__
+            if cause is not None and self._masker.contains_secret(f"{cause!s} {cause!r}"):
+                exc.__cause__ = None
+                exc.__suppress_context__ = True
+        return exc
+
+    def _proxy_answered(
+        self, request: Request, proxy: PoolProxy, sent_at: float, status: int
+    ) -> bool:
+        """A response came through ``proxy``. 407 and ban statuses bench it; True when the
+        request went back to the frontier for another proxy."""
+        assert self.proxies is not None
+        if status != 407 and status not in self._ban_statuses:
+            if self.proxies.succeeded(proxy, sent_at):
+                log.warning("proxy %s works again: crawl resumed", proxy.label)
+            return False
+        if status == 407:
+            self._warn_auth(proxy)
+        ban = status != 407
+        if ban:
+            bans = request.get_meta("_proxy_bans", 0) + 1
+            request.meta["_proxy_bans"] = bans
+            # a page that is forbidden whichever IP asks is the page, not the proxy
+            limit = min(len(self.proxies), 3) if self.proxies.per_proxy_slots else 3
+            if bans > limit:
+                self._bench(proxy, sent_at, f"HTTP {status}", ban=True)
+                return False
+        return self._proxy_failed(request, proxy, sent_at, f"HTTP {status}", ban=ban)
+
+    def _proxy_failed(
+        self, request: Request, proxy: PoolProxy, sent_at: float, reason: str, *, ban: bool = False
+    ) -> bool:
+        """The request failed because of its proxy: bench the proxy and send the request
+        again through another, charging its retry budget once at most. False when the
+        request has failed on proxies too often while others worked (then the error is
+        handled as the target's)."""
+        pool = self.proxies
+        assert pool is not None
+        self._bench(proxy, sent_at, reason, ban=ban)
+        tried = request.meta.setdefault("_proxies_failed", [])
+        if proxy.label not in tried:
+            tried.append(proxy.label)
+        if pool.down_since is None:  # failures while every proxy is down are the pool's
+            faults = request.get_meta("_proxy_faults", 0) + 1
+            request.meta["_proxy_faults"] = faults
+            if faults > max(3, 2 * len(pool)):
+                return False
+        counts = False
+        if not request.get_meta("_proxy_charged"):
+            request.meta["_proxy_charged"] = True
+            counts = self.retry.for_error(request, True) is not None
+        self.stats.extra["proxy_retries"] = self.stats.extra.get("proxy_retries", 0) + 1
+        self._requeue(request, RetryDecision(0.0, counts=counts))
+        if pool.per_proxy_slots:
+            self.dispatcher.reroute(proxy)
+        return True
+
+    def _warn_auth(self, proxy: PoolProxy) -> None:
+        if proxy.label not in self._auth_warned:
+            self._auth_warned.add(proxy.label)
+            log.warning(
+                "proxy %s refused the credentials (407 or SOCKS auth failure): check them",
+                proxy.label,
+            )
+
+    def _bench(self, proxy: PoolProxy, sent_at: float, reason: str, *, ban: bool) -> None:
+        pool = self.proxies
+        assert pool is not None
+        was_healthy = proxy.healthy
+        if pool.failed(proxy, sent_at, self._clock(), ban=ban):
+            log.warning(
+                "%s down: crawl paused; it stops if none works again within %gs",
+                f"all {len(pool)} proxies are" if len(pool) > 1 else "the only proxy is",
+                self.settings.proxy_down_timeout,
+            )
+        elif was_healthy and not proxy.healthy:
+            log.info("proxy %s benched after %s", proxy.label, reason)
+
+    async def _watch_proxies(self, pool: ProxyPool) -> None:
+        """Every proxy down for ``proxy_down_timeout``: stop with a clear error. Nothing
+        queued is given up: it stays in the frontier (a persistent one resumes it)."""
+        limit = self.settings.proxy_down_timeout
+        while True:
+            wait = min(1.0, limit / 4)
+            since = pool.down_since
+            if since is not None:
+                left = since + limit - self._clock()
+                if left <= 0:
+                    pending = len(self.frontier) + self.dispatcher.parked
+                    self.fatal = (
+                        f"every proxy has been down for {limit:g}s "
+                        f"({', '.join(e.label for e in pool.entries)}); "
+                        f"stopped with {pending} requests still queued, none given up"
+                    )
+                    log.error("%s", self.fatal)
+                    self.stats.extra["fatal_error"] = self.fatal
+                    self.request_stop("all proxies down")
+                    return
+                wait = min(wait, left)
+            if await self.dispatcher.wait_closed(wait):
+                return
 
     def _on_transport_error(self, request: Request, exc: TransportError) -> Failure | None:
         free = exc.stale_connection and not request.get_meta("_stale_retried")
@@ -333,6 +485,17 @@ class Engine:
             self._errors.record(f"{type(self.spider).__name__}.{name}", exc)
         if items and not await self.items.process(items):
             self.request_stop("max_items reached")
+
+
+def _proxy_pool(proxies: ProxyConfig | ProxyPool | None, settings: Settings) -> ProxyPool | None:
+    if proxies is None or isinstance(proxies, ProxyPool):
+        return proxies
+    return ProxyPool.from_config(
+        proxies,
+        cap=settings.proxy_concurrency,
+        backoff_base=settings.proxy_backoff_base,
+        backoff_cap=settings.proxy_backoff_cap,
+    )
 
 
 def _fixed_policies(settings: Settings) -> PolicyFactory:

@@ -15,7 +15,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pooledcrawl.errors import UsageError
 from pooledcrawl.profiles.schema import (
@@ -31,6 +31,7 @@ from pooledcrawl.proxy.endpoint import (
     PROXY_KINDS,
     Proxy,
     ProxyConfig,
+    ProxyKind,
     expand_env,
     expand_proxy_url,
     has_env_ref,
@@ -86,6 +87,8 @@ class Profile:
     target_rps: float | None
     proxy: ProxyConfig | None
     """None: the profile connects directly."""
+    proxy_kind: ProxyKind = "rotating"
+    """The pool type it is tuned for; ``--proxy`` URLs are used that way."""
     credential_vars: tuple[str, ...] = ()
     """Environment variables the proxy credentials come from (names only)."""
 
@@ -187,6 +190,7 @@ def resolve(
         latency_ms=_opt_float(sizing.get("latency_ms")),
         target_rps=_opt_float(sizing.get("target_rps")),
         proxy=proxy,
+        proxy_kind=_kind(tree.get("proxy", {}), origins, source),
         credential_vars=tuple(credential_vars),
     )
 
@@ -457,15 +461,23 @@ def session_connector_limit(settings: Settings) -> int:
 
 
 # ---- proxies -------------------------------------------------------------------------
+def _kind(
+    table: Mapping[str, Any], origins: Mapping[str, Path], source: ProfileSource
+) -> ProxyKind:
+    kind = table.get("kind", "rotating")
+    if kind not in PROXY_KINDS:
+        where = origins.get("proxy.kind", source.path)
+        raise UsageError(f"{where}: proxy.kind: expected 'rotating' or 'static', got {kind!r}")
+    return cast(ProxyKind, kind)
+
+
 def _proxy_config(
     table: Mapping[str, Any], origins: Mapping[str, Path], source: ProfileSource
 ) -> ProxyConfig | None:
     def where(key: str) -> str:
         return f"{origins.get(f'proxy.{key}', source.path)}: proxy.{key}"
 
-    kind = table.get("kind", "rotating")
-    if kind not in PROXY_KINDS:
-        raise UsageError(f"{where('kind')}: expected 'rotating' or 'static', got {kind!r}")
+    kind = _kind(table, origins, source)
     username, password = table.get("username") or None, table.get("password") or None
     proxies: list[Proxy] = []
     if table.get("url"):

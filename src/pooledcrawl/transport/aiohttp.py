@@ -8,10 +8,15 @@ import ssl
 import time
 
 import aiohttp
+from aiohttp_socks import ProxyConnectionError as SocksConnectionError
+from aiohttp_socks import ProxyConnector
+from aiohttp_socks import ProxyError as SocksError
+from aiohttp_socks import ProxyTimeoutError as SocksTimeoutError
 
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.metrics.timing import Timing
+from pooledcrawl.profiles.loader import session_connector_limit
 from pooledcrawl.settings import Settings
 from pooledcrawl.transport.base import TransportError
 from pooledcrawl.transport.tracing import aiohttp_trace_config
@@ -21,6 +26,8 @@ __all__ = ["AiohttpTransport"]
 log = logging.getLogger("pooledcrawl.transport")
 
 _CHUNK = 64 * 1024
+#: TransportError name when a proxy refuses our credentials (407, SOCKS auth)
+PROXY_AUTH_FAILED = "ProxyAuthenticationRequired"
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
@@ -43,14 +50,24 @@ class AiohttpTransport:
         session = self._sessions.get(proxy)
         if session is None:
             s = self._settings
-            limit = s.connector_limit or max(s.concurrency + s.concurrency // 3, 1)
-            connector = aiohttp.TCPConnector(
-                limit=limit,
-                limit_per_host=s.connector_limit_per_host or 0,
-                keepalive_timeout=s.keepalive_timeout,
-                ttl_dns_cache=s.ttl_dns_cache,
-                ssl=self._ssl,
-            )
+            options = {
+                "limit": session_connector_limit(s),
+                "limit_per_host": s.connector_limit_per_host or 0,
+                "keepalive_timeout": s.keepalive_timeout,
+                "ttl_dns_cache": s.ttl_dns_cache,
+                "ssl": self._ssl,
+            }
+            connector: aiohttp.TCPConnector
+            session_proxy = proxy
+            if proxy is not None and proxy.startswith("socks"):
+                # SOCKS: the connector dials through the proxy (aiohttp-socks); the
+                # credentials in the URL go to that proxy's handshake only.
+                rdns = True if proxy.startswith("socks5h") else None
+                url = proxy.replace("socks5h://", "socks5://", 1)
+                connector = ProxyConnector.from_url(url, rdns=rdns, **options)
+                session_proxy = None
+            else:
+                connector = aiohttp.TCPConnector(**options)  # type: ignore[arg-type]
             headers = {"User-Agent": s.user_agent, **s.default_headers}
             session = aiohttp.ClientSession(
                 connector=connector,
@@ -59,7 +76,7 @@ class AiohttpTransport:
                 cookie_jar=aiohttp.CookieJar(unsafe=True)
                 if s.cookies
                 else aiohttp.DummyCookieJar(),
-                proxy=proxy,
+                proxy=session_proxy,
                 max_field_size=16 * 1024,
                 max_line_size=16 * 1024,
                 raise_for_status=False,
@@ -167,8 +184,26 @@ def _classify(exc: BaseException, via_proxy: bool) -> TransportError:
         )
     if isinstance(exc, aiohttp.InvalidUrlClientError | aiohttp.NonHttpUrlClientError):
         return TransportError("InvalidURL", message, retryable=False)
-    if isinstance(exc, aiohttp.ClientHttpProxyError | aiohttp.ClientProxyConnectionError):
+    if isinstance(exc, aiohttp.ClientHttpProxyError) and exc.status == 407:
+        # no proxy URL in the message: it would carry the credentials
+        return TransportError(
+            PROXY_AUTH_FAILED, "the proxy answered 407 to CONNECT", retryable=True, proxy_fault=True
+        )
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        # 502/504 on CONNECT: the proxy is fine, the target is not reachable through it
+        return TransportError(
+            name, message, retryable=True, proxy_fault=exc.status not in (502, 504)
+        )
+    if isinstance(exc, aiohttp.ClientProxyConnectionError | SocksConnectionError):
         return TransportError(name, message, retryable=True, proxy_fault=True)
+    if isinstance(exc, SocksError) and "authentication" in message.lower():
+        return TransportError(PROXY_AUTH_FAILED, message, retryable=True, proxy_fault=True)
+    if isinstance(exc, SocksError):
+        # SOCKS reply codes 3-6 (unreachable, refused, TTL) are about the target
+        target_side = exc.error_code in (3, 4, 5, 6)
+        return TransportError(name, message, retryable=True, proxy_fault=not target_side)
+    if isinstance(exc, SocksTimeoutError):
+        return TransportError("TimeoutError", message, retryable=True)
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return TransportError(name, message, retryable=False)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
