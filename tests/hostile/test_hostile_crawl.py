@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import pytest
 from hostile_server import BOMB_SIZE, GOOD_PAGES, Hostile, hostile_server
 
@@ -66,6 +67,7 @@ class Page:
     text: str
     title: str | None
     attempts: int
+    headers: dict[str, str]
 
 
 class HostileSpider(Spider):
@@ -91,6 +93,7 @@ class HostileSpider(Spider):
             response.text,
             response.css("title::text").get(),
             response.request.attempts + 1,
+            dict(response.headers),
         )
         yield {"path": path}
         if path == "/ok/0.html":
@@ -260,6 +263,9 @@ def test_bad_header_values_fall_back_gracefully(outcome: Outcome) -> None:
     page = outcome.spider.pages["/bad-headers"]
     assert page.status == 200
     assert page.title == "odd headers"
+    assert page.headers["X-Latin"] == "café"  # not UTF-8 on the wire: read as Latin-1
+    assert page.headers["Retry-After"] == "whenever you like"
+    orjson.dumps(list(page.headers.values()))  # storable in an item: no lone surrogates
 
 
 # ---- size limits -------------------------------------------------------------------

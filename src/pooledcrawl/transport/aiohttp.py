@@ -8,6 +8,7 @@ import ssl
 import time
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 from aiohttp_socks import ProxyConnectionError as SocksConnectionError
 from aiohttp_socks import ProxyConnector
 from aiohttp_socks import ProxyError as SocksError
@@ -107,9 +108,8 @@ class AiohttpTransport:
                 # more connections than exchanges: aiohttp resent on a fresh one
                 # after the server had closed a kept-alive connection
                 timing.disconnects = max(timing.reused + timing.opened - len(resp.history) - 1, 0)
-                response = Response(
-                    str(resp.url), resp.status, resp.headers, body, request, "HTTP/1.1"
-                )
+                headers = _clean_headers(resp.headers)
+                response = Response(str(resp.url), resp.status, headers, body, request, "HTTP/1.1")
                 response.timing = timing
                 return response
         except TransportError:
@@ -155,6 +155,22 @@ class AiohttpTransport:
         sessions, self._sessions = self._sessions, {}
         for session in sessions.values():
             await session.close()
+
+
+def _clean_headers(headers: CIMultiDictProxy[str]) -> CIMultiDictProxy[str]:
+    """Header values that are not UTF-8 arrive with surrogate escapes, which nothing
+    downstream can encode (orjson refuses them, so an item holding one would fail);
+    read those bytes as Latin-1, HTTP's historical charset. All-ASCII: one scan."""
+    if all(value.isascii() for value in headers.values()):
+        return headers
+    clean: CIMultiDict[str] = CIMultiDict()
+    for key, value in headers.items():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "surrogateescape").decode("latin-1")
+        clean.add(key, value)
+    return CIMultiDictProxy(clean)
 
 
 def _ssl_option(settings: Settings) -> ssl.SSLContext | bool:
