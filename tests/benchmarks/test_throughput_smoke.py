@@ -15,9 +15,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo's `benchmarks`
 
-from benchmarks.servers import Port, serve  # noqa: E402
-from benchmarks.site import START_PATH, generate_site  # noqa: E402
-from benchmarks.throughput import CONTENDERS, run_contender, verify_output  # noqa: E402
+from benchmarks.servers import Port, serve
+from benchmarks.site import START_PATH, generate_site
+from benchmarks.throughput import CONTENDERS, run_contender, verify_output
 
 PAGES = 300
 
