@@ -8,11 +8,11 @@ import ssl
 import time
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
 from aiohttp_socks import ProxyConnectionError as SocksConnectionError
 from aiohttp_socks import ProxyConnector
 from aiohttp_socks import ProxyError as SocksError
 from aiohttp_socks import ProxyTimeoutError as SocksTimeoutError
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
