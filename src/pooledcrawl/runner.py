@@ -44,6 +44,10 @@ class CrawlJob:
     outputs: list[tuple[str, bool]] = field(default_factory=list)
     """(target, overwrite) pairs: ``-o`` appends, ``-O`` overwrites."""
     stats_path: str | None = None
+    jobdir: str | None = None
+    """``--jobdir``: a crash-safe SQLite frontier there; re-running resumes the job."""
+    fresh: bool = False
+    """``--fresh``: start the job in ``jobdir`` over."""
     proxies: ProxyConfig | None = None
     """The proxies (profile, ``--proxy`` or ``--proxy-file``); None connects directly."""
 
@@ -71,11 +75,20 @@ def run_job(
 ) -> tuple[Stats, int]:
     """Run the crawl to its end; returns the stats and the process exit code."""
     spider = job.spider_cls(**job.spider_args)
-    sinks = [open_sink(target, overwrite, job.settings) for target, overwrite in job.outputs]
+    outputs, frontier = job.outputs, None
+    if job.jobdir is not None:
+        from pooledcrawl.frontier.sqlite import open_jobdir
+
+        frontier, outputs = open_jobdir(job.jobdir, spider, job.settings, outputs, fresh=job.fresh)
+    sinks = [open_sink(target, overwrite, job.settings) for target, overwrite in outputs]
     options: dict[str, Any] = {}
+    if frontier is not None:
+        options["frontier"] = frontier
     if job.proxies is not None:
         options["proxies"] = job.proxies
     engine = Engine(spider, job.settings, sinks=sinks, **options)
+    if frontier is not None:
+        frontier.attach(engine)
     if on_engine is not None:
         on_engine(engine)
     # proxy credentials never reach a log line, whatever library writes it

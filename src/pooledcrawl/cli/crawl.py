@@ -19,6 +19,13 @@ def add_parser(subparsers: Any) -> None:
         "target", help="path/to/file.py, file.py:ClassName or package.module:ClassName"
     )
     add_crawl_options(parser)
+    resume = parser.add_argument_group("pause and resume")
+    resume.add_argument(
+        "--jobdir",
+        metavar="DIR",
+        help="keep the job in DIR (SQLite): re-running the same command resumes it",
+    )
+    resume.add_argument("--fresh", action="store_true", help="with --jobdir: start the job over")
     parser.set_defaults(run=run)
 
 
@@ -144,11 +151,15 @@ def job_from_args(args: argparse.Namespace, spider_target: str) -> CrawlJob:
         settings=settings,
         outputs=list(args.outputs),
         stats_path=args.stats,
+        jobdir=getattr(args, "jobdir", None),
+        fresh=getattr(args, "fresh", False),
         proxies=proxies,
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.fresh and not args.jobdir:
+        raise UsageError("--fresh needs --jobdir DIR")
     job = job_from_args(args, args.target)
     stats, code = run_job(job)
     print_summary(stats)

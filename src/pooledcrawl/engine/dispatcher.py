@@ -240,9 +240,11 @@ class Dispatcher:
         if self._waiters:
             self.notify()
 
-    def finish(self, request: Request) -> None:
-        """The request's callback is done and its outputs are stored."""
-        self._frontier.ack(request)
+    def finish(self, request: Request, *, ack: bool = True) -> None:
+        """The request's callback is done and its outputs are stored; ``ack=False``
+        when it was cancelled midway, so a persistent frontier hands it out again."""
+        if ack:
+            self._frontier.ack(request)
         self.active -= 1
         if not self.active and self._waiters:
             self._notify_all()  # the crawl may be over; let them check

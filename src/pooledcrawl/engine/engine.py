@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from pooledcrawl.engine.callbacks import iterate_callback
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot
 from pooledcrawl.engine.progress import Progress
 from pooledcrawl.engine.stats import ErrorLog, Stats
-from pooledcrawl.errors import CloseSpider
+from pooledcrawl.errors import CloseSpider, UsageError
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.frontier.memory import MemoryFrontier
 from pooledcrawl.http.request import Request
@@ -120,7 +120,7 @@ class Engine:
                 stack.push_async_callback(self.transport.close)
                 await self.items.open(self.spider)
                 stack.push_async_callback(self.items.close)
-                async with asyncio.TaskGroup() as tg:
+                async with _usage_errors_unwrapped(), asyncio.TaskGroup() as tg:
                     self.dispatcher.producers += 1
                     self._seeder = tg.create_task(self._seed())
                     self._workers = [
@@ -174,6 +174,8 @@ class Engine:
                         self.schedule(request, None)
             finally:
                 self.frontier.seeding_done()
+        except UsageError:
+            raise
         except Exception as exc:
             self._errors.record("start()", exc)
         finally:
@@ -234,8 +236,10 @@ class Engine:
                     await self._handle_response(request, outcome)
                 elif outcome is not None and request.errback is not None:
                     await self._run_callback(request, request.errback, outcome)
-            finally:
-                dispatcher.finish(request)
+            except BaseException:
+                dispatcher.finish(request, ack=False)  # not completed: never acknowledged
+                raise
+            dispatcher.finish(request)
 
     async def _fetch(self, request: Request, slot: Slot) -> Response | Failure | None:
         """Fetch once: a response for the spider, a Failure when given up, or None
@@ -480,6 +484,8 @@ class Engine:
                     self.stats.errors["UnsupportedOutput"] += 1
         except CloseSpider as exc:
             self.request_stop(f"closed by spider: {exc.reason}")
+        except UsageError:
+            raise  # e.g. a callback a persistent frontier cannot store: stop, exit 2
         except Exception as exc:
             name = getattr(callback, "__name__", "callback")
             self._errors.record(f"{type(self.spider).__name__}.{name}", exc)
@@ -501,3 +507,18 @@ def _proxy_pool(proxies: ProxyConfig | ProxyPool | None, settings: Settings) -> 
 def _fixed_policies(settings: Settings) -> PolicyFactory:
     limit = settings.domain_start
     return lambda _key: FixedPolicy(limit)
+
+
+@contextlib.asynccontextmanager
+async def _usage_errors_unwrapped() -> AsyncIterator[None]:
+    """A UsageError raised in a task reaches the CLI as itself (one line, exit 2),
+    not inside the TaskGroup's ExceptionGroup."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        usage = group.subgroup(lambda exc: isinstance(exc, UsageError))
+        while usage is not None and isinstance(usage.exceptions[0], BaseExceptionGroup):
+            usage = usage.exceptions[0]
+        if usage is not None:
+            raise usage.exceptions[0] from None
+        raise
