@@ -151,17 +151,26 @@ class Dispatcher:
             return self.slot_for(request.url)
         host = slot_key(request.url)
         avoid = request.get_meta("_proxies_failed") or ()
+        best = pool.choose(now, avoid)  # the common case, without sorting the pool
+        if best is not None:
+            slot = self._proxy_slot(host, best)
+            if not slot.backlog and slot.can_send(now):
+                return slot
         candidates: list[tuple[bool, int, int, Slot]] = []
         for rank, entry in enumerate(pool.ranked(now, avoid)):
-            key = f"{host} via {entry.label}"
-            slot = self.slots.get(key)
-            if slot is None:
-                slot = self.slots[key] = Slot(key, self._policy_factory(key), entry)
+            slot = self._proxy_slot(host, entry)
             if not slot.backlog and slot.can_send(now):
                 return slot
             candidates.append((not entry.healthy, len(slot.backlog), rank, slot))
         # none may send now: wait behind a healthy proxy with the shortest queue
         return min(candidates, key=lambda c: c[:3])[3]
+
+    def _proxy_slot(self, host: str, entry: PoolProxy) -> Slot:
+        key = f"{host} via {entry.label}"
+        slot = self.slots.get(key)
+        if slot is None:
+            slot = self.slots[key] = Slot(key, self._policy_factory(key), entry)
+        return slot
 
     def reroute(self, proxy: PoolProxy) -> None:
         """A proxy was benched: requests parked behind it look for another proxy."""
