@@ -36,6 +36,12 @@ class Settings:
     """Adapt each domain's rate and concurrency to its 429s; off gives a fixed cap."""
     retry_after_cap: float = 120.0
     """Longest pause a Retry-After header may impose, in seconds."""
+    autothrottle_slow_start: float = 2.0
+    """Until a domain's first 429: growth factor per round trip (concurrency, then rate)."""
+    autothrottle_probe: float = 0.01
+    """After it: rate step per round trip, as a share of the rate where 429s began."""
+    autothrottle_backoff: float = 0.9
+    """On a 429: the new rate as a share of what the server accepted."""
 
     # Transport
     http2: bool = False
@@ -158,6 +164,11 @@ class Settings:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise UsageError(f"setting {key}: must be > 0, got {value}")
+        if self.autothrottle_slow_start <= 1:
+            raise UsageError("setting autothrottle_slow_start: must be > 1")
+        for key in ("autothrottle_probe", "autothrottle_backoff"):
+            if not 0 < getattr(self, key) < 1:
+                raise UsageError(f"setting {key}: must be in (0, 1), got {getattr(self, key)}")
         for key in ("max_retries", "max_redirects", "shutdown_grace"):
             if getattr(self, key) < 0:
                 raise UsageError(f"setting {key}: must be >= 0, got {getattr(self, key)}")

@@ -464,7 +464,10 @@ class Engine:
             return
         max_pages = self.settings.max_pages
         if max_pages is not None and self.stats.pages >= max_pages:
-            return  # stopping: responses still in flight are not parsed past the limit
+            # stopping: responses still in flight are not parsed past the limit, and
+            # go back unparsed, so a resumed job (--jobdir) still has them
+            self.frontier.push_later(request, self._clock())
+            return
         self.stats.pages += 1
         if max_pages is not None and self.stats.pages >= max_pages:
             self.request_stop("max_pages reached")

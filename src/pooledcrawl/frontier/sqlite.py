@@ -98,7 +98,6 @@ _RETRY = "UPDATE requests SET not_before = ?, extra = ? WHERE key = ?"
 #: keys per generation of the in-memory dedup cache (two generations: ~25 MB at most)
 _CACHE_GENERATION = 150_000
 _INSERT_BUFFER = 1000
-_STATE_EVERY = 1.0
 #: Stats keys that describe one run rather than count work; never carried over.
 _NOT_COUNTERS = frozenset(
     {"jobdir", "sinks", "pipelines", "invalid_url_samples", "domains", "timeline"}
@@ -199,7 +198,6 @@ class SQLiteFrontier:
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._state_saved: bytes = b"{}"
-        self._state_at = 0.0
         self._state_error: UsageError | None = None
         self._failing = False
         self.resumed = False
@@ -341,7 +339,7 @@ class SQLiteFrontier:
                 except Exception as exc:  # items may not be durable: keep their leases
                     log.error("flushing items before the last commit failed: %s", exc)
                     acks = []
-            self._commit(acks, snapshot, save_state=True)
+            self._commit(acks, snapshot)
         finally:
             self._release()
         if self._state_error is not None:
@@ -605,9 +603,9 @@ class SQLiteFrontier:
             except BaseException:
                 self._acks[:0] = acks
                 raise
-        self._commit(acks, snapshot, save_state=False)
+        self._commit(acks, snapshot)
 
-    def _commit(self, acks: list[int], snapshot: bytes | None, *, save_state: bool) -> None:
+    def _commit(self, acks: list[int], snapshot: bytes | None) -> None:
         db = self._db
         assert db is not None
         self._begin()
@@ -617,13 +615,10 @@ class SQLiteFrontier:
         rows: list[tuple[str, Any]] = [("seq", self._seq)]
         if snapshot is not None:
             rows.append(("stats", snapshot))
-        now = time.monotonic()
-        if save_state or now - self._state_at >= _STATE_EVERY:
-            self._state_at = now
-            state = self._dump_state()
-            if state is not None and state != self._state_saved:
-                rows.append(("state", state))
-                self._state_saved = state
+        state = self._dump_state()  # with every commit: keep spider.state small
+        if state is not None and state != self._state_saved:
+            rows.append(("state", state))
+            self._state_saved = state
         db.executemany(_META, rows)
         self._commit_tx()
         self.commits += 1
@@ -676,14 +671,15 @@ class SQLiteFrontier:
     def _refill(self, level: _Level) -> None:
         self._flush_inserts()
         assert self._db is not None
-        want = min(self._window_size, level.unloaded) + 16
-        rows = self._db.execute(_SELECT, (level.cursor, level.end, want)).fetchall()
+        want = min(self._window_size, level.unloaded)
+        # a few more rows than wanted, in case some were loaded out of order already
+        rows = self._db.execute(_SELECT, (level.cursor, level.end, want + 16)).fetchall()
         wall = time.time()
         mono = time.monotonic()
         decode = self._decode
         loaded = 0
         for key, url, callback, depth, not_before, extra in rows:
-            if loaded == level.unloaded:
+            if loaded == want:
                 break
             level.cursor = key
             if key in self._skip:

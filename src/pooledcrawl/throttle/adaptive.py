@@ -1,0 +1,409 @@
+"""The adaptive per-domain controller: learn the rate a target accepts, then hold just under it.
+
+Why a rate and not only a concurrency: rate limiters reject fast. A 429 comes
+back long before a normal page, so a client that overshoots with concurrency
+alone turns the excess straight into 429s. This controller paces requests at a
+learned rate (requests/second) and sizes the in-flight cap from it with Little's
+Law (rate x measured latency x headroom).
+
+How the rate is learned:
+
+* **Slow start.** Until the first 429 the domain is not paced: concurrency starts
+  at ``start`` and grows by ``slow_start`` every control window in which it was
+  the bottleneck (a window is about one round trip of the slot).
+* **Decrease.** The first 429 of a window switches to pacing at the rate just
+  measured, cut by the share of 429s seen since the last cut and by
+  ``backoff``. Further 429s from requests sent before the cut, or within one
+  window of it, are the same signal and are not acted on again.
+* **Probe.** Every clean window in which the pacer was the bottleneck adds
+  ``probe`` x the rate where 429s began. Far beyond that rate the step grows
+  (the limit has moved up), so a raised limit is found again quickly.
+* **Hints first.** ``Retry-After`` (on 429 and 503) pauses the whole domain, with
+  a little jitter and a cap. ``RateLimit``/``RateLimit-Policy`` and
+  ``X-RateLimit-*`` set the rate directly; 429s despite them scale it down.
+
+Pure: fed events and a clock, it never sleeps and does no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pooledcrawl.throttle.hints import RateHint, parse_rate_hints, retry_after_from_headers
+
+__all__ = ["AdaptiveConfig", "AdaptivePolicy"]
+
+TOO_MANY_REQUESTS = 429
+SERVICE_UNAVAILABLE = 503
+
+#: Timeline rows kept per domain (one per second); older rows are dropped.
+TIMELINE_ROWS = 3600
+#: Slowest pace the controller goes down to (one request a minute).
+_MIN_RATE = 1.0 / 60.0
+#: A paced control window holds at least this many requests.
+_WINDOW_SENDS = 2.0
+#: Round trip assumed when 429s come before any page did.
+_UNKNOWN_RTT = 1.0
+#: How much faster probing gets per unit of distance below the last cut's rate (the
+#: cut may have been too deep) and above it (the limit may have moved up). Above it
+#: is slower: a server's burst allowance hides an overshoot for a while.
+_PROBE_CURVE_BELOW = 20.0
+_PROBE_CURVE_ABOVE = 5.0
+#: Seconds a rate hint stays authoritative after the last response that carried one.
+_HINT_FRESH = 5.0
+#: Seconds of silence filled with empty timeline rows; a longer gap just skips ahead.
+_TIMELINE_GAP_FILL = 300
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptiveConfig:
+    """Tuning of :class:`AdaptivePolicy`. The defaults suit token-bucket limiters."""
+
+    start: int = 8
+    """In-flight cap at the start."""
+    max: int = 64
+    """In-flight cap never exceeded (profile max, ``limit_per_host``)."""
+    slow_start: float = 2.0
+    """Concurrency growth factor per window until the first 429."""
+    probe: float = 0.01
+    """Additive rate step per clean window after it, as a share of the rate at the last cut."""
+    backoff: float = 0.9
+    """On a 429 the rate becomes this share of what the server accepted since the last cut."""
+    headroom: float = 1.3
+    """In-flight cap = rate x latency x headroom, so a latency spike does not stall the pacer."""
+    retry_after_cap: float = 120.0
+    """Longest pause a server hint may impose, in seconds."""
+    retry_after_jitter: float = 0.1
+    """Extra pause after a hint, up to this share of it (at most 1 s), so clients drift apart."""
+    min_window: float = 0.05
+    """Shortest control window, in seconds (loopback round trips are far shorter)."""
+    burst: float = 2.0
+    """Requests the pacer lets through at once to catch up after a late wake-up."""
+
+    def __post_init__(self) -> None:
+        if self.start < 1 or self.max < 1:
+            raise ValueError("start and max must be >= 1")
+        if self.slow_start <= 1.0:
+            raise ValueError("slow_start must be > 1")
+        if not 0.0 < self.probe < 1.0:
+            raise ValueError("probe must be in (0, 1)")
+        if not 0.0 < self.backoff < 1.0:
+            raise ValueError("backoff must be in (0, 1)")
+        if self.headroom < 1.0:
+            raise ValueError("headroom must be >= 1")
+
+
+class AdaptivePolicy:
+    """One slot's controller; implements :class:`~pooledcrawl.throttle.base.ConcurrencyPolicy`."""
+
+    def __init__(
+        self,
+        config: AdaptiveConfig | None = None,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = cfg = config or AdaptiveConfig()
+        self._max = cfg.max
+        self._wall_clock = wall_clock  # only to read HTTP-dates and Unix-time resets
+        self._rng = rng or random.Random()
+        self._limit = min(cfg.start, cfg.max)
+        # rate control
+        self._paced = False
+        self._rate = 0.0  # requests/s once paced
+        self._ceiling = 0.0  # rate at which 429s began (last cut)
+        self._cut_at = -math.inf
+        self._since_cut_sends = 0
+        self._since_cut_429 = 0
+        self._hint_scale = 1.0  # < 1 after 429s despite the server's own hint
+        self._hint_at = -math.inf
+        # pacing
+        self._next_send = 0.0
+        self._paused_until = 0.0
+        # measurement
+        self._latency: float | None = None  # EWMA of non-throttled responses
+        self._inflight = 0
+        self._window_start: float | None = None
+        self._w_sends = 0
+        self._w_peak = 0
+        self._w_429 = 0
+        self._w_trouble = 0  # errors and 5xx: hold, don't grow
+        self._prev_sends = 0
+        self._prev_span = 0.0
+        self._measured_rate = 0.0
+        # stats
+        self.status_counts: Counter[int] = Counter()
+        self.bad_hints = 0
+        self.cuts = 0
+        self.pauses = 0
+        self._t0: float | None = None
+        self._row_second = 0
+        self._row_ok = 0
+        self._row_429 = 0
+        self._timeline: deque[list[float | int | None]] = deque(maxlen=TIMELINE_ROWS)
+
+    # ---- answers -------------------------------------------------------------------
+    def limit(self) -> int:
+        return self._limit
+
+    def ready_at(self) -> float:
+        paced = self._next_send - self.config.burst / self._rate if self._paced else 0.0
+        return paced if paced > self._paused_until else self._paused_until
+
+    @property
+    def rate(self) -> float | None:
+        """The pacing rate, or None while the domain is not paced (slow start)."""
+        return self._rate if self._paced else None
+
+    @property
+    def window(self) -> float:
+        """The control window: about one round trip of the slot, and long enough to
+        hold a few paced requests (a window with one request in it measures nothing)."""
+        window = self.config.min_window
+        latency = self._latency
+        if latency is not None and latency > window:
+            window = latency
+        if self._paced and self._rate * window < _WINDOW_SENDS:
+            window = _WINDOW_SENDS / self._rate
+        return window
+
+    # ---- events --------------------------------------------------------------------
+    def on_send(self, now: float) -> None:
+        if self._t0 is None:
+            self._t0 = now
+        self._roll(now)
+        self._inflight += 1
+        self._w_sends += 1
+        self._since_cut_sends += 1
+        if self._inflight > self._w_peak:
+            self._w_peak = self._inflight
+        if self._paced:
+            # GCRA: the theoretical send time advances by one interval per request;
+            # ready_at() lets a request go up to `burst` intervals early, so a late
+            # wake-up is caught up, while an idle domain banks no more than that.
+            next_send = self._next_send
+            self._next_send = (next_send if next_send > now else now) + 1.0 / self._rate
+
+    def on_response(
+        self, now: float, status: int, latency: float, headers: Mapping[str, str]
+    ) -> None:
+        if self._t0 is None:
+            self._t0 = now - latency
+        self._roll(now)
+        if self._inflight > 0:
+            self._inflight -= 1
+        self.status_counts[status] += 1
+        self._record_row(now, status)
+        throttled = status == TOO_MANY_REQUESTS
+        retry_after: float | None = None
+        if status in (TOO_MANY_REQUESTS, SERVICE_UNAVAILABLE):
+            retry_after, bad_retry_after = retry_after_from_headers(headers, self._wall_clock)
+            self.bad_hints += bad_retry_after
+            throttled = throttled or retry_after is not None
+        if not throttled:
+            if status >= 500:
+                self._w_trouble += 1
+            elif latency > 0:
+                previous = self._latency
+                self._latency = (
+                    latency if previous is None else previous + 0.1 * (latency - previous)
+                )
+        hint, bad = parse_rate_hints(headers, self._wall_clock) if headers else (None, 0)
+        self.bad_hints += bad
+        if throttled:
+            self._on_throttled(now, now - latency, retry_after)
+        if hint is not None:
+            self._on_hint(now, hint)
+        self._resize()
+
+    def on_error(self, now: float, latency: float) -> None:
+        self._roll(now)
+        if self._inflight > 0:
+            self._inflight -= 1
+        self._w_trouble += 1
+
+    # ---- control -------------------------------------------------------------------
+    def _on_throttled(self, now: float, sent_at: float, retry_after: float | None) -> None:
+        if retry_after is not None and retry_after > 0:
+            self._pause(now, retry_after)
+        if sent_at < self._cut_at:
+            return  # sent before the last cut: part of the signal already acted on
+        self._since_cut_429 += 1
+        self._w_429 += 1
+        if now < self._cut_at + self.window:
+            return  # one cut per window: a burst of 429s is one signal
+        cfg = self.config
+        share = min(self._since_cut_429 / max(self._since_cut_sends, 1), 0.9)
+        if not self._paced:
+            # Leaving unpaced slow start. The 429 may say more about a burst than about
+            # a rate (unpaced sends come in bursts), so stay in slow start, paced from
+            # half the rate just measured; the next 429 sets the ceiling.
+            if self._latency is None:
+                # Only 429s so far, so no round trip to size a rate from: pace at what
+                # got through in one (assumed) second.
+                rate = max((self._since_cut_sends - self._since_cut_429) / _UNKNOWN_RTT, 1.0)
+            else:
+                # Unpaced, sends are clocked by responses: at most the in-flight cap per
+                # round trip, however fast the 429s came back.
+                measured = min(self._current_send_rate(now), self._limit / self._latency)
+                rate = measured * min(0.5, 1.0 - share)
+            self._rate = max(rate, _MIN_RATE)
+            self._next_send = now
+            self._paced = True
+            self._cut(now)
+            return
+        before = self._rate
+        # What the server let through since the last cut: where 429s begin.
+        accepted = before * (1.0 - share)
+        rate = accepted * cfg.backoff
+        if self._ceiling == 0.0:
+            # Leaving slow start: the last window was clean at about half this rate.
+            rate = min(rate, 0.5 * before)
+        if self._hinted(now):
+            self._hint_scale = max(self._hint_scale * rate / before, 0.05)
+        self._ceiling = accepted
+        self._rate = max(rate, _MIN_RATE)
+        self._cut(now)
+
+    def _cut(self, now: float) -> None:
+        self._cut_at = now
+        self._since_cut_sends = 0
+        self._since_cut_429 = 0
+        self.cuts += 1
+
+    def _pause(self, now: float, seconds: float) -> None:
+        cfg = self.config
+        delay = min(seconds, cfg.retry_after_cap)
+        jitter = self._rng.uniform(0.0, min(1.0, cfg.retry_after_jitter * delay))
+        until = now + min(delay + jitter, cfg.retry_after_cap)
+        if until > self._paused_until:
+            self._paused_until = until
+            self.pauses += 1
+
+    def _on_hint(self, now: float, hint: RateHint) -> None:
+        if hint.exhausted:
+            assert hint.reset is not None
+            self._pause(now, hint.reset)
+            return
+        rate = hint.rate
+        if rate is None or rate <= 0:
+            return
+        self._hint_at = now
+        if not self._paced:
+            self._paced = True
+            self._next_send = now
+        self._rate = max(rate * self._hint_scale, _MIN_RATE)
+        self._ceiling = self._rate
+
+    def _hinted(self, now: float) -> bool:
+        """Whether the server's own rate hints are recent enough to follow."""
+        return now - self._hint_at < max(_HINT_FRESH, 10.0 * self.window)
+
+    def _roll(self, now: float) -> None:
+        """Close the control window if it is over, and grow if it was clean and full."""
+        start = self._window_start
+        if start is None:
+            self._window_start = now
+            return
+        span = now - start
+        if span < self.window:
+            return
+        self._end_window(now, span)
+        self._resize()
+        self._prev_sends, self._prev_span = self._w_sends, span
+        self._measured_rate = self._w_sends / span
+        self._window_start = now
+        self._w_sends = self._w_429 = self._w_trouble = 0
+        self._w_peak = self._inflight
+
+    def _end_window(self, now: float, span: float) -> None:
+        cfg = self.config
+        start = self._window_start
+        start_before_cut = start is not None and start < self._cut_at
+        if self._w_429 or self._w_trouble * 2 > self._w_sends or now < self._paused_until:
+            return
+        if span > 2.0 * self.window:
+            return  # the domain was idle: nothing learned
+        if not self._paced:
+            if self._w_peak >= self._limit:
+                self._limit = min(
+                    max(self._limit + 1, int(self._limit * cfg.slow_start)), self._max
+                )
+            return
+        if self._hinted(now):
+            self._hint_scale = min(1.0, self._hint_scale + cfg.probe)
+            return
+        if self._w_sends < 0.8 * self._rate * span and self._w_peak < self._limit:
+            return  # the pacer was not the bottleneck: a higher rate would not be used
+        if start_before_cut:
+            return
+        # Careful near the rate where 429s began, faster away from it: below it the
+        # last cut may have been too deep, above it the limit has moved up.
+        ceiling = self._ceiling
+        if ceiling == 0.0:
+            self._rate *= cfg.slow_start  # slow start, paced: no 429 yet to be careful of
+            return
+        distance = self._rate / ceiling - 1.0
+        curve = _PROBE_CURVE_ABOVE * distance if distance > 0 else -_PROBE_CURVE_BELOW * distance
+        self._rate += cfg.probe * ceiling * (1.0 + curve)
+        if self._latency is not None:
+            self._rate = min(self._rate, 2.0 * self._max / self._latency)
+
+    def _current_send_rate(self, now: float) -> float:
+        start = self._window_start if self._window_start is not None else now
+        span = (now - start) + self._prev_span
+        sends = self._w_sends + self._prev_sends
+        return sends / span if span > 0 else float(sends) / self.window
+
+    def _resize(self) -> None:
+        if not self._paced:
+            return
+        latency = self._latency if self._latency is not None else self.window
+        need = math.ceil(self._rate * latency * self.config.headroom)
+        self._limit = max(1, min(need, self._max))
+
+    # ---- stats ---------------------------------------------------------------------
+    def _record_row(self, now: float, status: int) -> None:
+        t0 = self._t0 if self._t0 is not None else now
+        second = int(now - t0)
+        if second != self._row_second:
+            self._flush_rows(second)
+        if status == TOO_MANY_REQUESTS:
+            self._row_429 += 1
+        elif 200 <= status < 400:
+            self._row_ok += 1
+
+    def _flush_rows(self, second: int) -> None:
+        self._timeline.append(self._row(self._row_second, self._row_ok, self._row_429))
+        self._row_ok = self._row_429 = 0
+        gap = second - self._row_second - 1
+        if 0 < gap <= _TIMELINE_GAP_FILL:
+            for missing in range(self._row_second + 1, second):
+                self._timeline.append(self._row(missing, 0, 0))
+        self._row_second = second
+
+    def _row(self, second: int, ok: int, n429: int) -> list[float | int | None]:
+        rate = round(self._rate, 1) if self._paced else None
+        return [second, self._limit, rate, ok, n429]
+
+    def snapshot(self) -> dict[str, Any]:
+        timeline = list(self._timeline)
+        if self._t0 is not None and (self._row_ok or self._row_429):
+            timeline.append(self._row(self._row_second, self._row_ok, self._row_429))
+        return {
+            "concurrency": self._limit,
+            "rate": round(self._rate, 2) if self._paced else None,
+            "send_rate": round(self._measured_rate, 1),
+            "latency_ms": None if self._latency is None else round(self._latency * 1000, 1),
+            "cuts": self.cuts,
+            "pauses": self.pauses,
+            "bad_hints": self.bad_hints,
+            "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
+            "timeline": timeline,
+        }
