@@ -22,7 +22,15 @@ NOW = 1_700_000_000.0
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("120", 120.0), (" 5 ", 5.0), ("1.5", 1.5), ("0", 0.0), ("-1", None), ("soon", None)],
+    [
+        ("120", 120.0),
+        (" 5 ", 5.0),
+        ("1.5", 1.5),
+        ("0", 0.0),
+        ("-1", None),
+        ("soon", None),
+        ("²", None),
+    ],
 )
 def test_retry_after_seconds(value: str, expected: float | None) -> None:
     assert parse_retry_after(value, NOW) == expected
@@ -152,7 +160,7 @@ _FIELDS = [
     "X-RateLimit-Remaining",
     "X-RateLimit-Reset",
 ]
-_ALPHABET = st.sampled_from(list('0123456789.-;=,"qwrt lmitdefaul\t:/GMTMonFri'))
+_ALPHABET = st.sampled_from(list("²٣") + list('0123456789.-;=,"qwrt lmitdefaul\t:/GMTMonFri'))
 _VALUES = st.one_of(st.text(max_size=80), st.text(alphabet=_ALPHABET, max_size=80))
 
 

@@ -54,7 +54,7 @@ def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
     text = value.strip()
     if not text or len(text) > 64:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # isdigit() alone accepts "²"
         return float(text)
     try:
         seconds = float(text)
@@ -82,12 +82,16 @@ def retry_after_from_headers(
     seconds = parse_retry_after(value, _epoch(now_epoch))
     if seconds is None:
         return None, True
-    if not value.strip().replace(".", "", 1).isdigit():
+    if not _looks_numeric(value.strip()):
         server_now = _http_date(_get(headers, "Date") or "")
         when = _http_date(value.strip())
         if server_now is not None and when is not None:
             seconds = max(0.0, when - server_now)
     return seconds, False
+
+
+def _looks_numeric(text: str) -> bool:
+    return text.isascii() and text.replace(".", "", 1).isdigit()
 
 
 def _http_date(text: str) -> float | None:
@@ -335,7 +339,7 @@ def _is_positive(value: object) -> bool:
 # ---- a small, forgiving reader for structured-field lists (RFC 8941) ----------------
 
 _TOKEN = re.compile(r"[A-Za-z*][A-Za-z0-9_.:/%*!#$&'+^`|~-]*")
-_NUMBER = re.compile(r"-?\d{1,15}(?:\.\d{1,6})?")
+_NUMBER = re.compile(r"-?[0-9]{1,15}(?:\.[0-9]{1,6})?")
 _KEY = re.compile(r"[a-z*][a-z0-9_.*-]*")
 
 
