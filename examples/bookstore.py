@@ -10,6 +10,7 @@ from pooledcrawl import Response, Spider
 class Bookstore(Spider):
     name = "bookstore"
     start_urls = ["http://127.0.0.1:8000/"]
+    custom_settings = {"obey_robots": True}  # be a good citizen: read robots.txt first
 
     def __init__(self, start: str | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)

@@ -91,6 +91,14 @@ class Settings:
     depth_priority: int = 0
     drop_tracking_params: bool = False
     obey_robots: bool = False
+    """Fetch each host's robots.txt first and obey it (off in the engine, on in the examples)."""
+    robots_user_agent: str | None = None
+    """The name matched against robots.txt ``User-agent:`` lines; None: the first word of
+    ``user_agent`` (``pooledcrawl``)."""
+    robots_timeout: float = 10.0
+    """Seconds a robots.txt fetch may take; longer counts as unreachable."""
+    robots_retry_delay: float = 60.0
+    """After a robots.txt timeout, 429 or 5xx: seconds without crawling the host, then retry."""
 
     # Items
     pipelines: list[str] = dataclasses.field(default_factory=list)
@@ -160,7 +168,13 @@ class Settings:
             )
         if self.pg_pool_size is not None and self.pg_pool_size <= 0:
             raise UsageError(f"setting pg_pool_size: must be > 0, got {self.pg_pool_size}")
-        for key in ("domain_concurrency", "domain_concurrency_max", "max_pages", "max_items"):
+        for key in (
+            "domain_concurrency",
+            "domain_concurrency_max",
+            "max_pages",
+            "max_items",
+            "close_on_errors",
+        ):
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise UsageError(f"setting {key}: must be > 0, got {value}")
@@ -169,7 +183,10 @@ class Settings:
         for key in ("autothrottle_probe", "autothrottle_backoff"):
             if not 0 < getattr(self, key) < 1:
                 raise UsageError(f"setting {key}: must be in (0, 1), got {getattr(self, key)}")
-        for key in ("max_retries", "max_redirects", "shutdown_grace"):
+        _check_positive(self, "robots_timeout")
+        if self.max_depth is not None and self.max_depth < 0:
+            raise UsageError(f"setting max_depth: must be >= 0, got {self.max_depth}")
+        for key in ("max_retries", "max_redirects", "shutdown_grace", "robots_retry_delay"):
             if getattr(self, key) < 0:
                 raise UsageError(f"setting {key}: must be >= 0, got {getattr(self, key)}")
         start, top = self.domain_concurrency, self.domain_concurrency_max

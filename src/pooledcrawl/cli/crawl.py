@@ -87,6 +87,9 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=_positive_float, metavar="SECONDS", help="stop after this long"
     )
     crawl.add_argument(
+        "--close-on-errors", type=_positive_int, metavar="N", help="stop after N errors"
+    )
+    crawl.add_argument(
         "--autothrottle",
         choices=("on", "off"),
         help="adapt per-domain concurrency to 429s (on) or use a fixed cap (off)",
@@ -132,6 +135,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_pages": args.max_pages,
         "max_items": args.max_items,
         "max_duration": args.timeout,
+        "close_on_errors": args.close_on_errors,
         "log_level": args.log_level,
         "csv_fields": args.fields,
         "pg_monitor": args.pg_monitor,

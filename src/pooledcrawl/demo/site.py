@@ -114,7 +114,11 @@ def build_app(books: list[Book] | None = None) -> web.Application:
         )
         return web.Response(text=html, content_type="text/html")
 
+    async def robots(request: web.Request) -> web.Response:
+        return web.Response(text="User-agent: *\nAllow: /\n", content_type="text/plain")
+
     app = web.Application()
+    app.router.add_get("/robots.txt", robots)
     app.router.add_get("/", index)
     app.router.add_get(r"/catalogue/page-{page:\d+}.html", catalogue)
     app.router.add_get(r"/category/{name}/page-{page:\d+}.html", category)

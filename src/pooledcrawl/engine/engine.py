@@ -25,6 +25,8 @@ from pooledcrawl.frontier.memory import MemoryFrontier
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.http.url import InvalidURL, canonical_or_raise
+from pooledcrawl.hygiene.filters import RequestFilter
+from pooledcrawl.hygiene.robots import RobotsFrontier
 from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
 from pooledcrawl.metrics import CrawlMetrics
@@ -91,6 +93,15 @@ class Engine:
         self._workers: list[asyncio.Task[None]] = []
         self._seeder: asyncio.Task[None] | None = None
         self._drop_tracking = settings.drop_tracking_params
+        #: offsite and depth rules; None when the spider and settings set none
+        self._filter = RequestFilter.create(spider, settings, self.stats)
+        #: with obey_robots, what the dispatcher pops from: requests robots.txt allows
+        self.robots: RobotsFrontier | None = None
+        if settings.obey_robots:
+            self.robots = RobotsFrontier(
+                self.frontier, settings, self.stats, self._fetch_aside, clock
+            )
+            self._policy_factory = self.robots.wrap_policies(self._policy_factory)
         self._handle_statuses: frozenset[int] = frozenset(
             getattr(spider, "handle_httpstatus_list", ())
         )
@@ -109,7 +120,10 @@ class Engine:
     async def run(self) -> Stats:
         """Crawl until the frontier is exhausted or a close condition is met."""
         self.dispatcher = Dispatcher(
-            self.frontier, self._policy_factory, self._clock, proxies=self.proxies
+            self.robots if self.robots is not None else self.frontier,
+            self._policy_factory,
+            self._clock,
+            proxies=self.proxies,
         )
         self.stats.started_at = time.monotonic()
         self.metrics.started = self._clock()
@@ -118,6 +132,8 @@ class Engine:
                 await self.frontier.open()
                 stack.push_async_callback(self.frontier.close)
                 stack.push_async_callback(self.transport.close)
+                if self.robots is not None:
+                    stack.push_async_callback(self.robots.close)
                 await self.items.open(self.spider)
                 stack.push_async_callback(self.items.close)
                 async with _usage_errors_unwrapped(), asyncio.TaskGroup() as tg:
@@ -207,10 +223,8 @@ class Engine:
             return
         if parent is not None:
             request.depth = parent.depth + 1
-            max_depth = self.settings.max_depth
-            if max_depth is not None and request.depth > max_depth:
-                self.stats.extra["depth_filtered"] = self.stats.extra.get("depth_filtered", 0) + 1
-                return
+        if self._filter is not None and not self._filter.admit(request, canonical):
+            return
         if self.frontier.push(request, canonical):
             self.dispatcher.notify()
         else:
@@ -240,6 +254,9 @@ class Engine:
                 dispatcher.finish(request, ack=False)  # not completed: never acknowledged
                 raise
             dispatcher.finish(request)
+            limit = self.settings.close_on_errors
+            if limit is not None and sum(self.stats.errors.values()) >= limit:
+                self.request_stop(f"close_on_errors reached ({limit} errors)")
 
     async def _fetch(self, request: Request, slot: Slot) -> Response | Failure | None:
         """Fetch once: a response for the spider, a Failure when given up, or None
@@ -306,6 +323,20 @@ class Engine:
             if status != 429:
                 return self._give_up(request, None, response, f"HTTP {status}")
         return response
+
+    async def _fetch_aside(self, request: Request) -> Response:
+        """A fetch outside the crawl's slots and stats (robots.txt), through a proxy
+        when the crawl uses them, so it comes from the same addresses."""
+        pool = self.proxies
+        if pool is None:
+            return await self.transport.fetch(request)
+        now = self._clock()
+        entry = pool.choose(now, ()) or pool.ranked(now)[0]
+        pool.acquire(entry)
+        try:
+            return await self.transport.fetch(request, entry.proxy.url)
+        finally:
+            pool.release(entry)
 
     # ---- proxies -------------------------------------------------------------------
     def _take_proxy(self, request: Request, slot: Slot, now: float) -> PoolProxy | None:

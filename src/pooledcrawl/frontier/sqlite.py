@@ -98,6 +98,8 @@ _RETRY = "UPDATE requests SET not_before = ?, extra = ? WHERE key = ?"
 #: keys per generation of the in-memory dedup cache (two generations: ~25 MB at most)
 _CACHE_GENERATION = 150_000
 _INSERT_BUFFER = 1000
+#: Stats keys that are maxima: a resumed run keeps the larger.
+_MAXIMA = frozenset({"request_depth_max"})
 #: Stats keys that describe one run rather than count work; never carried over.
 _NOT_COUNTERS = frozenset(
     {"jobdir", "sinks", "pipelines", "invalid_url_samples", "domains", "timeline"}
@@ -768,7 +770,9 @@ def restore_stats(stats: Stats, saved: dict[str, Any]) -> None:
             named[name] += count
     known = {*_SCALARS, "max_inflight", "status_counts", "errors", "http_versions"}
     for key, value in saved.items():
-        if key not in known and key not in _NOT_COUNTERS:
+        if key in _MAXIMA:
+            stats.extra[key] = max(stats.extra.get(key, 0), value)
+        elif key not in known and key not in _NOT_COUNTERS:
             stats.extra[key] = _add(stats.extra.get(key), value)
 
 

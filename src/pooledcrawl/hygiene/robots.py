@@ -1,0 +1,362 @@
+"""robots.txt: fetched once per host, parsed with protego, obeyed before a request
+reaches its domain's slot.
+
+:class:`RobotsFrontier` wraps the crawl's frontier on the dispatcher's side. It
+holds back the requests of a host until that host's robots.txt is known, drops
+the disallowed ones (acknowledged, so a persistent frontier forgets them too),
+and hands the rest on, so a request only reaches the slot's policy when it will
+really be sent. :class:`CrawlDelayPolicy` wraps each slot's policy to space
+requests by the host's ``Crawl-delay``.
+
+Fetch outcomes follow Google's robots.txt specification: 2xx is parsed; a 4xx
+(but 429) means there are no rules; a 5xx, a 429, a timeout or a network error
+means no crawling of that host for ``robots_retry_delay`` seconds, then another
+try. After :data:`MAX_ATTEMPTS` failed tries the host is crawled as if it had no
+robots.txt (Google does that after 30 days).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from protego import Protego
+
+from pooledcrawl.engine.dispatcher import slot_key
+from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.http.request import Request
+from pooledcrawl.http.response import Response
+from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
+from pooledcrawl.transport.base import TransportError
+
+if TYPE_CHECKING:
+    from pooledcrawl.engine.stats import Stats
+    from pooledcrawl.settings import Settings
+
+__all__ = [
+    "DONT_OBEY",
+    "MAX_ATTEMPTS",
+    "CrawlDelayPolicy",
+    "Outcome",
+    "RobotsFrontier",
+    "RobotsRules",
+    "classify",
+    "robots_agent",
+]
+
+log = logging.getLogger("pooledcrawl.robots")
+
+#: ``Request.meta`` key that exempts one request from robots.txt (as in Scrapy).
+DONT_OBEY = "dont_obey_robotstxt"
+#: Failed robots.txt fetches of one host before it is crawled as if it had none.
+MAX_ATTEMPTS = 5
+#: Google reads the first 500 KiB of a robots.txt.
+MAX_BYTES = 500 * 1024
+#: Requests held back while their hosts' robots.txt is fetched or unreachable.
+MAX_HELD = 10_000
+
+
+class Outcome(enum.Enum):
+    RULES = "rules"  # parse the body
+    ALLOW_ALL = "allow_all"  # no robots.txt
+    UNREACHABLE = "unreachable"  # no crawling for a while, then try again
+
+
+def classify(status: int | None, *, retryable_error: bool = True) -> Outcome:
+    """What a robots.txt fetch means: ``status`` of the final response, or None when
+    the fetch failed (a timeout or a network error is ``retryable_error``)."""
+    if status is None:
+        # a redirect loop, an invalid URL or an oversized body will not get better
+        return Outcome.UNREACHABLE if retryable_error else Outcome.ALLOW_ALL
+    if 200 <= status < 300:
+        return Outcome.RULES
+    if status == 429 or status >= 500:
+        return Outcome.UNREACHABLE
+    return Outcome.ALLOW_ALL
+
+
+def robots_agent(settings: Settings) -> str:
+    """The name matched against ``User-agent:`` lines: ``robots_user_agent``, else the
+    product token of ``user_agent`` (``pooledcrawl`` in ``pooledcrawl/1.0 (+url)``)."""
+    if settings.robots_user_agent:
+        return settings.robots_user_agent
+    token = settings.user_agent.strip().split(" ", 1)[0].split("/", 1)[0]
+    return token or settings.user_agent
+
+
+class RobotsRules:
+    """One host's parsed robots.txt, for one user agent."""
+
+    def __init__(self, text: str, agent: str) -> None:
+        self._parser = Protego.parse(text)
+        self._agent = agent
+        delay = self._parser.crawl_delay(agent)
+        self.crawl_delay: float = float(delay) if delay else 0.0
+
+    def allows(self, url: str) -> bool:
+        return bool(self._parser.can_fetch(url, self._agent))
+
+
+class _State(enum.Enum):
+    UNKNOWN = 0
+    FETCHING = 1
+    OPEN = 2
+    BLOCKED = 3
+
+
+class _Host:
+    """What is known of one host's robots.txt, and the requests waiting on it."""
+
+    __slots__ = ("blocked_until", "crawl_delay", "failures", "key", "rules", "state", "waiting")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.state = _State.UNKNOWN
+        self.rules: RobotsRules | None = None  # None: everything allowed
+        self.crawl_delay = 0.0
+        self.blocked_until = 0.0
+        self.failures = 0
+        self.waiting: deque[Request] = deque()
+
+
+class CrawlDelayPolicy:
+    """A slot's policy, with sends at least the host's ``Crawl-delay`` apart."""
+
+    def __init__(self, inner: ConcurrencyPolicy, host: _Host) -> None:
+        self._inner = inner
+        self._host = host
+        self._last_send = float("-inf")
+
+    def limit(self) -> int:
+        return self._inner.limit()
+
+    def ready_at(self) -> float:
+        ready = self._inner.ready_at()
+        delay = self._host.crawl_delay
+        return max(ready, self._last_send + delay) if delay else ready
+
+    def on_send(self, now: float) -> None:
+        self._last_send = now
+        self._inner.on_send(now)
+
+    def on_response(
+        self, now: float, status: int, latency: float, headers: Mapping[str, str]
+    ) -> None:
+        self._inner.on_response(now, status, latency, headers)
+
+    def on_error(self, now: float, latency: float) -> None:
+        self._inner.on_error(now, latency)
+
+    def snapshot(self) -> dict[str, Any]:
+        snapshot = self._inner.snapshot()
+        if self._host.crawl_delay:
+            snapshot["crawl_delay"] = self._host.crawl_delay
+        return snapshot
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)  # what else the dispatcher or metrics ask for
+
+
+class RobotsFrontier:
+    """The crawl's frontier as the dispatcher sees it when ``obey_robots`` is on."""
+
+    def __init__(
+        self,
+        inner: Frontier,
+        settings: Settings,
+        stats: Stats,
+        fetch: Callable[[Request], Awaitable[Response]],
+        clock: Callable[[], float],
+    ) -> None:
+        self._inner = inner
+        self._fetch_fn = fetch
+        self._clock = clock
+        self._agent = robots_agent(settings)
+        self._timeout = settings.robots_timeout
+        self._retry_delay = settings.robots_retry_delay
+        self._counts: dict[str, int] = stats.extra.setdefault(
+            "robots", {"fetched": 0, "allow_all": 0, "unreachable": 0, "disallowed": 0}
+        )
+        self._hosts: dict[str, _Host] = {}
+        self._blocked: set[_Host] = set()
+        self._ready: deque[Request] = deque()
+        self._held = 0  # requests in waiting lists and in _ready
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._fetches = asyncio.Semaphore(max(1, min(settings.concurrency, 32)))
+        self._on_ready: Callable[[], None] = _noop
+
+    # ---- wiring --------------------------------------------------------------------
+    @property
+    def on_ready(self) -> Callable[[], None]:
+        return self._on_ready
+
+    @on_ready.setter
+    def on_ready(self, callback: Callable[[], None]) -> None:
+        self._on_ready = callback
+        self._inner.on_ready = callback
+
+    def wrap_policies(self, factory: PolicyFactory) -> PolicyFactory:
+        """Each slot's policy, spaced by its host's ``Crawl-delay``."""
+        # a slot per proxy is keyed "host via proxy": the host's delay applies to each
+        return lambda key: CrawlDelayPolicy(factory(key), self._host(key.split(" via ", 1)[0]))
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # ---- the Frontier protocol, as the dispatcher uses it ----------------------------
+    async def open(self) -> None:
+        await self._inner.open()
+
+    async def claim_seeding(self) -> bool:
+        return await self._inner.claim_seeding()
+
+    def seeding_done(self) -> None:
+        self._inner.seeding_done()
+
+    def push(self, request: Request, canonical_url: str) -> bool:
+        return self._inner.push(request, canonical_url)
+
+    def push_later(self, request: Request, not_before: float) -> None:
+        self._inner.push_later(request, not_before)
+
+    def ack(self, request: Request) -> None:
+        self._inner.ack(request)
+
+    def pop(self, now: float) -> Request | None:
+        if self._blocked:
+            self._unblock(now)
+        if self._ready:
+            self._held -= 1
+            return self._ready.popleft()
+        inner = self._inner
+        while self._held < MAX_HELD:
+            request = inner.pop(now)
+            if request is None:
+                return None
+            if request.get_meta(DONT_OBEY):
+                return request
+            host = self._host(slot_key(request.url))
+            if host.state is _State.OPEN:
+                if host.rules is None or host.rules.allows(request.url):
+                    return request
+                self._disallow(request)
+                continue
+            host.waiting.append(request)
+            self._held += 1
+            if host.state is _State.UNKNOWN:
+                self._start_fetch(host, request.url)
+        return None
+
+    def next_due(self) -> float | None:
+        due = self._inner.next_due()
+        for host in self._blocked:
+            if host.waiting and (due is None or host.blocked_until < due):
+                due = host.blocked_until
+        return due
+
+    def exhausted(self) -> bool:
+        return not self._held and not self._tasks and self._inner.exhausted()
+
+    def __len__(self) -> int:
+        return len(self._inner) + self._held
+
+    # ---- internals -----------------------------------------------------------------
+    def _host(self, key: str) -> _Host:
+        host = self._hosts.get(key)
+        if host is None:
+            host = self._hosts[key] = _Host(key)
+        return host
+
+    def _disallow(self, request: Request) -> None:
+        self._counts["disallowed"] += 1
+        log.debug("robots.txt disallows %s", request.url)
+        self._inner.ack(request)  # done with: a persistent frontier forgets it
+
+    def _unblock(self, now: float) -> None:
+        for host in list(self._blocked):
+            if host.blocked_until <= now:
+                self._blocked.discard(host)
+                host.state = _State.UNKNOWN
+                if host.waiting:
+                    self._start_fetch(host, host.waiting[0].url)
+
+    def _start_fetch(self, host: _Host, url: str) -> None:
+        host.state = _State.FETCHING
+        end = url.find("/", url.find("//") + 2)
+        origin = url if end == -1 else url[:end]
+        task = asyncio.get_running_loop().create_task(
+            self._fetch(host, origin + "/robots.txt"), name=f"robots {host.key}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fetch(self, host: _Host, robots_url: str) -> None:
+        body = b""
+        try:
+            async with self._fetches, asyncio.timeout(self._timeout):
+                response = await self._fetch_fn(Request(robots_url, dont_filter=True))
+            outcome = classify(response.status)
+            body = response.body
+        except TransportError as exc:
+            outcome = classify(None, retryable_error=exc.retryable)
+            log.debug("robots.txt of %s: %s", host.key, exc)
+        except TimeoutError:
+            outcome = Outcome.UNREACHABLE
+            log.debug("robots.txt of %s: timed out after %gs", host.key, self._timeout)
+        self._counts["fetched"] += 1
+        self._apply(host, outcome, body)
+
+    def _apply(self, host: _Host, outcome: Outcome, body: bytes) -> None:
+        if outcome is Outcome.UNREACHABLE:
+            self._counts["unreachable"] += 1
+            host.failures += 1
+            if host.failures < MAX_ATTEMPTS:
+                host.state = _State.BLOCKED
+                host.blocked_until = self._clock() + self._retry_delay
+                self._blocked.add(host)
+                log.info(
+                    "robots.txt of %s unreachable: not crawling it for %gs",
+                    host.key,
+                    self._retry_delay,
+                )
+                self._on_ready()  # the dispatcher re-reads next_due
+                return
+            log.warning(
+                "robots.txt of %s unreachable %d times: crawling it without rules",
+                host.key,
+                host.failures,
+            )
+            outcome = Outcome.ALLOW_ALL
+        if outcome is Outcome.RULES:
+            text = body[:MAX_BYTES].decode("utf-8", "replace")
+            host.rules = RobotsRules(text, self._agent)
+            host.crawl_delay = host.rules.crawl_delay
+            if host.crawl_delay:
+                log.info("robots.txt of %s: Crawl-delay %gs", host.key, host.crawl_delay)
+        else:
+            self._counts["allow_all"] += 1
+            host.rules = None
+        host.state = _State.OPEN
+        waiting, host.waiting = host.waiting, deque()
+        self._held -= len(waiting)
+        for request in waiting:
+            if host.rules is None or host.rules.allows(request.url):
+                self._ready.append(request)
+                self._held += 1
+            else:
+                self._disallow(request)
+        self._on_ready()
+
+
+def _noop() -> None:
+    return None
