@@ -81,7 +81,8 @@ class Engine:
         self.spider = spider
         self.settings = settings
         self.stats = Stats()
-        self.frontier: Frontier = frontier or MemoryFrontier()
+        # `is None`, not `or`: an empty frontier has len() 0 and is falsy
+        self.frontier: Frontier = frontier if frontier is not None else MemoryFrontier()
         self.transport: Transport = transport or make_transport(settings)
         self.retry = RetryPolicy.from_settings(settings)
         self.items = ItemProcessor(sinks, self.stats, settings.max_items, settings=settings)
