@@ -81,6 +81,11 @@ class Dispatcher:
         #: when each parked request was parked: its pool wait (see waited())
         self._parked_at: dict[Request, float] = {}
         self._waiters: deque[asyncio.Future[None]] = deque()
+        #: one timer for the earliest time-based wake-up (a paced slot, a retry), not
+        #: one per waiting worker: hundreds of workers re-arming on every paced send
+        #: would cost more CPU than the crawl itself
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         #: requests handed out and not yet finished (fetching or in their callback)
         self.active = 0
         self.inflight = 0
@@ -98,6 +103,11 @@ class Dispatcher:
             got = self._take(now)
             if got is not None:
                 self.active += 1
+                if self._waiters:
+                    if len(self._frontier):
+                        self.notify()  # pass the baton: there may be more for another worker
+                    else:
+                        self._arm(self._next_timer(now), now)  # e.g. a slot's next paced send
                 return got
             if self._idle():
                 self.close()
@@ -186,7 +196,6 @@ class Dispatcher:
         if stuck:
             self.notify()
 
-
     def _idle(self) -> bool:
         return (
             not self.active
@@ -214,17 +223,28 @@ class Dispatcher:
     async def _wait(self, until: float | None, now: float) -> None:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
+        self._arm(until, now)
         try:
-            if until is None:
-                await waiter
-            else:
-                async with asyncio.timeout(max(until - now, 0.0)):
-                    await waiter
-        except TimeoutError:
-            pass
+            await waiter
         finally:
             if not waiter.done():
                 waiter.cancel()
+
+    def _arm(self, until: float | None, now: float) -> None:
+        """Wake one waiter at ``until``, unless a timer already fires by then."""
+        if until is None:
+            return
+        timer = self._timer
+        if timer is not None:
+            if self._timer_at <= until:
+                return
+            timer.cancel()
+        self._timer_at = until
+        self._timer = asyncio.get_running_loop().call_later(max(until - now, 0.0), self._ring)
+
+    def _ring(self) -> None:
+        self._timer = None
+        self.notify()
 
     # ---- events --------------------------------------------------------------------
     def notify(self) -> None:
@@ -266,6 +286,9 @@ class Dispatcher:
         """Hand out nothing more; workers finish what they hold and exit."""
         if not self.closed:
             self.closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self._closed_event.set()
             self._notify_all()
 
@@ -276,12 +299,6 @@ class Dispatcher:
         except TimeoutError:
             return False
         return True
-
-    def waited(self, request: Request, now: float) -> float:
-        """Seconds ``request`` was parked on its slot before it was handed out (0 if it
-        never was). Call once, as it is sent: the pool-wait metric."""
-        parked_at = self._parked_at.pop(request, None)
-        return 0.0 if parked_at is None else max(now - parked_at, 0.0)
 
     def waited(self, request: Request, now: float) -> float:
         """Seconds ``request`` was parked on its slot before it was handed out (0 if it
