@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTENDER_DIR = Path(__file__).resolve().parent / "contenders"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: the ratios the project's targets are stated in: (numerator, denominator, target)
-RATIOS = (("a", "d", 20.0), ("a", "e", 20.0), ("b", "c", 0.75))
+RATIOS = (("a", "d", 20.0), ("a", "e", 20.0), ("b", "c", 0.75), ("f", "a", 0.70))
 
 Command = Callable[[str, Path, Path, int], list[str]]
 
@@ -66,14 +66,17 @@ class Contender:
         return self.requires is None or importlib.util.find_spec(self.requires) is not None
 
 
-def _pooledcrawl(spider: str) -> Command:
+def _pooledcrawl(spider: str, *, jobdir: bool = False) -> Command:
     def command(start: str, out: Path, timing: Path, concurrency: int) -> list[str]:
-        return [
+        argv = [
             *(sys.executable, "-m", "pooledcrawl", "crawl", str(CONTENDER_DIR / spider)),
             *("-a", f"start={start}", "-O", str(out), "--stats", str(timing)),
             *("--concurrency", str(concurrency), "-s", "autothrottle=false"),
             *("--log-level", "WARNING"),
         ]
+        if jobdir:  # the crash-safe SQLite frontier, started over on each run
+            argv += ["--jobdir", str(out.with_suffix(".job")), "--fresh"]
+        return argv
 
     return command
 
@@ -91,6 +94,12 @@ def _module(name: str) -> Command:
 CONTENDERS = (
     Contender("a", "pooledcrawl, CSS", _pooledcrawl("pc_css.py"), timing_from_stats=True),
     Contender("b", "pooledcrawl, regex", _pooledcrawl("pc_regex.py"), timing_from_stats=True),
+    Contender(
+        "f",
+        "pooledcrawl, CSS, --jobdir",
+        _pooledcrawl("pc_css.py", jobdir=True),
+        timing_from_stats=True,
+    ),
     Contender("c", "aiohttp loop, regex", _module("aiohttp_loop")),
     Contender("d", "Scrapy, CSS", _module("scrapy_spider"), requires="scrapy"),
     Contender("e", "Crawlee ParselCrawler", _module("crawlee_parsel"), requires="crawlee"),
@@ -301,7 +310,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pages", type=int, default=20_000, help="site size (default 20000)")
     parser.add_argument("--runs", type=int, default=3, help="runs per contender (default 3)")
     parser.add_argument(
-        "--only", default="a,b,c,d,e", help="contenders to run, e.g. a,b,c (default all)"
+        "--only", default="a,b,c,d,e,f", help="contenders to run, e.g. a,b,c (default all)"
     )
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--server", choices=("auto", "nginx", "python"), default="auto")
