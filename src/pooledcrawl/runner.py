@@ -44,6 +44,8 @@ class CrawlJob:
     outputs: list[tuple[str, bool]] = field(default_factory=list)
     """(target, overwrite) pairs: ``-o`` appends, ``-O`` overwrites."""
     stats_path: str | None = None
+    engine_setup: Callable[[Spider], dict[str, Any]] | None = None
+    """Given the spider, extra keyword arguments for :class:`Engine` (a frontier, ...)."""
     jobdir: str | None = None
     """``--jobdir``: a crash-safe SQLite frontier there; re-running resumes the job."""
     fresh: bool = False
@@ -81,7 +83,7 @@ def run_job(
 
         frontier, outputs = open_jobdir(job.jobdir, spider, job.settings, outputs, fresh=job.fresh)
     sinks = [open_sink(target, overwrite, job.settings) for target, overwrite in outputs]
-    options: dict[str, Any] = {}
+    options = job.engine_setup(spider) if job.engine_setup is not None else {}
     if frontier is not None:
         options["frontier"] = frontier
     if job.proxies is not None:
@@ -127,9 +129,13 @@ async def _run_with_signals(engine: Engine, job: CrawlJob) -> int:
 
 
 def write_stats(stats: Stats, path: str | None) -> None:
+    write_stats_dict(stats.to_dict(), path)
+
+
+def write_stats_dict(stats: dict[str, Any], path: str | None) -> None:
     if path is None:
         return
-    data = orjson.dumps(stats.to_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    data = orjson.dumps(stats, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     tmp = Path(path).with_name(Path(path).name + ".tmp")
     tmp.write_bytes(data)
     tmp.replace(path)  # never leave a half-written stats file

@@ -100,6 +100,13 @@ class Settings:
     robots_retry_delay: float = 60.0
     """After a robots.txt timeout, 429 or 5xx: seconds without crawling the host, then retry."""
 
+    # Distributed jobs (Redis)
+    lease_timeout: float = 60.0
+    """Seconds a claimed request may go unacknowledged before another worker takes it
+    over (live workers keep their leases fresh, so only a dead worker's expire)."""
+    redis_dedup_bits: int = 0
+    """0: exact dedup set in Redis (~70 bytes per URL); N: a fixed N-bit Bloom filter."""
+
     # Items
     pipelines: list[str] = dataclasses.field(default_factory=list)
     """Pipeline classes in order: ``pkg.mod.Class`` or a built-in (Dedupe, RequireFields,

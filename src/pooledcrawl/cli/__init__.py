@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from pooledcrawl._version import __version__
-from pooledcrawl.cli import crawl, demo, profiles
+from pooledcrawl.cli import crawl, demo, distributed, profiles
 from pooledcrawl.errors import UsageError
 
 __all__ = ["main"]
@@ -17,7 +17,7 @@ __all__ = ["main"]
 log = logging.getLogger("pooledcrawl")
 
 #: Each command module has ``add_parser(subparsers)`` and ``run(args) -> int``.
-COMMANDS = (crawl, demo, profiles)
+COMMANDS = (crawl, demo, distributed, profiles)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        raw = list(sys.argv[1:] if argv is None else argv)
+        args = build_parser().parse_args(raw)
+        args._argv = raw  # workers started by `crawl --workers N` reuse the command line
         _setup_logging(getattr(args, "log_level", None) or "INFO")
         code: int = args.run(args)
         return code

@@ -19,6 +19,9 @@ def add_parser(subparsers: Any) -> None:
         "target", help="path/to/file.py, file.py:ClassName or package.module:ClassName"
     )
     add_crawl_options(parser)
+    from pooledcrawl.cli.distributed import add_distributed_options
+
+    add_distributed_options(parser, workers=True)
     resume = parser.add_argument_group("pause and resume")
     resume.add_argument(
         "--jobdir",
@@ -164,6 +167,15 @@ def job_from_args(args: argparse.Namespace, spider_target: str) -> CrawlJob:
 def run(args: argparse.Namespace) -> int:
     if args.fresh and not args.jobdir:
         raise UsageError("--fresh needs --jobdir DIR")
+    if args.jobdir and (args.frontier or args.job or args.workers):
+        raise UsageError(
+            "--jobdir keeps a job on this machine: it cannot be combined with "
+            "--frontier, --job or --workers"
+        )
+    if args.frontier or args.job or args.workers:
+        from pooledcrawl.cli.distributed import run_distributed_crawl
+
+        return run_distributed_crawl(args)
     job = job_from_args(args, args.target)
     stats, code = run_job(job)
     print_summary(stats)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
 from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider
 from pooledcrawl.throttle.base import PolicyFactory
-from pooledcrawl.throttle.fixed import FixedPolicy
+from pooledcrawl.throttle.factory import policy_factory as make_policy_factory
 from pooledcrawl.throttle.hints import parse_retry_after
 from pooledcrawl.transport.base import Transport, TransportError
 from pooledcrawl.transport.factory import make_transport
@@ -75,6 +75,8 @@ class Engine:
         frontier: Frontier | None = None,
         transport: Transport | None = None,
         policy_factory: PolicyFactory | None = None,
+        policy_wrapper: Callable[[PolicyFactory], PolicyFactory] | None = None,
+        background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
         proxies: ProxyConfig | ProxyPool | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -89,7 +91,11 @@ class Engine:
         self._clock = clock
         #: pool and latency metrics per domain, merged into the stats at the end
         self.metrics = CrawlMetrics(clock())
-        self._policy_factory = policy_factory or _fixed_policies(settings)
+        self._policy_factory = policy_factory or make_policy_factory(settings)
+        if policy_wrapper is not None:  # e.g. job-wide limits shared through Redis
+            self._policy_factory = policy_wrapper(self._policy_factory)
+        #: coroutines that run alongside the crawl and are cancelled when it ends
+        self._background = list(background)
         self._errors = ErrorLog(log, self.stats.errors)
         self._workers: list[asyncio.Task[None]] = []
         self._seeder: asyncio.Task[None] | None = None
@@ -146,6 +152,10 @@ class Engine:
                     tg.create_task(self._watch())
                     if self.proxies is not None:
                         tg.create_task(self._watch_proxies(self.proxies))
+                    extras = [tg.create_task(make()) for make in self._background]
+                    await asyncio.wait(self._workers)
+                    for task in extras:
+                        task.cancel()
         finally:
             self.stats.finished_at = time.monotonic()
             self.stats.domains = self.dispatcher.snapshot()
@@ -537,11 +547,6 @@ def _proxy_pool(proxies: ProxyConfig | ProxyPool | None, settings: Settings) -> 
         backoff_base=settings.proxy_backoff_base,
         backoff_cap=settings.proxy_backoff_cap,
     )
-
-
-def _fixed_policies(settings: Settings) -> PolicyFactory:
-    limit = settings.domain_start
-    return lambda _key: FixedPolicy(limit)
 
 
 @contextlib.asynccontextmanager

@@ -42,14 +42,17 @@ __all__ = ["RedisFrontier"]
 log = logging.getLogger("pooledcrawl.frontier.redis")
 
 # KEYS: seen, priorities. ARGV: stream prefix, group, bloom bits (0 = exact set),
-# then (fingerprint, priority, payload) triples; an empty fingerprint skips dedup.
+# then (fingerprint, priority, payload) triples. A fingerprint starting with "!"
+# (dont_filter) is recorded but enqueued even if seen before.
 _ENQUEUE = """
 local bits = tonumber(ARGV[3])
 local added = 0
 for i = 4, #ARGV, 3 do
   local fp = ARGV[i]
+  local force = string.sub(fp, 1, 1) == '!'
+  if force then fp = string.sub(fp, 2) end
   local fresh = true
-  if fp ~= '' then
+  do
     if bits == 0 then
       fresh = redis.call('SADD', KEYS[1], fp) == 1
     else
@@ -67,7 +70,7 @@ for i = 4, #ARGV, 3 do
       end
     end
   end
-  if fresh then
+  if fresh or force then
     local stream = ARGV[1] .. ARGV[i + 1]
     if redis.call('ZADD', KEYS[2], 'NX', ARGV[i + 1], ARGV[i + 1]) == 1 then
       redis.pcall('XGROUP', 'CREATE', stream, ARGV[2], '0', 'MKSTREAM')
@@ -110,6 +113,8 @@ _MAX_BACKOFF = 5.0
 
 
 class RedisFrontier:
+    """The Redis-backed frontier of one worker; it owns (and closes) ``client``."""
+
     def __init__(
         self,
         client: aioredis.Redis,
@@ -187,12 +192,14 @@ class RedisFrontier:
                 await self._release_window()
             except RedisError as exc:
                 if time.monotonic() > deadline:
-                    log.error("Redis unreachable at shutdown; %d acks not sent: %s",
-                              len(self._acks), exc)
+                    log.error(
+                        "Redis unreachable at shutdown; %d acks not sent: %s", len(self._acks), exc
+                    )
                     break
                 await asyncio.sleep(0.5)
         with contextlib.suppress(RedisError):
             await self._redis.zrem(self.keys.workers, self.worker_id)
+        await self._redis.aclose()
 
     async def claim_seeding(self) -> bool:
         """True for the one worker of the job that enqueues the start requests."""
@@ -205,16 +212,14 @@ class RedisFrontier:
 
     # ---- the synchronous engine-facing API -----------------------------------------
     def push(self, request: Request, canonical_url: str) -> bool:
-        fp = ""
-        if not request.dont_filter:
-            value = fingerprint(canonical_url, request.method, request.body)
-            seen = self._local_seen
-            if value in seen:
-                return False
-            seen[value] = None
-            if len(seen) > _LOCAL_SEEN_MAX:
-                seen.popitem(last=False)
-            fp = f"{value:016x}"
+        value = fingerprint(canonical_url, request.method, request.body)
+        seen = self._local_seen
+        if value in seen and not request.dont_filter:
+            return False
+        seen[value] = None
+        if len(seen) > _LOCAL_SEEN_MAX:
+            seen.popitem(last=False)
+        fp = f"{'!' if request.dont_filter else ''}{value:016x}"
         self._outbox.append((fp, request.priority, self._codec.encode(request)))
         self._done = False
         self._kick.set()
@@ -304,14 +309,16 @@ class RedisFrontier:
     async def _flush(self) -> None:
         outbox, self._outbox = self._outbox, []
         delayed, self._delayed_out = self._delayed_out, []
-        acks = self._acks
+        # Swap the list out before awaiting: acks that arrive during this flush belong
+        # to callbacks whose items the sink flush below has not covered.
+        acks, self._acks = self._acks, []
         try:
             if outbox:
                 args: list[Any] = [self.keys.stream_prefix, GROUP, self._dedup_bits]
                 for fp, priority, payload in outbox:
                     args += (fp, priority, payload)
                 added = await self._enqueue(keys=[self.keys.seen, self.keys.priorities], args=args)
-                self.duplicates += len(outbox) - int(added)
+                self.duplicates += len(outbox) - int(added)  # forced ones count as added
                 self.on_ready()
             if delayed:
                 await self._redis.zadd(
@@ -326,23 +333,28 @@ class RedisFrontier:
             await self._redis.hset(self.keys.meta, "seeded", "1")
             self._seeded_sent = True
         if acks:
-            if self.before_ack is not None:
-                await self.before_ack()
-            batch = acks[: len(acks)]
-            by_stream: dict[str, list[str]] = {}
-            for stream, entry_id in batch:
-                by_stream.setdefault(stream, []).append(entry_id)
-            async with self._redis.pipeline(transaction=True) as pipe:
-                for stream, ids in by_stream.items():
-                    pipe.xack(stream, GROUP, *ids)
-                    pipe.xdel(stream, *ids)
-                pipe.hincrby(self.keys.meta, "done", len(batch))
-                await pipe.execute()
-            del acks[: len(batch)]
+            try:
+                await self._send_acks(acks)
+            except BaseException:
+                self._acks[:0] = acks
+                raise
+
+    async def _send_acks(self, batch: list[tuple[str, str]]) -> None:
+        if self.before_ack is not None:
+            await self.before_ack()
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id in batch:
+            by_stream.setdefault(stream, []).append(entry_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
             for stream, ids in by_stream.items():
-                own = self._lease_ids.get(stream)
-                if own is not None:
-                    own.difference_update(ids)
+                pipe.xack(stream, GROUP, *ids)
+                pipe.xdel(stream, *ids)
+            pipe.hincrby(self.keys.meta, "done", len(batch))
+            await pipe.execute()
+        for stream, ids in by_stream.items():
+            own = self._lease_ids.get(stream)
+            if own is not None:
+                own.difference_update(ids)
 
     async def _release_window(self) -> None:
         """Hand requests this worker claimed but never started back to the job, now,

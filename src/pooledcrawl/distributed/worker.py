@@ -1,0 +1,323 @@
+"""Running crawl workers against a Redis frontier, and reading or purging a job.
+
+``crawl --frontier redis://... --workers N`` starts N ``worker`` processes on this
+machine and merges their stats and feeds. ``worker`` joins a job from any machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from pooledcrawl.distributed.keys import GROUP, JobKeys
+from pooledcrawl.distributed.limits import SharedLimits
+from pooledcrawl.engine.engine import Engine
+from pooledcrawl.errors import UsageError
+from pooledcrawl.frontier.codec import RequestCodec
+from pooledcrawl.frontier.redis import RedisFrontier
+from pooledcrawl.runner import CrawlJob, run_job
+from pooledcrawl.spider import Spider
+
+__all__ = ["job_status", "merge_stats", "purge_job", "run_local_workers", "run_worker"]
+
+_PUBLISH_EVERY = 2.0
+
+
+def connect(url: str) -> aioredis.Redis:
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise UsageError(f"--frontier must be a redis:// URL, got {url!r}")
+    return aioredis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def run_worker(job: CrawlJob, frontier_url: str, job_name: str) -> tuple[dict[str, Any], int]:
+    """Run one worker of ``job_name`` in this process until the job is finished."""
+    worker_id = new_worker_id()
+    client = connect(frontier_url)
+    shared = SharedLimits(client, job_name, worker_id)
+    keys = JobKeys(job_name)
+
+    def setup(spider: Spider) -> dict[str, Any]:
+        frontier = RedisFrontier(
+            client,
+            job_name,
+            RequestCodec(spider),
+            spider_name=spider.name,
+            worker_id=worker_id,
+            lease_timeout=job.settings.lease_timeout,
+            dedup_bits=job.settings.redis_dedup_bits,
+        )
+        return {
+            "frontier": frontier,
+            "policy_wrapper": shared.factory,
+            "background": [
+                lambda: _sync_limits(shared),
+                lambda: _publish_stats(client, keys, worker_id, engines[0]),
+            ],
+        }
+
+    engines: list[Engine] = []
+
+    def on_engine(engine: Engine) -> None:
+        engines.append(engine)
+        frontier = engine.frontier
+        assert isinstance(frontier, RedisFrontier)
+        frontier.before_ack = engine.items.flush
+        shared.notify = lambda: engine.dispatcher.notify()
+        shared.demand = lambda key: _slot_demand(engine, key)
+
+    stats, code = run_job(replace(job, engine_setup=setup), on_engine=on_engine)
+    data = stats.to_dict()
+    frontier = engines[0].frontier
+    if isinstance(frontier, RedisFrontier):
+        data.update(frontier.stats())
+    data["worker"] = worker_id
+    asyncio.run(_publish_final(frontier_url, keys, worker_id, data))
+    return data, code
+
+
+def _slot_demand(engine: Engine, key: str) -> int:
+    slot = engine.dispatcher.slots.get(key)
+    return 0 if slot is None else slot.inflight + len(slot.backlog)
+
+
+async def _sync_limits(shared: SharedLimits) -> None:
+    try:
+        await shared.run()
+    finally:
+        await shared.release()
+
+
+async def _publish_stats(
+    client: aioredis.Redis, keys: JobKeys, worker_id: str, engine: Engine
+) -> None:
+    """Keep this worker's stats readable by ``jobs status`` while it runs."""
+    while True:
+        await asyncio.sleep(_PUBLISH_EVERY)
+        with contextlib.suppress(RedisError):
+            await client.set(
+                keys.worker_stats(worker_id), orjson.dumps(engine.stats.to_dict()), ex=86400
+            )
+
+
+async def _publish_final(url: str, keys: JobKeys, worker_id: str, data: dict[str, Any]) -> None:
+    client = connect(url)
+    try:
+        await client.set(keys.worker_stats(worker_id), orjson.dumps(data), ex=86400)
+    except RedisError:
+        pass
+    finally:
+        await client.aclose()
+
+
+# ---- several local workers ---------------------------------------------------------
+def run_local_workers(
+    argv: Sequence[str], workers: int, outputs: list[tuple[str, bool]], stats_path: str | None
+) -> tuple[dict[str, Any], int]:
+    """Start ``workers`` worker processes with ``argv`` and merge what they produce.
+
+    File outputs are written per worker (``items.w0.jsonl``...) and concatenated
+    into the requested file at the end; other outputs (databases) are shared.
+    """
+    tmp = Path(stats_path or ".").resolve().parent
+    procs: list[subprocess.Popen[bytes]] = []
+    parts: list[list[tuple[str, str, bool]]] = []
+    stats_files: list[Path] = []
+    for index in range(workers):
+        worker_argv = [sys.executable, "-m", "pooledcrawl", "worker", *argv]
+        worker_parts: list[tuple[str, str, bool]] = []
+        for target, overwrite in outputs:
+            if _is_file_output(target):
+                part = _part_name(target, index)
+                worker_parts.append((target, part, overwrite))
+                worker_argv += ["-O", part]
+            else:
+                worker_argv += ["-o", target]
+        stats_file = tmp / f".pcrawl-worker-{os.getpid()}-{index}.json"
+        stats_files.append(stats_file)
+        worker_argv += ["--stats", str(stats_file)]
+        parts.append(worker_parts)
+        procs.append(subprocess.Popen(worker_argv))
+    codes: list[int] = []
+    try:
+        codes = [proc.wait() for proc in procs]
+    except KeyboardInterrupt:
+        for proc in procs:
+            proc.send_signal(2)
+        codes = [proc.wait() for proc in procs]
+    merged = merge_stats([_read_json(path) for path in stats_files])
+    for path in stats_files:
+        path.unlink(missing_ok=True)
+    _concatenate(outputs, parts)
+    merged["workers"] = workers
+    bad = [code for code in codes if code != 0]
+    return merged, (bad[0] if bad else 0)
+
+
+def _is_file_output(target: str) -> bool:
+    return target != "-" and "://" not in target
+
+
+def _part_name(target: str, index: int) -> str:
+    path = Path(target)
+    return str(path.with_name(f"{path.stem}.w{index}{path.suffix}"))
+
+
+def _concatenate(outputs: list[tuple[str, bool]], parts: list[list[tuple[str, str, bool]]]) -> None:
+    for target, overwrite in outputs:
+        if not _is_file_output(target):
+            continue
+        with open(target, "wb" if overwrite else "ab") as out:
+            header: bytes | None = None
+            for worker_parts in parts:
+                for owner, part, _ in worker_parts:
+                    if owner != target or not os.path.exists(part):
+                        continue
+                    data = Path(part).read_bytes()
+                    if target.endswith(".csv") and data:
+                        first, _, rest = data.partition(b"\n")
+                        if header is None:
+                            header = first
+                            out.write(first + b"\n")
+                        data = rest
+                    out.write(data)
+                    os.unlink(part)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = orjson.loads(path.read_bytes())
+        return data
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+
+
+def merge_stats(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Add up the workers' stats: counters sum, maxima take the max, maps merge."""
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for key, value in part.items():
+            if key in ("max_inflight", "elapsed_s"):
+                merged[key] = max(merged.get(key, 0), value)
+            elif isinstance(value, bool) or key == "pages_per_s":
+                continue
+            elif isinstance(value, int | float):
+                merged[key] = merged.get(key, 0) + value
+            elif isinstance(value, dict) and key in ("status_counts", "errors", "http_versions"):
+                counter: Counter[str] = Counter(merged.get(key, {}))
+                counter.update(value)
+                merged[key] = dict(counter)
+            elif key == "domains" and isinstance(value, dict):
+                merged.setdefault("domains_by_worker", []).append(value)
+            elif key not in merged:
+                merged[key] = value
+    if merged.get("elapsed_s"):
+        merged["pages_per_s"] = round(merged.get("pages", 0) / merged["elapsed_s"], 1)
+    merged["finish_reason"] = "finished"
+    return merged
+
+
+# ---- jobs status / purge -----------------------------------------------------------
+async def job_status(url: str, job: str) -> dict[str, Any]:
+    client = connect(url)
+    keys = JobKeys(job)
+    try:
+        raw_meta: dict[Any, Any] = await client.hgetall(keys.meta)
+        meta = {_text(k): _text(v) for k, v in raw_meta.items()}
+        if not meta:
+            raise UsageError(f"no job {job!r} on {_masked(url)}")
+        raw_priorities: list[Any] = await client.zrange(keys.priorities, 0, -1)
+        priorities = [int(p) for p in raw_priorities]
+        entries = leased = 0
+        for priority in priorities:
+            stream = keys.stream(priority)
+            entries += await client.xlen(stream)
+            with contextlib.suppress(RedisError):
+                leased += int((await client.xpending(stream, GROUP))["pending"])
+        delayed = await client.zcard(keys.delayed)
+        now = time.time()
+        alive = await client.zcount(keys.workers, now - 10, "+inf")
+        failed = 0
+        async for key in client.scan_iter(match=keys.worker_stats("*"), count=500):
+            raw = await client.get(key)
+            if raw:
+                failed += int(orjson.loads(raw).get("failed", 0))
+        domains: dict[str, dict[str, Any]] = {}
+        async for key in client.scan_iter(match=keys.domains + "*", count=500):
+            name = _text(key)[len(keys.domains) :]
+            if name.endswith((":votes", ":holdings", ":bucket")):
+                continue
+            raw_state: dict[Any, Any] = await client.hgetall(key)
+            state = {_text(k): _text(v) for k, v in raw_state.items()}
+            holdings: dict[Any, Any] = await client.hgetall(keys.domain(name) + ":holdings")
+            in_use = sum(int(_text(v).split(":")[0]) for v in holdings.values())
+            domains[name] = {
+                "limit": state.get("limit"),
+                "rate": state.get("rate") or None,
+                "granted": in_use,
+            }
+        return {
+            "job": job,
+            "spider": meta.get("spider"),
+            "pending": entries - leased + delayed,
+            "leased": leased,
+            "delayed": delayed,
+            "done": int(meta.get("done", 0)),
+            "failed": failed,
+            "workers_alive": alive,
+            "seeded": bool(meta.get("seeded")),
+            "domains": domains,
+        }
+    except RedisError as exc:
+        raise UsageError(f"cannot reach Redis at {_masked(url)}: {exc}") from None
+    finally:
+        await client.aclose()
+
+
+async def purge_job(url: str, job: str) -> int:
+    """Delete every key of ``job``; returns how many were deleted."""
+    client = connect(url)
+    deleted = 0
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=JobKeys(job).pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                deleted += await client.unlink(*batch)
+                batch.clear()
+        if batch:
+            deleted += await client.unlink(*batch)
+        return deleted
+    except RedisError as exc:
+        raise UsageError(f"cannot reach Redis at {_masked(url)}: {exc}") from None
+    finally:
+        await client.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _masked(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
