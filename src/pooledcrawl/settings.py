@@ -37,7 +37,7 @@ class Settings:
     retry_after_cap: float = 120.0
     """Longest pause a Retry-After header may impose, in seconds."""
     autothrottle_slow_start: float = 2.0
-    """Until a domain's first 429: growth factor per round trip (concurrency, then rate)."""
+    """Until a domain's first 429: per-domain concurrency growth factor per round trip."""
     autothrottle_probe: float = 0.01
     """After it: rate step per round trip, as a share of the rate where 429s began."""
     autothrottle_backoff: float = 0.9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Mapping
 
@@ -56,7 +57,8 @@ def test_converges_within_10_percent_of_the_limit(
         result = simulate(policy, limit=limit, latency=latency, duration=30, seed=seed, links=10)
         assert abs(result.ok_rate(10, 30) - limit) <= 0.1 * limit
         assert abs(average_rate(policy, 10) - limit) <= 0.1 * limit
-        assert result.share_429_between(10, 30) < 0.03
+        # about one probing 429 every second or two: a bigger share at low rates
+        assert result.share_429_between(10, 30) < (0.02 if limit >= 100 else 0.05)
         assert result.time_to_reach(0.9 * limit) is not None
 
 
@@ -102,7 +104,7 @@ def test_concurrency_is_capped_by_max_and_at_least_one() -> None:
 # ---- slow start and cuts --------------------------------------------------------------
 
 
-def test_slow_start_grows_concurrency_unpaced_until_the_first_429() -> None:
+def test_slow_start_grows_concurrency_until_the_first_429() -> None:
     policy = make(4, 64)
     assert policy.limit() == 4 and policy.ready_at() == 0.0 and policy.rate is None
     t = 0.0
@@ -114,7 +116,28 @@ def test_slow_start_grows_concurrency_unpaced_until_the_first_429() -> None:
             policy.on_response(t, 200, 0.1, {})
     policy.on_send(t)
     assert policy.limit() == 32
-    assert policy.ready_at() == 0.0
+    assert policy.rate is None  # no rate learned yet
+
+
+def test_slow_start_spreads_a_windows_sends_over_the_round_trip() -> None:
+    policy = make(10, 64)
+    policy.on_send(0.0)
+    policy.on_response(0.1, 200, 0.1, {})  # the round trip is known: 100 ms
+    sends = []
+    t = 0.1
+    for _ in range(12):
+        t = max(t, policy.ready_at())
+        policy.on_send(t)
+        sends.append(t)
+    gaps = [b - a for a, b in itertools.pairwise(sends[3:])]
+    # slow_start x 10 in flight per 100 ms: one send every 5 ms, after a burst of 3
+    assert gaps == pytest.approx([0.005] * len(gaps))
+    full = make(10, 10)  # nothing left to grow into: not paced at all
+    full.on_send(0.0)
+    full.on_response(0.1, 200, 0.1, {})
+    full.on_send(0.1)
+    full.on_send(0.1)
+    assert full.ready_at() == 0.0
 
 
 def test_slow_start_does_not_grow_when_the_domain_is_not_busy() -> None:
@@ -157,16 +180,18 @@ def test_a_429_after_the_window_is_a_new_signal() -> None:
 
 def test_the_cut_is_deeper_when_more_is_refused() -> None:
     rates = []
-    for refused in (1, 30):
+    for refused in (1, 30):  # of every 40 paced requests
         policy = paced()
         t = SETTLED + 1.0
         policy.on_send(t)
         policy.on_response(t + 0.001, 429, 0.001, {})  # a cut: counting starts here
-        for _ in range(40):
-            policy.on_send(t + 0.01)
+        first_cut = t + 0.001
         for i in range(40):
-            policy.on_response(t + 0.011, 429 if i < refused else 200, 0.001, {})
-        cut_at = t + policy.window + 0.01
+            t = max(t, policy.ready_at())
+            policy.on_send(t)
+            status = 429 if i * refused // 40 != (i + 1) * refused // 40 else 200
+            policy.on_response(t + 0.001, status, 0.001 if status == 429 else 0.1, {})
+        cut_at = max(t, first_cut + policy.window) + 0.01
         policy.on_send(cut_at)
         policy.on_response(cut_at + 0.001, 429, 0.001, {})
         assert policy.rate is not None
@@ -188,7 +213,7 @@ def test_paced_sends_are_spaced_by_the_rate() -> None:
     first = sends[0][0]
     assert all(when == first for when, _ in sends[: burst + 1])  # a small catch-up burst
     for (before, rate), (when, _) in zip(sends[burst + 1 :], sends[burst + 2 :], strict=False):
-        assert when - before == pytest.approx(1.0 / rate, rel=0.05)  # then one per interval
+        assert when - before == pytest.approx(1.0 / rate, rel=0.1)  # then one per interval
 
 
 # ---- server hints ---------------------------------------------------------------------

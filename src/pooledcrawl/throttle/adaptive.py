@@ -46,6 +46,8 @@ SERVICE_UNAVAILABLE = 503
 TIMELINE_ROWS = 3600
 #: Slowest pace the controller goes down to (one request a minute).
 _MIN_RATE = 1.0 / 60.0
+#: Rate growth per round trip between the first 429 and the second.
+_PACED_GROWTH = 1.25
 #: A paced control window holds at least this many requests.
 _WINDOW_SENDS = 2.0
 #: Round trip assumed when 429s come before any page did.
@@ -153,8 +155,24 @@ class AdaptivePolicy:
         return self._limit
 
     def ready_at(self) -> float:
-        paced = self._next_send - self.config.burst / self._rate if self._paced else 0.0
+        rate = self._pace
+        paced = self._next_send - self.config.burst / rate if rate else 0.0
         return paced if paced > self._paused_until else self._paused_until
+
+    @property
+    def _pace(self) -> float:
+        """Requests/s the pacer holds to; 0.0 for none.
+
+        Slow start is not paced by the learned rate, but while it still grows, its
+        sends are spread at ``slow_start`` x the in-flight cap per round trip: a
+        window's worth sent at once would meet a token bucket as one burst.
+        """
+        if self._paced:
+            return self._rate
+        latency = self._latency
+        if latency is None or self._limit >= self._max:
+            return 0.0
+        return self.config.slow_start * self._limit / max(latency, 1e-3)
 
     @property
     def rate(self) -> float | None:
@@ -183,12 +201,13 @@ class AdaptivePolicy:
         self._since_cut_sends += 1
         if self._inflight > self._w_peak:
             self._w_peak = self._inflight
-        if self._paced:
+        rate = self._pace
+        if rate:
             # GCRA: the theoretical send time advances by one interval per request;
             # ready_at() lets a request go up to `burst` intervals early, so a late
             # wake-up is caught up, while an idle domain banks no more than that.
             next_send = self._next_send
-            self._next_send = (next_send if next_send > now else now) + 1.0 / self._rate
+            self._next_send = (next_send if next_send > now else now) + 1.0 / rate
 
     def on_response(
         self, now: float, status: int, latency: float, headers: Mapping[str, str]
@@ -249,9 +268,9 @@ class AdaptivePolicy:
                 # got through in one (assumed) second.
                 rate = max((self._since_cut_sends - self._since_cut_429) / _UNKNOWN_RTT, 1.0)
             else:
-                # Unpaced, sends are clocked by responses: at most the in-flight cap per
-                # round trip, however fast the 429s came back.
-                measured = min(self._current_send_rate(now), self._limit / self._latency)
+                # What the in-flight cap allows per round trip, unless sends were far
+                # fewer (a crawl's first pages are few: the 429 was about a burst).
+                measured = min(self._limit / self._latency, 2.0 * self._current_send_rate(now))
                 rate = measured * min(0.5, 1.0 - share)
             self._rate = max(rate, _MIN_RATE)
             self._next_send = now
@@ -259,8 +278,13 @@ class AdaptivePolicy:
             self._cut(now)
             return
         before = self._rate
-        # What the server let through since the last cut: where 429s begin.
+        # What the server let through since the last cut: where 429s begin. Counted
+        # too, as the pacer may not have kept its rate (the bucket was empty, say).
         accepted = before * (1.0 - share)
+        elapsed = now - self._cut_at
+        if elapsed > 0:
+            counted = (self._since_cut_sends - self._since_cut_429) / elapsed
+            accepted = max(accepted, min(counted, before))
         rate = accepted * cfg.backoff
         if self._ceiling == 0.0:
             # Leaving slow start: the last window was clean at about half this rate.
@@ -347,7 +371,9 @@ class AdaptivePolicy:
         # last cut may have been too deep, above it the limit has moved up.
         ceiling = self._ceiling
         if ceiling == 0.0:
-            self._rate *= cfg.slow_start  # slow start, paced: no 429 yet to be careful of
+            # Paced after a first 429 that may have been a burst: find the ceiling at
+            # +25% per round trip (seed 001's step), so it is overshot by 25% at most.
+            self._rate *= _PACED_GROWTH
             return
         distance = self._rate / ceiling - 1.0
         curve = _PROBE_CURVE_ABOVE * distance if distance > 0 else -_PROBE_CURVE_BELOW * distance
