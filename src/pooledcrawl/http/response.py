@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import codecs
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from w3lib.encoding import html_to_unicode, resolve_encoding
+from w3lib.encoding import (
+    html_body_declared_encoding,
+    html_to_unicode,
+    http_content_type_encoding,
+    read_bom,
+    resolve_encoding,
+)
 
 from pooledcrawl.http.url import join_url, origin_of
 
@@ -20,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["Response"]
 
 _CHARSET_RE = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
+# what str.strip() removes from an ASCII string and bytes.strip() does not
+_STR_ONLY_SPACE = frozenset(b"\x1c\x1d\x1e\x1f")
+_XML_DECLARATION = re.compile(r"[\s\ufeff]*<\?xml\s")
 
 
 class Response:
@@ -88,6 +99,23 @@ class Response:
         self.encoding_hint = encoding
         return text
 
+    def _encoding(self) -> str:
+        """The charset ``text`` decodes with, found the same way but without decoding."""
+        content_type = self.headers.get("Content-Type", "") or ""
+        body = self.body
+        match = _CHARSET_RE.search(content_type)
+        if match is not None and not body.startswith((b"\xef\xbb\xbf", b"\xff", b"\xfe")):
+            encoding = resolve_encoding(match.group(1))
+            if encoding is not None:
+                return encoding
+        bom, _ = read_bom(body)
+        return (
+            bom
+            or http_content_type_encoding(content_type)
+            or html_body_declared_encoding(body)
+            or "utf-8"
+        )
+
     def json(self) -> Any:
         """The body parsed as JSON (orjson)."""
         return orjson.loads(self.body)
@@ -97,8 +125,30 @@ class Response:
         if self._selector is None:
             from parsel import Selector
 
-            self._selector = Selector(text=self.text)
+            self._selector = self._parse(Selector)
         return self._selector
+
+    def _parse(self, selector_cls: type[Selector]) -> Selector:
+        """The page parsed, as ``Selector(text=self.text)`` would, at less cost: markup
+        is typed ``html`` up front (parsel would first try it as JSON), and a UTF-8
+        page goes to lxml as bytes instead of being decoded and encoded again."""
+        body = self.body
+        if self._text is None and self._plain_markup(body) and _is_utf8(self._encoding()):
+            return selector_cls(body=body, encoding="utf-8", type="html")
+        text = self.text
+        markup = text.lstrip().startswith("<") and _XML_DECLARATION.match(text) is None
+        return selector_cls(text=text, type="html" if markup else None)
+
+    @staticmethod
+    def _plain_markup(body: bytes) -> bool:
+        """HTML whose bytes parsel strips and cleans exactly as it would its text:
+        it starts with ``<`` (so it is neither JSON nor an XML declaration) and
+        ends in ASCII that both ``str.strip`` and ``bytes.strip`` agree on."""
+        stripped = body.strip()
+        if not stripped.startswith(b"<") or stripped.startswith(b"<?xml"):
+            return False
+        last = stripped[-1]
+        return last < 0x80 and last not in _STR_ONLY_SPACE and b"\x00" not in body
 
     def css(self, query: str) -> SelectorList[Selector]:
         return self.selector.css(query)
@@ -141,19 +191,67 @@ class Response:
         else:
             if css is None and xpath is None:
                 raise ValueError("follow_all needs urls, css= or xpath=")
-            found = self.css(css) if css is not None else self.xpath(xpath or "")
-            hrefs = [h for h in map(_href_of, found) if h is not None]
+            hrefs = self._hrefs(css, xpath)
         for href in hrefs:
             yield Request(self.urljoin(href), callback, **kwargs)
+
+    def _hrefs(self, css: str | None, xpath: str | None) -> list[str]:
+        """The links a css/xpath query finds. The common case evaluates a compiled
+        XPath on the tree and reads ``href`` from the elements, without wrapping
+        each one in a Selector first; anything unusual goes through parsel."""
+        selector = self.selector
+        if selector.type == "html":
+            query = _css_to_xpath(css) if css is not None else xpath or ""
+            evaluate = _compiled_xpath(query)
+            if evaluate is not None and not any(f"{p}:" in query for p in selector.namespaces):
+                try:
+                    found = evaluate(selector.root)
+                except Exception:  # parsel raises its own error for it below
+                    found = None
+                if isinstance(found, list):
+                    return [h for h in map(_href_of_node, found) if h is not None]
+        found = self.css(css) if css is not None else self.xpath(xpath or "")
+        return [h for h in map(_href_of, found) if h is not None]
 
     def __repr__(self) -> str:
         return f"<Response {self.status} {self.url}>"
 
 
 def _href_of(sel: Selector) -> str | None:
-    root = sel.root
+    return _href_of_node(sel.root)
+
+
+def _href_of_node(root: Any) -> str | None:
     if isinstance(root, str):
         return root
     get = getattr(root, "get", None)
     value = get("href") if get is not None else None
     return value if isinstance(value, str) else None
+
+
+@functools.lru_cache(maxsize=64)
+def _is_utf8(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        return False
+
+
+@functools.lru_cache(maxsize=256)
+def _css_to_xpath(query: str) -> str:
+    from parsel import css2xpath
+
+    result: str = css2xpath(query)
+    return result
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_xpath(query: str) -> Any:
+    """The query compiled once (as parsel does, with plain-string results); None
+    when lxml refuses it."""
+    from lxml import etree
+
+    try:
+        return etree.XPath(query, smart_strings=False)
+    except etree.XPathError:
+        return None

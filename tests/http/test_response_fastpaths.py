@@ -1,0 +1,132 @@
+"""Response's fast paths (parsing bytes as HTML, links read straight off the tree)
+give exactly what the plain parsel calls give."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from multidict import CIMultiDict
+from parsel import Selector
+
+from pooledcrawl import Request, Response
+
+URL = "http://h.test/dir/a.html"
+
+
+def make_response(body: bytes, content_type: str | None) -> Response:
+    headers = CIMultiDict[str]()
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    return Response(URL, 200, headers, body, Request(URL))
+
+
+def reference_selector(response: Response) -> Selector:
+    """What Response.selector was before the fast path: parsel on the decoded text."""
+    fresh = make_response(response.body, response.headers.get("Content-Type"))
+    return Selector(text=fresh.text)
+
+
+def dump(selector: Selector) -> tuple[str, list[str], list[str]]:
+    if selector.type == "json":
+        return ("json", [repr(selector.root)], [])
+    return (
+        selector.type,
+        selector.xpath("//text()").getall(),
+        selector.xpath("//@*").getall(),
+    )
+
+
+FRAGMENTS = [
+    b"<html>",
+    b"<head>",
+    b"<body>",
+    b"</body></html>",
+    b'<meta charset="latin-1">',
+    b'<meta charset="utf-8">',
+    b'<meta http-equiv="Content-Type" content="text/html; charset=cp1252">',
+    b'<?xml version="1.0" encoding="utf-8"?>',
+    b'<a href="/x.html">x</a>',
+    b"<a href='y.html'>y</a>",
+    b'<a name="n">no href</a>',
+    b'<h1 class="name">Item \xc3\xa9</h1>',
+    b"caf\xe9",
+    b"\xff\xfe",
+    b"\xef\xbb\xbf",
+    b"\x00",
+    b"\x1c",
+    b" \t\n",
+    b"\xc2\xa0",
+    b'{"a": 1}',
+    b"[1, 2]",
+    b"plain text",
+    b"<!-- <meta charset=koi8-r> -->",
+]
+CONTENT_TYPES = [None, "text/html", "text/html; charset=utf-8", "text/html; charset=cp1252"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(st.sampled_from(FRAGMENTS), max_size=8),
+    content_type=st.sampled_from(CONTENT_TYPES),
+)
+def test_selector_parses_like_parsel_on_the_text(
+    parts: list[bytes], content_type: str | None
+) -> None:
+    response = make_response(b"".join(parts), content_type)
+    assert dump(response.selector) == dump(reference_selector(response))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<html><body><a href="/a.html">a</a><a href="b.html">b</a></body></html>',
+        b'<html><meta charset="latin-1"><body><a href="/caf\xe9.html">c</a></body></html>',
+        b'\xef\xbb\xbf<html><a href="/bom.html">b</a></html>',
+        b'<?xml version="1.0"?><root><a href="/x.html">x</a></root>',
+    ],
+)
+@pytest.mark.parametrize("content_type", CONTENT_TYPES)
+def test_selector_same_whether_text_was_read_first(body: bytes, content_type: str | None) -> None:
+    fast = make_response(body, content_type)
+    slow = make_response(body, content_type)
+    _ = slow.text  # the selector then parses the decoded text
+    assert dump(fast.selector) == dump(slow.selector)
+
+
+LINKS = b"""<html><body><ul>
+<li><a href="/a.html">a</a></li><li><a href="b.html">b</a></li>
+<li><a name="x">none</a></li><li><a href="https://o.test/c">c</a></li>
+</ul><p class="next"><a href="?p=2">next</a></p></body></html>"""
+
+
+@pytest.mark.parametrize(
+    ("css", "xpath"),
+    [
+        ("ul a", None),
+        ("a", None),
+        ("ul a::attr(href)", None),
+        ("p.next a", None),
+        ("nothing here", None),
+        (None, "//a"),
+        (None, "//a/@href"),
+        (None, "count(//a)"),
+        (None, "//a[re:test(@href, 'b')]"),
+    ],
+)
+def test_follow_all_finds_the_links_parsel_finds(css: str | None, xpath: str | None) -> None:
+    response = make_response(LINKS, "text/html")
+    got = [r.url for r in response.follow_all(css=css, xpath=xpath)]
+    found = response.css(css) if css is not None else response.xpath(xpath or "")
+    hrefs = [
+        s.root if isinstance(s.root, str) else getattr(s.root, "get", dict().get)("href")
+        for s in found
+    ]
+    expected = [response.urljoin(h) for h in hrefs if isinstance(h, str)]
+    assert got == expected
+
+
+def test_follow_all_reports_a_bad_query_as_parsel_does() -> None:
+    response = make_response(LINKS, "text/html")
+    with pytest.raises(ValueError, match="XPath error"):
+        list(response.follow_all(xpath="//a[@"))
