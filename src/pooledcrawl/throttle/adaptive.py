@@ -57,6 +57,8 @@ _UNKNOWN_RTT = 1.0
 #: is slower: a server's burst allowance hides an overshoot for a while.
 _PROBE_CURVE_BELOW = 20.0
 _PROBE_CURVE_ABOVE = 5.0
+#: Responses looked at for rate-limit fields before only sampling them.
+_HINT_SNIFF = 64
 #: Seconds a rate hint stays authoritative after the last response that carried one.
 _HINT_FRESH = 5.0
 #: Seconds of silence filled with empty timeline rows; a longer gap just skips ahead.
@@ -142,6 +144,8 @@ class AdaptivePolicy:
         # stats
         self.status_counts: Counter[int] = Counter()
         self.bad_hints = 0
+        self._responses = 0
+        self._sends_hints = False
         self.cuts = 0
         self.pauses = 0
         self._t0: float | None = None
@@ -233,8 +237,20 @@ class AdaptivePolicy:
                 self._latency = (
                     latency if previous is None else previous + 0.1 * (latency - previous)
                 )
-        hint, bad = parse_rate_hints(headers, self._wall_clock) if headers else (None, 0)
-        self.bad_hints += bad
+        hint: RateHint | None = None
+        self._responses += 1
+        if headers and (
+            self._sends_hints
+            or status >= 400
+            or self._responses <= _HINT_SNIFF
+            or not self._responses % _HINT_SNIFF
+        ):
+            # Most servers send no rate-limit fields: after a few responses without
+            # any, only errors and one response in _HINT_SNIFF are looked at.
+            hint, bad = parse_rate_hints(headers, self._wall_clock)
+            self.bad_hints += bad
+            if hint is not None or bad:
+                self._sends_hints = True
         if throttled:
             self._on_throttled(now, now - latency, retry_after)
         if hint is not None:
@@ -336,7 +352,7 @@ class AdaptivePolicy:
             self._window_start = now
             return
         span = now - start
-        if span < self.window:
+        if span < self.config.min_window or span < self.window:  # the first test is cheap
             return
         self._end_window(now, span)
         self._resize()
