@@ -373,3 +373,18 @@ def test_bad_autothrottle_settings_are_usage_errors() -> None:
         Settings.layered(("command line", {"autothrottle_probe": "1.5"}))
     with pytest.raises(UsageError, match="autothrottle_slow_start"):
         Settings.layered(("command line", {"autothrottle_slow_start": "1"}))
+
+
+def test_hints_that_start_late_are_still_picked_up() -> None:
+    policy = make(8, 64)
+    t = 0.0
+    for _ in range(200):  # a domain that sends no rate-limit fields at first
+        policy.on_send(t)
+        policy.on_response(t + 0.05, 200, 0.05, {"Server": "x"})
+        t += 0.01
+    assert policy.rate is None
+    for _ in range(100):
+        policy.on_send(t)
+        policy.on_response(t + 0.05, 200, 0.05, {"RateLimit-Policy": '"p";q=50;w=10'})
+        t += 0.01
+    assert policy.rate == pytest.approx(5.0)

@@ -32,6 +32,8 @@ log = logging.getLogger("pooledcrawl.engine")
 _RATE_WINDOW = 5.0
 #: Busy domains shown in the live table; the rest are summed up in one line.
 _MAX_ROWS = 12
+#: Busy domains given a line of their own under the periodic log line.
+_LOG_DOMAINS = 3
 
 
 class Progress:
@@ -141,6 +143,26 @@ class Progress:
         )
         for line in engine.items.status_lines():  # sinks with a pool, pipeline drops
             log.info("%s", line)
+        self._log_domains()
+
+    def _log_domains(self) -> None:
+        """The busiest domains' controller state: concurrency, pace, 429s."""
+        dispatcher = getattr(self._engine, "dispatcher", None)
+        if dispatcher is None:
+            return
+        busy = [slot for slot in dispatcher.slots.values() if slot.inflight or slot.backlog]
+        busy.sort(key=lambda slot: (-slot.inflight, -len(slot.backlog), slot.key))
+        metrics = self._engine.metrics
+        for slot in busy[:_LOG_DOMAINS]:
+            domain = metrics.domains.get(slot.key)
+            log.info(
+                "  %s: concurrency %d (in flight %d)  pace %s  429s %d",
+                slot.key,
+                slot.policy.limit(),
+                slot.inflight,
+                _pace_text(slot.policy),
+                domain.n429 if domain is not None else 0,
+            )
 
     # ---- the live view -------------------------------------------------------------
     def render(self, now: float) -> RenderableType:
@@ -176,6 +198,7 @@ class Progress:
             ("domain", "left"),
             ("in flight", "right"),
             ("limit", "right"),
+            ("pace", "right"),
             ("pages", "right"),
             ("pages/s", "right"),
             ("429s", "right"),
@@ -216,6 +239,7 @@ class Progress:
                     slot.key,
                     str(slot.inflight),
                     str(slot.policy.limit()),
+                    _pace_text(slot.policy),
                     f"{ok:,}",
                     f"{rate:,.0f}",
                     f"{n429:,}",
@@ -224,6 +248,14 @@ class Progress:
                 )
             )
         return rows, max(len(busy) - _MAX_ROWS, 0)
+
+
+def _pace_text(policy: Any) -> str:
+    """The adaptive controller's paced rate (through a job-wide wrapper too), or "-"."""
+    rate = getattr(policy, "rate", None)
+    if rate is None:
+        rate = getattr(getattr(policy, "local", None), "rate", None)
+    return f"{rate:,.0f}/s" if isinstance(rate, int | float) else "-"
 
 
 def _is_terminal(stream: IO[str]) -> bool:
