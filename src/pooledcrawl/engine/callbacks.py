@@ -7,7 +7,7 @@ import types
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-__all__ = ["iterate_callback"]
+__all__ = ["iterate_callback", "outputs_of"]
 
 _SINGLE = (dict, str, bytes)
 
@@ -17,7 +17,12 @@ async def iterate_callback(
 ) -> AsyncIterator[Any]:
     """Yield what a callback produced: it may be a function, a generator, a
     coroutine, or an async generator, returning one object, an iterable, or None."""
-    result = callback(*args, **kwargs)
+    async for output in outputs_of(callback(*args, **kwargs)):
+        yield output
+
+
+async def outputs_of(result: Any) -> AsyncIterator[Any]:
+    """Yield the outputs of what a callback returned (see :func:`iterate_callback`)."""
     if type(result) is types.AsyncGeneratorType or hasattr(result, "__anext__"):
         async for output in result:
             yield output

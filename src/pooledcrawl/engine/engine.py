@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 import time
+import types
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pooledcrawl.engine.callbacks import iterate_callback
+from pooledcrawl.engine.callbacks import outputs_of
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot
 from pooledcrawl.engine.progress import Progress
 from pooledcrawl.engine.stats import ErrorLog, Stats
@@ -520,13 +521,14 @@ class Engine:
         items: list[Any] = []
         kwargs = request._cb_kwargs or {}
         try:
-            async for output in iterate_callback(callback, arg, **kwargs):
-                if isinstance(output, Request):
-                    self.schedule(output, request)
-                elif is_item(output):
-                    items.append(output)
-                elif output is not None:
-                    self.stats.errors["UnsupportedOutput"] += 1
+            result = callback(arg, **kwargs)
+            if type(result) is types.GeneratorType:
+                # the usual callback: a plain generator, iterated without an async wrapper
+                for output in result:
+                    self._take_output(output, request, items)
+            else:
+                async for output in outputs_of(result):
+                    self._take_output(output, request, items)
         except CloseSpider as exc:
             self.request_stop(f"closed by spider: {exc.reason}")
         except UsageError:
@@ -536,6 +538,14 @@ class Engine:
             self._errors.record(f"{type(self.spider).__name__}.{name}", exc)
         if items and not await self.items.process(items):
             self.request_stop("max_items reached")
+
+    def _take_output(self, output: Any, request: Request, items: list[Any]) -> None:
+        if isinstance(output, Request):
+            self.schedule(output, request)
+        elif is_item(output):
+            items.append(output)
+        elif output is not None:
+            self.stats.errors["UnsupportedOutput"] += 1
 
 
 def _proxy_pool(proxies: ProxyConfig | ProxyPool | None, settings: Settings) -> ProxyPool | None:

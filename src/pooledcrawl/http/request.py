@@ -51,7 +51,8 @@ class Request:
             raise TypeError(f"Request url must be str, not {type(url).__name__}")
         self.url = url
         self.callback = callback
-        self.method = method.upper()
+        # "GET" as given: no new string per request (a frontier may hold millions)
+        self.method = method if method == "GET" else method.upper()
         self.headers = headers
         self.body = body.encode("utf-8") if isinstance(body, str) else body
         self._meta = meta

@@ -192,8 +192,15 @@ class Response:
             if css is None and xpath is None:
                 raise ValueError("follow_all needs urls, css= or xpath=")
             hrefs = self._hrefs(css, xpath)
+        if self._origin is None:
+            self._origin = origin_of(self.url) or ""
+        origin = self._origin
         for href in hrefs:
-            yield Request(self.urljoin(href), callback, **kwargs)
+            # root-relative links, the common case, joined inline (as join_url does)
+            if origin and href.startswith("/") and not href.startswith("//"):
+                yield Request(origin + href, callback, **kwargs)
+            else:
+                yield Request(self.urljoin(href), callback, **kwargs)
 
     def _hrefs(self, css: str | None, xpath: str | None) -> list[str]:
         """The links a css/xpath query finds. The common case evaluates a compiled

@@ -7,6 +7,7 @@ canonical -- is answered by a few string checks before any parsing happens.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
@@ -44,17 +45,25 @@ def _fast_canonical(url: str) -> bool:
         start = 8
     else:
         return False
-    if not url.isascii() or _UNUSUAL_RE.search(url) is not None:
-        return False
     slash = url.find("/", start)
     if slash == -1:
         return False  # needs the "/" path added
-    host = url[start:slash]
+    return (
+        url.isascii()
+        and _UNUSUAL_RE.search(url) is None
+        and _plain_authority(url[start:slash], start == 8)
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_authority(authority: str, https: bool) -> bool:
+    """``host[:port]`` already canonical: a crawl sees few hosts and checks each once."""
+    host = authority
     if ":" in host:
         host, port = host.rsplit(":", 1)
         if not port.isdigit() or port[0] == "0" or len(port) > 5 or int(port) > 65535:
             return False
-        if port == ("80" if start == 7 else "443"):
+        if port == ("443" if https else "80"):
             return False
     if not host or host.endswith("."):
         return False
