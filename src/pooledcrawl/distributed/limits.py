@@ -5,15 +5,18 @@ Each worker keeps its local policy (fixed or adaptive) and wraps it in a
 about ten times a second, batched in one pipeline:
 
 - **Concurrency tokens.** A Lua script leases each worker part of the domain's
-  limit. The grants of all live workers never add up to more than the limit.
-  A grant never drops below what the worker already has in flight. A dead
-  worker's grant expires after ``ttl``.
+  limit. The grants of all live workers never add up to more than the limit,
+  and while several workers want tokens each gets at most a fair share. What a
+  worker holds never drops below what it already has in flight. A dead worker's
+  holding expires after ``ttl``.
 - **Rate.** A token bucket in Lua refills at the job's rate for the domain. A
   worker takes permits for the next tick and spaces them out evenly, so N
   workers together send at that rate, not at N times it.
 - **Learning together.** Each worker's local controller votes its view of the
   domain's limit and rate. The job uses the lowest fresh vote, so a 429 seen by
-  any worker slows every worker.
+  any worker slows every worker. A worker's own ``concurrency`` caps what it
+  votes unless the user set ``domain_concurrency`` (``domain_concurrency_max``
+  with autothrottle) above it: that is then the job-wide cap.
 
 When Redis is unreachable, grants run out after ``ttl`` and the worker stops
 sending to the domain until it can sync again: it pauses instead of overrunning
@@ -39,27 +42,38 @@ __all__ = ["SharedLimits", "SharedPolicy"]
 
 log = logging.getLogger("pooledcrawl.distributed")
 
-# KEYS[1]: domain holdings hash (worker -> "tokens:expiry_ms"). Server time keeps
+# KEYS[1]: domain holdings hash (worker -> "held:expiry_ms:wanted"). Server time keeps
 # every machine on one clock. ARGV: worker, want, inflight, limit, ttl_ms.
+# Returns the tokens this worker may use now. A worker asking for tokens gets at most
+# a fair share (the limit split among the workers that want some) when others want
+# some too, so one busy worker cannot hold the whole limit while the others wait.
+# What is *recorded* never drops below the worker's in-flight requests: those still
+# use the domain until they complete.
 _LEASE_TOKENS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local want = tonumber(ARGV[2])
+local inflight = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
 local others = 0
+local wanting = 0
+if want > 0 then wanting = 1 end
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   if all[i] ~= ARGV[1] then
-    local sep = string.find(all[i + 1], ':', 1, true)
-    local expiry = tonumber(string.sub(all[i + 1], sep + 1))
-    if expiry < now then
+    local held, expiry, wanted = string.match(all[i + 1], '^(%d+):(%d+):?(%d*)$')
+    if held == nil or tonumber(expiry) < now then
       redis.call('HDEL', KEYS[1], all[i])
     else
-      others = others + tonumber(string.sub(all[i + 1], 1, sep - 1))
+      others = others + tonumber(held)
+      if wanted ~= '' and tonumber(wanted) > 0 then wanting = wanting + 1 end
     end
   end
 end
-local grant = math.min(tonumber(ARGV[2]), math.max(tonumber(ARGV[4]) - others, 0))
-grant = math.max(grant, tonumber(ARGV[3]))
-redis.call('HSET', KEYS[1], ARGV[1], grant .. ':' .. (now + tonumber(ARGV[5])))
+local fair = math.ceil(limit / math.max(wanting, 1))
+local grant = math.min(want, fair, math.max(limit - others, 0))
+redis.call('HSET', KEYS[1], ARGV[1],
+  math.max(grant, inflight) .. ':' .. (now + tonumber(ARGV[5])) .. ':' .. want)
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]) * 20)
 return grant
 """
@@ -85,9 +99,15 @@ TICK = 0.1
 class SharedPolicy:
     """A local policy whose limit and pace are capped by the job-wide grants."""
 
-    def __init__(self, key: str, local: ConcurrencyPolicy) -> None:
+    def __init__(
+        self, key: str, local: ConcurrencyPolicy, *, job_cap: int | None = None, ceiling: int = 0
+    ) -> None:
         self.key = key
         self.local = local
+        #: the job-wide cap the user set above one worker's own ``ceiling`` (its
+        #: ``concurrency``), voted while the local policy sits at that ceiling
+        self._job_cap = job_cap
+        self._ceiling = ceiling
         self.inflight = 0
         self.granted = 0
         self.grant_valid_until = 0.0
@@ -134,7 +154,12 @@ class SharedPolicy:
         """This worker's view of the domain: (concurrency, rate or None)."""
         snap = self.local.snapshot()
         rate = snap.get("rate")
-        return self.local.limit(), (float(rate) if rate else None)
+        limit = self.local.limit()
+        if self._job_cap is not None and limit >= self._ceiling:
+            # not limited by what it learned, only by its own size: N workers may
+            # together use the cap the user set for the job
+            limit = max(limit, self._job_cap)
+        return limit, (float(rate) if rate else None)
 
     def want(self, demand: int) -> int:
         """Tokens to ask for: what this worker has work for, within the local limit.
@@ -158,8 +183,12 @@ class SharedLimits:
         *,
         ttl: float = 2.0,
         vote_ttl: float = 5.0,
+        job_cap: int | None = None,
+        ceiling: int = 0,
     ) -> None:
         self._redis = client
+        self._job_cap = job_cap
+        self._ceiling = ceiling
         self._keys = JobKeys(job)
         self._worker = worker_id
         self._ttl_ms = int(ttl * 1000)
@@ -175,7 +204,9 @@ class SharedLimits:
 
     def factory(self, local_factory: PolicyFactory) -> PolicyFactory:
         def make(key: str) -> ConcurrencyPolicy:
-            policy = SharedPolicy(key, local_factory(key))
+            policy = SharedPolicy(
+                key, local_factory(key), job_cap=self._job_cap, ceiling=self._ceiling
+            )
             self.policies[key] = policy
             return policy
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -31,9 +33,17 @@ from pooledcrawl.errors import UsageError
 from pooledcrawl.frontier.codec import RequestCodec
 from pooledcrawl.frontier.redis import RedisFrontier
 from pooledcrawl.runner import CrawlJob, run_job
+from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider
 
-__all__ = ["job_status", "merge_stats", "purge_job", "run_local_workers", "run_worker"]
+__all__ = [
+    "job_status",
+    "merge_stats",
+    "purge_job",
+    "run_local_workers",
+    "run_worker",
+    "worker_command",
+]
 
 _PUBLISH_EVERY = 2.0
 
@@ -52,7 +62,10 @@ def run_worker(job: CrawlJob, frontier_url: str, job_name: str) -> tuple[dict[st
     """Run one worker of ``job_name`` in this process until the job is finished."""
     worker_id = new_worker_id()
     client = connect(frontier_url)
-    shared = SharedLimits(client, job_name, worker_id)
+    settings = job.settings
+    shared = SharedLimits(
+        client, job_name, worker_id, job_cap=_job_cap(settings), ceiling=settings.domain_max
+    )
     keys = JobKeys(job_name)
 
     def setup(spider: Spider) -> dict[str, Any]:
@@ -92,6 +105,12 @@ def run_worker(job: CrawlJob, frontier_url: str, job_name: str) -> tuple[dict[st
     data["worker"] = worker_id
     asyncio.run(_publish_final(frontier_url, keys, worker_id, data))
     return data, code
+
+
+def _job_cap(settings: Settings) -> int | None:
+    """A per-domain cap set above one worker's ``concurrency``: it holds for the job."""
+    cap = settings.domain_concurrency_max if settings.autothrottle else settings.domain_concurrency
+    return cap if cap is not None and cap > settings.domain_max else None
 
 
 def _slot_demand(engine: Engine, key: str) -> int:
@@ -137,39 +156,58 @@ def run_local_workers(
     File outputs are written per worker (``items.w0.jsonl``...) and concatenated
     into the requested file at the end; other outputs (databases) are shared.
     """
-    tmp = Path(stats_path or ".").resolve().parent
-    procs: list[subprocess.Popen[bytes]] = []
-    parts: list[list[tuple[str, str, bool]]] = []
-    stats_files: list[Path] = []
-    for index in range(workers):
-        worker_argv = [sys.executable, "-m", "pooledcrawl", "worker", *argv]
-        worker_parts: list[tuple[str, str, bool]] = []
-        for target, overwrite in outputs:
-            if _is_file_output(target):
-                part = _part_name(target, index)
-                worker_parts.append((target, part, overwrite))
-                worker_argv += ["-O", part]
-            else:
-                worker_argv += ["-o", target]
-        stats_file = tmp / f".pcrawl-worker-{os.getpid()}-{index}.json"
-        stats_files.append(stats_file)
-        worker_argv += ["--stats", str(stats_file)]
-        parts.append(worker_parts)
-        procs.append(subprocess.Popen(worker_argv))
-    codes: list[int] = []
-    try:
-        codes = [proc.wait() for proc in procs]
-    except KeyboardInterrupt:
-        for proc in procs:
-            proc.send_signal(2)
-        codes = [proc.wait() for proc in procs]
-    merged = merge_stats([_read_json(path) for path in stats_files])
-    for path in stats_files:
-        path.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="pcrawl-workers-") as tmp:
+        procs: list[subprocess.Popen[bytes]] = []
+        parts: list[list[tuple[str, str, bool]]] = []
+        stats_files: list[Path] = []
+        for index in range(workers):
+            worker_argv, worker_parts = worker_command(argv, index, workers, outputs)
+            stats_file = Path(tmp) / f"worker-{index}.json"
+            stats_files.append(stats_file)
+            worker_argv += ["--stats", str(stats_file)]
+            parts.append(worker_parts)
+            # Own sessions: a Ctrl-C on the terminal reaches this process only, and it
+            # passes each signal on once, so the first one stops the workers gently
+            # and a second one at once, as for a single crawl.
+            procs.append(subprocess.Popen(worker_argv, start_new_session=True))
+        codes = _wait_forwarding_signals(procs)
+        merged = merge_stats([_read_json(path) for path in stats_files])
     _concatenate(outputs, parts)
     merged["workers"] = workers
     bad = [code for code in codes if code != 0]
     return merged, (bad[0] if bad else 0)
+
+
+def worker_command(
+    argv: Sequence[str], index: int, workers: int, outputs: list[tuple[str, bool]]
+) -> tuple[list[str], list[tuple[str, str, bool]]]:
+    """The command line of local worker ``index``, and its part of each file output."""
+    # pg_workers first: a value the user gave in argv still wins (later -s wins)
+    command = [sys.executable, "-m", "pooledcrawl", "worker", "-s", f"pg_workers={workers}"]
+    command += argv
+    worker_parts: list[tuple[str, str, bool]] = []
+    for target, overwrite in outputs:
+        if _is_file_output(target):
+            part = _part_name(target, index)
+            worker_parts.append((target, part, overwrite))
+            command += ["-O", part]
+        else:
+            command += ["-o", target]
+    return command, worker_parts
+
+
+def _wait_forwarding_signals(procs: list[subprocess.Popen[bytes]]) -> list[int]:
+    def forward(signum: int, _frame: Any) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return [proc.wait() for proc in procs]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _is_file_output(target: str) -> bool:

@@ -8,8 +8,10 @@
   XAUTOCLAIM once they have been idle for ``lease_timeout``. Live workers keep
   their leases fresh with XCLAIM, so slow pages are not stolen.
 - Dedup and enqueue happen in one Lua script, so two workers that find the same
-  link enqueue it once. The fingerprint is 8 bytes. A bounded mode swaps the
-  exact set for a fixed-size Bloom filter (``dedup_bits``).
+  link enqueue it once. The fingerprint is 8 bytes (about 48 bytes of Redis memory
+  per URL in the exact set). A bounded mode swaps the exact set for a fixed-size
+  Bloom filter (``dedup_bits``) that never grows, at the price of false positives:
+  a URL whose bits are all set already is taken as seen and not crawled.
 - Retries wait in a sorted set scored by wall-clock due time, and a script moves
   them back onto their stream when they fall due.
 - Every round trip is batched in the background, so ``push``, ``pop`` and ``ack``
@@ -42,32 +44,39 @@ __all__ = ["RedisFrontier"]
 log = logging.getLogger("pooledcrawl.frontier.redis")
 
 # KEYS: seen, priorities. ARGV: stream prefix, group, bloom bits (0 = exact set),
-# then (fingerprint, priority, payload) triples. A fingerprint starting with "!"
-# (dont_filter) is recorded but enqueued even if seen before.
+# then (fingerprint, priority, payload) triples. A fingerprint is 8 raw bytes (a
+# set member of 8 bytes costs ~48 bytes of Redis memory, 16 hex digits ~64); with
+# a 9th byte in front (dont_filter) it is recorded but enqueued even if seen before.
 _ENQUEUE = """
 local bits = tonumber(ARGV[3])
 local added = 0
+local function u32(s, from)
+  local a, b, c, d = string.byte(s, from, from + 3)
+  return ((a * 256 + b) * 256 + c) * 256 + d
+end
 for i = 4, #ARGV, 3 do
   local fp = ARGV[i]
-  local force = string.sub(fp, 1, 1) == '!'
+  local force = #fp == 9
   if force then fp = string.sub(fp, 2) end
-  local fresh = true
-  do
-    if bits == 0 then
-      fresh = redis.call('SADD', KEYS[1], fp) == 1
-    else
-      local h1 = tonumber(string.sub(fp, 1, 8), 16)
-      local h2 = tonumber(string.sub(fp, 9, 16), 16)
-      local positions = {}
-      fresh = false
-      for k = 0, 6 do
-        local pos = (h1 + k * h2) % bits
-        positions[#positions + 1] = pos
-        if redis.call('GETBIT', KEYS[1], pos) == 0 then fresh = true end
-      end
-      if fresh then
-        for _, pos in ipairs(positions) do redis.call('SETBIT', KEYS[1], pos, 1) end
-      end
+  local fresh = false
+  if bits == 0 then
+    fresh = redis.call('SADD', KEYS[1], fp) == 1
+  else
+    -- 7 bit positions by double hashing on the fingerprint's two halves, set in one
+    -- BITFIELD call that returns the old bits: new if any of them was 0
+    local h1 = u32(fp, 1) % bits
+    local h2 = u32(fp, 5) % bits
+    if h2 == 0 then h2 = 1 end
+    local ops = {}
+    for k = 0, 6 do
+      local n = #ops
+      ops[n + 1] = 'SET'
+      ops[n + 2] = 'u1'
+      ops[n + 3] = string.format('%d', (h1 + k * h2) % bits)
+      ops[n + 4] = 1
+    end
+    for _, old in ipairs(redis.call('BITFIELD', KEYS[1], unpack(ops))) do
+      if old == 0 then fresh = true end
     end
   end
   if fresh or force then
@@ -109,6 +118,12 @@ return {total, redis.call('ZCARD', KEYS[2]), redis.call('HGET', KEYS[3], 'seeded
 """
 
 _LOCAL_SEEN_MAX = 200_000
+#: requests per enqueue script call: one call blocks Redis while it runs
+_ENQUEUE_BATCH = 1000
+_MAX_BLOOM_BITS = 2**32
+_CLOSE_GRACE = 2.0
+#: XAUTOCLAIM calls per stream and reclaim round
+_RECLAIM_CALLS = 4
 _MAX_BACKOFF = 5.0
 
 
@@ -127,6 +142,11 @@ class RedisFrontier:
         window: int = 256,
         dedup_bits: int = 0,
     ) -> None:
+        if not 0 <= dedup_bits <= _MAX_BLOOM_BITS:
+            raise UsageError(
+                f"setting redis_dedup_bits: 0 (an exact set) or a Bloom filter size up to "
+                f"{_MAX_BLOOM_BITS} bits (a Redis string's limit), got {dedup_bits}"
+            )
         self.on_ready: Callable[[], None] = _noop
         #: awaited before acknowledgements are sent: the engine flushes its sinks here
         self.before_ack: Callable[[], Awaitable[None]] | None = None
@@ -145,16 +165,18 @@ class RedisFrontier:
         self._leases: dict[int, tuple[str, str]] = {}
         self._lease_ids: dict[str, set[str]] = {}
         self._local_seen: OrderedDict[int, None] = OrderedDict()
-        self._outbox: list[tuple[str, int, bytes]] = []
+        self._outbox: list[tuple[bytes, int, bytes]] = []
         self._delayed_out: list[tuple[float, int, bytes]] = []
         self._acks: list[tuple[str, str]] = []
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._done = False
+        self._stopping = False
         self._remote_pending = 0
         self._seeding_finished = False
         self._seeded_sent = False
         self._last_reclaim = 0.0
+        self._reclaim_cursor: dict[str, str] = {}
         self._last_heartbeat = 0.0
         self._last_move = 0.0
         self._disconnected_since: float | None = None
@@ -180,10 +202,17 @@ class RedisFrontier:
 
     async def close(self) -> None:
         """Flush what is buffered (retrying while Redis is away, up to a bound), then stop."""
+        self._stopping = True
+        self._kick.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Let the round trip in progress finish: cancelled after Redis ran a script
+            # but before the reply, a batch would be sent twice (harmless, but it
+            # counts its requests as duplicates). Cancel only a loop stuck in backoff.
+            done, _ = await asyncio.wait((self._task,), timeout=_CLOSE_GRACE)
+            if not done:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
         deadline = time.monotonic() + 30.0
         while self._outbox or self._delayed_out or self._acks or self._window:
@@ -219,7 +248,9 @@ class RedisFrontier:
         seen[value] = None
         if len(seen) > _LOCAL_SEEN_MAX:
             seen.popitem(last=False)
-        fp = f"{'!' if request.dont_filter else ''}{value:016x}"
+        fp = value.to_bytes(8, "big")
+        if request.dont_filter:
+            fp = b"!" + fp
         self._outbox.append((fp, request.priority, self._codec.encode(request)))
         self._done = False
         self._kick.set()
@@ -261,7 +292,7 @@ class RedisFrontier:
     # ---- the background loop -------------------------------------------------------
     async def _run(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._stopping:
             try:
                 await self._tick()
             except RedisError as exc:
@@ -278,9 +309,13 @@ class RedisFrontier:
                 self._disconnected_since = None
             backoff = 0.1
             self._kick.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.05):
-                    await self._kick.wait()
+            # asyncio.wait, not asyncio.timeout: on Python 3.11 a timeout that expires
+            # as close() cancels this task can swallow the cancellation
+            kicked = asyncio.ensure_future(self._kick.wait())
+            try:
+                await asyncio.wait((kicked,), timeout=0.05)
+            finally:
+                kicked.cancel()
 
     async def _tick(self) -> None:
         now = time.monotonic()
@@ -293,7 +328,8 @@ class RedisFrontier:
             )
             if moved:
                 self._done = False
-        if now - self._last_heartbeat >= 1.0:
+        # three heartbeats per lease timeout: one late beat does not lose a lease
+        if now - self._last_heartbeat >= min(1.0, self._lease_ms / 3000):
             self._last_heartbeat = now
             await self._heartbeat()
         if len(self._window) <= self._window_size // 2:
@@ -313,31 +349,41 @@ class RedisFrontier:
         # to callbacks whose items the sink flush below has not covered.
         acks, self._acks = self._acks, []
         try:
-            if outbox:
-                args: list[Any] = [self.keys.stream_prefix, GROUP, self._dedup_bits]
-                for fp, priority, payload in outbox:
-                    args += (fp, priority, payload)
-                added = await self._enqueue(keys=[self.keys.seen, self.keys.priorities], args=args)
-                self.duplicates += len(outbox) - int(added)  # forced ones count as added
-                self.on_ready()
-            if delayed:
-                await self._redis.zadd(
-                    self.keys.delayed,
-                    {f"{priority}|".encode() + payload: due for due, priority, payload in delayed},
-                )
-        except RedisError:
+            await self._send_outbox(outbox, delayed)
+            outbox = []
+            delayed = []
+            if self._seeding_finished and not self._seeded_sent and not self._outbox:
+                await self._redis.hset(self.keys.meta, "seeded", "1")
+                self._seeded_sent = True
+            if acks:
+                await self._send_acks(acks)
+        except BaseException:
+            # Whatever did not reach Redis goes back, in order: a lost ack would leave
+            # its lease held (and refreshed) forever, and the job would never end.
             self._outbox[:0] = outbox
             self._delayed_out[:0] = delayed
+            self._acks[:0] = acks
             raise
-        if self._seeding_finished and not self._seeded_sent and not self._outbox:
-            await self._redis.hset(self.keys.meta, "seeded", "1")
-            self._seeded_sent = True
-        if acks:
-            try:
-                await self._send_acks(acks)
-            except BaseException:
-                self._acks[:0] = acks
-                raise
+
+    async def _send_outbox(
+        self, outbox: list[tuple[bytes, int, bytes]], delayed: list[tuple[float, int, bytes]]
+    ) -> None:
+        if outbox:
+            while outbox:
+                chunk = outbox[:_ENQUEUE_BATCH]
+                args: list[Any] = [self.keys.stream_prefix, GROUP, self._dedup_bits]
+                for fp, priority, payload in chunk:
+                    args += (fp, priority, payload)
+                added = await self._enqueue(keys=[self.keys.seen, self.keys.priorities], args=args)
+                # a chunk that reached Redis must not be sent again if a later one fails
+                del outbox[: len(chunk)]
+                self.duplicates += len(chunk) - int(added)  # forced ones count as added
+            self.on_ready()
+        if delayed:
+            await self._redis.zadd(
+                self.keys.delayed,
+                {f"{priority}|".encode() + payload: due for due, priority, payload in delayed},
+            )
 
     async def _send_acks(self, batch: list[tuple[str, str]]) -> None:
         if self.before_ack is not None:
@@ -405,16 +451,25 @@ class RedisFrontier:
         got = 0
         streams = await self._streams()
         for _, name in streams:
-            want = self._window_size - len(self._window)
-            if want <= 0:
-                break
-            result = await self._redis.xautoclaim(
-                name, GROUP, self.worker_id, self._lease_ms, "0-0", count=want
-            )
-            claimed = [(eid, fields) for eid, fields in result[1] if fields]
-            if claimed:
-                self.reclaimed += len(claimed)
-                got += self._accept(streams, [(name, claimed)])
+            # XAUTOCLAIM scans at most 10 x count pending entries per call: resume where
+            # the last scan stopped, or a dead worker's leases behind many live ones
+            # would never be reached
+            cursor = self._reclaim_cursor.get(name, "0-0")
+            for _ in range(_RECLAIM_CALLS):
+                want = self._window_size - len(self._window)
+                if want <= 0:
+                    return got
+                result = await self._redis.xautoclaim(
+                    name, GROUP, self.worker_id, self._lease_ms, cursor, count=want
+                )
+                cursor = _text(result[0])
+                claimed = [(eid, fields) for eid, fields in result[1] if fields]
+                if claimed:
+                    self.reclaimed += len(claimed)
+                    got += self._accept(streams, [(name, claimed)])
+                if cursor == "0-0":
+                    break
+            self._reclaim_cursor[name] = cursor
         return got
 
     async def _heartbeat(self) -> None:
@@ -441,3 +496,7 @@ class RedisFrontier:
 
 def _noop() -> None:
     return None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
