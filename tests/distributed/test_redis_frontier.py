@@ -1,0 +1,231 @@
+"""The Redis frontier in one process, against the real Redis: dedup shared between
+workers, leases (reclaimed from a dead worker, kept by a live one), acks only after
+the sinks flush, retries that wait, priorities, and a clean hand-back at close."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from pooledcrawl import Spider
+from pooledcrawl.distributed.keys import GROUP, JobKeys
+from pooledcrawl.frontier.codec import RequestCodec
+from pooledcrawl.frontier.redis import RedisFrontier
+from pooledcrawl.http.request import Request
+
+
+class PageSpider(Spider):
+    name = "pages"
+
+    def parse(self, response: Any) -> None:
+        return None
+
+
+@pytest.fixture
+async def make(redis_url: str, job: str) -> AsyncIterator[Any]:
+    """Opens frontiers (workers) of ``job``; closes those still open at the end."""
+    opened: list[RedisFrontier] = []
+    spider = PageSpider()
+
+    async def factory(worker: str, **options: Any) -> RedisFrontier:
+        client = aioredis.from_url(redis_url)
+        frontier = RedisFrontier(
+            client, job, RequestCodec(spider), spider_name="pages", worker_id=worker, **options
+        )
+        await frontier.open()
+        opened.append(frontier)
+        return frontier
+
+    factory.spider = spider  # type: ignore[attr-defined]
+    yield factory
+    for frontier in opened:
+        if frontier._task is not None:
+            await frontier.close()
+
+
+def request(i: int, priority: int = 0, **kwargs: Any) -> Request:
+    return Request(f"http://127.0.0.1:9/p/{i}.html", priority=priority, **kwargs)
+
+
+def push(frontier: RedisFrontier, *requests: Request) -> list[bool]:
+    return [frontier.push(r, r.url) for r in requests]
+
+
+async def pop_n(frontier: RedisFrontier, count: int, within: float = 5.0) -> list[Request]:
+    got: list[Request] = []
+    deadline = time.monotonic() + within
+    while len(got) < count:
+        r = frontier.pop(time.monotonic())
+        if r is not None:
+            got.append(r)
+            continue
+        if time.monotonic() > deadline:
+            pytest.fail(f"popped {len(got)} of {count} requests in {within}s")
+        await asyncio.sleep(0.01)
+    return got
+
+
+async def settle(frontier: RedisFrontier) -> None:
+    """Until the background loop has sent everything buffered."""
+    deadline = time.monotonic() + 5
+    while frontier._outbox or frontier._acks or frontier._delayed_out:
+        assert time.monotonic() < deadline, "the frontier did not flush"
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # the round trip in progress
+
+
+async def stream_len(redis_url: str, job: str, priority: int = 0) -> int:
+    client = aioredis.from_url(redis_url)
+    try:
+        return int(await client.xlen(JobKeys(job).stream(priority)))
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("bits", [0, 1 << 20], ids=["exact", "bloom"])
+async def test_two_workers_enqueue_each_url_once(
+    make: Any, redis_url: str, job: str, bits: int
+) -> None:
+    a = await make("a", dedup_bits=bits)
+    b = await make("b", dedup_bits=bits)
+    # both find the same 1,500 links, in different orders, at the same time
+    push(a, *(request(i) for i in range(1500)))
+    push(b, *(request(i) for i in reversed(range(1500))))
+    await asyncio.gather(settle(a), settle(b))
+    assert await stream_len(redis_url, job) == 1500
+    assert a.duplicates + b.duplicates == 1500
+    # in a worker's own memory too: pushing again is refused without a round trip
+    assert push(a, request(7)) == [False]
+    client = aioredis.from_url(redis_url)
+    try:
+        kind = (await client.type(JobKeys(job).seen)).decode()
+    finally:
+        await client.aclose()
+    assert kind == ("set" if bits == 0 else "string")
+
+
+async def test_dont_filter_is_enqueued_again(make: Any, redis_url: str, job: str) -> None:
+    a = await make("a")
+    push(a, request(1), request(1, dont_filter=True), request(1, dont_filter=True))
+    await settle(a)
+    assert await stream_len(redis_url, job) == 3
+
+
+async def test_dead_workers_leases_are_reclaimed(make: Any, redis_url: str, job: str) -> None:
+    dead = await make("dead", window=8)
+    assert await dead.claim_seeding()
+    before_claim = time.monotonic()
+    push(dead, *(request(i) for i in range(5)))
+    dead.seeding_done()
+    taken = await pop_n(dead, 5)
+    # it dies holding the 5 leases: no ack, no heartbeat, no goodbye
+    assert dead._task is not None
+    dead._task.cancel()
+    await asyncio.gather(dead._task, return_exceptions=True)
+    dead._task = None
+    await dead._redis.aclose()
+
+    heir = await make("heir", lease_timeout=0.5)
+    assert not await heir.claim_seeding()  # seeds are enqueued once per job
+    got = await pop_n(heir, 5)
+    assert time.monotonic() >= before_claim + 0.5  # not before the lease timed out
+    assert sorted(r.url for r in got) == sorted(r.url for r in taken)
+    assert heir.reclaimed == 5
+    assert not heir.exhausted()  # five leases still out
+    for r in got:
+        heir.ack(r)
+    await wait_until(heir.exhausted)
+    assert await stream_len(redis_url, job) == 0
+
+
+async def wait_until(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_live_workers_leases_are_kept_fresh(make: Any, redis_url: str, job: str) -> None:
+    slow = await make("slow", lease_timeout=0.6)
+    push(slow, *(request(i) for i in range(4)))
+    held = await pop_n(slow, 4)
+    other = await make("other", lease_timeout=0.6)
+    # three lease timeouts later the slow worker still has them: its heartbeat
+    # refreshes them, so the other worker never takes them over
+    await asyncio.sleep(2.0)
+    assert other.pop(time.monotonic()) is None
+    assert other.reclaimed == 0
+    for r in held:
+        slow.ack(r)
+    await settle(slow)
+    assert await stream_len(redis_url, job) == 0
+
+
+async def test_acks_wait_for_the_sinks(make: Any, redis_url: str, job: str) -> None:
+    a = await make("a")
+    flushed = asyncio.Event()
+    calls = 0
+
+    async def before_ack() -> None:
+        nonlocal calls
+        calls += 1
+        await flushed.wait()
+
+    a.before_ack = before_ack
+    push(a, request(1), request(2))
+    got = await pop_n(a, 2)
+    for r in got:
+        a.ack(r)
+    await wait_until(lambda: calls > 0)
+    await asyncio.sleep(0.2)
+    assert await stream_len(redis_url, job) == 2  # items not flushed: not acknowledged
+    flushed.set()
+    await settle(a)
+    assert await stream_len(redis_url, job) == 0
+
+
+async def test_retries_wait_until_due(make: Any, job: str) -> None:
+    a = await make("a")
+    due = time.monotonic() + 0.5
+    a.push_later(request(1), due)
+    a.push_later(request(2), time.monotonic())
+    first = await pop_n(a, 1)
+    assert first[0].url.endswith("/p/2.html")
+    later = await pop_n(a, 1)
+    assert later[0].url.endswith("/p/1.html")
+    # it waited in the delayed set (due times go through the wall clock: a little slack)
+    assert time.monotonic() >= due - 0.05
+
+
+async def test_higher_priority_first(make: Any, job: str) -> None:
+    producer = await make("producer")
+    push(producer, *(request(i, priority=0) for i in range(5)))
+    push(producer, *(request(100 + i, priority=5) for i in range(5)))
+    await settle(producer)
+    await producer.close()  # what it claimed meanwhile goes back to the job
+    consumer = await make("consumer")
+    got = await pop_n(consumer, 10)
+    assert [r.priority for r in got] == [5] * 5 + [0] * 5
+
+
+async def test_close_hands_unstarted_requests_back(make: Any, redis_url: str, job: str) -> None:
+    a = await make("a", window=16)
+    push(a, *(request(i) for i in range(10)))
+    started = await pop_n(a, 2)
+    await a.close()  # 8 claimed but never started: back to the job at once
+    b = await make("b")
+    got = await pop_n(b, 8, within=2.0)  # well before any lease timeout (60 s)
+    assert {r.url for r in got}.isdisjoint({r.url for r in started})
+    assert b.reclaimed == 0
+    client = aioredis.from_url(redis_url)
+    try:
+        pending = await client.xpending(JobKeys(job).stream(0), GROUP)
+    finally:
+        await client.aclose()
+    # the 2 started ones stay leased to "a" (unacknowledged), the 8 to "b"
+    assert pending["pending"] == 10
