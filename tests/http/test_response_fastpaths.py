@@ -130,3 +130,24 @@ def test_follow_all_reports_a_bad_query_as_parsel_does() -> None:
     response = make_response(LINKS, "text/html")
     with pytest.raises(ValueError, match="XPath error"):
         list(response.follow_all(xpath="//a[@"))
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["ul a", "a::attr(href)", "p.next a::text", "li:nth-child(2) a", "*", "h1.missing::text"],
+)
+def test_css_selects_what_parsel_selects(query: str) -> None:
+    response = make_response(LINKS, "text/html")
+    got = response.css(query)
+    expected = Selector(text=LINKS.decode()).css(query)
+    assert got.getall() == expected.getall()
+    assert [s.type for s in got] == [s.type for s in expected]
+    assert [s._expr for s in got] == [s._expr for s in expected]
+    assert [s.css("::text").getall() for s in got] == [s.css("::text").getall() for s in expected]
+
+
+def test_css_with_a_namespace_prefix_goes_through_parsel() -> None:
+    response = make_response(LINKS, "text/html")
+    response.selector.register_namespace("h", "http://h.test/ns")
+    assert response.xpath("//a[re:test(@href, '^/')]/@href").getall() == ["/a.html"]
+    assert response.css("ul a").getall() == Selector(text=LINKS.decode()).css("ul a").getall()

@@ -31,6 +31,8 @@ _CHARSET_RE = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
 # what str.strip() removes from an ASCII string and bytes.strip() does not
 _STR_ONLY_SPACE = frozenset(b"\x1c\x1d\x1e\x1f")
 _XML_DECLARATION = re.compile(r"[\s\ufeff]*<\?xml\s")
+# "prefix:name" in an XPath (not an axis's "::"); string literals may match too: harmless
+_PREFIX_RE = re.compile(r"[\w.-]:(?!:)")
 
 
 class Response:
@@ -151,7 +153,20 @@ class Response:
         return last < 0x80 and last not in _STR_ONLY_SPACE and b"\x00" not in body
 
     def css(self, query: str) -> SelectorList[Selector]:
-        return self.selector.css(query)
+        selector = self.selector
+        if selector.type == "html":
+            xpath = _css_to_xpath(query)
+            found = _evaluate(selector, xpath)
+            if found is not None:
+                # what parsel's css() builds, without its per-call namespace bookkeeping
+                cls = type(selector)
+                return selector.selectorlist_cls(
+                    [
+                        cls(root=x, _expr=xpath, namespaces=selector.namespaces, type="html")
+                        for x in found
+                    ]
+                )
+        return selector.css(query)
 
     def xpath(self, query: str, **kwargs: Any) -> SelectorList[Selector]:
         return self.selector.xpath(query, **kwargs)
@@ -209,14 +224,9 @@ class Response:
         selector = self.selector
         if selector.type == "html":
             query = _css_to_xpath(css) if css is not None else xpath or ""
-            evaluate = _compiled_xpath(query)
-            if evaluate is not None and not any(f"{p}:" in query for p in selector.namespaces):
-                try:
-                    found = evaluate(selector.root)
-                except Exception:  # parsel raises its own error for it below
-                    found = None
-                if isinstance(found, list):
-                    return [h for h in map(_href_of_node, found) if h is not None]
+            nodes = _evaluate(selector, query)
+            if nodes is not None:
+                return [h for h in map(_href_of_node, nodes) if h is not None]
         found = self.css(css) if css is not None else self.xpath(xpath or "")
         return [h for h in map(_href_of, found) if h is not None]
 
@@ -234,6 +244,20 @@ def _href_of_node(root: Any) -> str | None:
     get = getattr(root, "get", None)
     value = get("href") if get is not None else None
     return value if isinstance(value, str) else None
+
+
+def _evaluate(selector: Selector, xpath: str) -> list[Any] | None:
+    """The node list an XPath finds on an HTML selector's tree, from a compiled
+    query; None when parsel must answer instead (a namespace prefix, an error,
+    a result that is not a node list)."""
+    evaluate = _compiled_xpath(xpath)
+    if evaluate is None:
+        return None
+    try:
+        found = evaluate(selector.root)
+    except Exception:  # parsel raises its own error for it
+        return None
+    return found if isinstance(found, list) else None
 
 
 @functools.lru_cache(maxsize=64)
@@ -255,9 +279,12 @@ def _css_to_xpath(query: str) -> str:
 @functools.lru_cache(maxsize=256)
 def _compiled_xpath(query: str) -> Any:
     """The query compiled once (as parsel does, with plain-string results); None
-    when lxml refuses it."""
+    when lxml refuses it, or when it names a namespace prefix (only parsel knows
+    the selector's namespaces)."""
     from lxml import etree
 
+    if _PREFIX_RE.search(query) is not None:
+        return None
     try:
         return etree.XPath(query, smart_strings=False)
     except etree.XPathError:
