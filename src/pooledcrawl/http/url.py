@@ -24,9 +24,12 @@ __all__ = [
 MAX_URL_LENGTH = 8192
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _SAFE_PATH = "/%:@!$&'()*+,;=-._~"
-# Any character the slow path could rewrite (or that needs parsing: ?#%@[) sends a URL
-# down the slow path, so both paths give the same answer for every input.
-_UNUSUAL_RE = re.compile(r"[^A-Za-z0-9\-._~/:!$&'()*+,;=]")
+# http(s)://authority/path where every character is one the slow path never rewrites
+# (none of ?#%@[, no space, no control, ASCII only): anything else takes the slow
+# path, so both paths give the same answer for every input. One match checks it all.
+_PLAIN_URL_RE = re.compile(
+    r"(https?)://([A-Za-z0-9\-._~!$&'()*+,;=:]*)/[A-Za-z0-9\-._~/:!$&'()*+,;=]*\Z"
+)
 
 
 class InvalidURL(ValueError):
@@ -39,31 +42,19 @@ def _has_control_or_space(url: str) -> bool:
 
 def _fast_canonical(url: str) -> bool:
     """True when ``url`` is plainly canonical already (the overwhelmingly common case)."""
-    if url.startswith("http://"):
-        start = 7
-    elif url.startswith("https://"):
-        start = 8
-    else:
-        return False
-    slash = url.find("/", start)
-    if slash == -1:
-        return False  # needs the "/" path added
-    return (
-        url.isascii()
-        and _UNUSUAL_RE.search(url) is None
-        and _plain_authority(url[start:slash], start == 8)
-    )
+    match = _PLAIN_URL_RE.match(url)
+    return match is not None and _plain_authority(*match.groups())
 
 
 @functools.lru_cache(maxsize=1024)
-def _plain_authority(authority: str, https: bool) -> bool:
+def _plain_authority(scheme: str, authority: str) -> bool:
     """``host[:port]`` already canonical: a crawl sees few hosts and checks each once."""
     host = authority
     if ":" in host:
         host, port = host.rsplit(":", 1)
         if not port.isdigit() or port[0] == "0" or len(port) > 5 or int(port) > 65535:
             return False
-        if port == ("443" if https else "80"):
+        if port == ("443" if scheme == "https" else "80"):
             return False
     if not host or host.endswith("."):
         return False
