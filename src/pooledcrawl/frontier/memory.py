@@ -7,25 +7,45 @@ import heapq
 import itertools
 from collections import deque
 from collections.abc import Callable
+from typing import Any, cast
 
 from pooledcrawl.http.request import Request
 
 __all__ = ["MemoryFrontier"]
 
 
+# A fingerprint is Python's hash of the canonical URL cut to 60 bits: it only has
+# to be stable within this process, and an int under 2**60 takes 32 bytes, not 48.
+_FINGERPRINT_MASK = (1 << 60) - 1
+# The Request fields a compacted entry restores; a Request with any other slot (a
+# field added later) is never compacted, so nothing can be lost.
+_COMPACTABLE = frozenset(Request.__slots__) == frozenset(
+    {
+        "_cb_kwargs", "_meta", "attempts", "body", "callback", "depth", "dont_filter",
+        "errback", "headers", "method", "priority", "retries", "url",
+    }
+)  # fmt: skip
+
+#: (callback, depth): what a plain pending request has besides its URL and priority
+_Kind = tuple[Any, int]
+
+
 class MemoryFrontier:
-    """FIFO per priority level, with a set of 64-bit fingerprints for dedup.
+    """FIFO per priority level, with a set of 60-bit fingerprints for dedup.
 
     One deque per priority (crawls use few levels) instead of one heap entry per
-    request keeps a pending request at the cost of the Request object itself.
-    Python's ``hash`` of the canonical URL is the fingerprint: it is 64-bit and
-    only has to be stable within this process.
+    request. Most pending requests are plain (a GET with only a URL, a callback
+    and a depth): those wait as their URL string after a shared ``(callback,
+    depth)`` tuple, and become a Request again when popped. That makes a pending
+    request cost its URL and two deque slots, plus its dedup entry, instead of
+    a whole Request object.
     """
 
     def __init__(self) -> None:
         self.on_ready: Callable[[], None] = _noop
         self._seen: set[int] = set()
-        self._queues: dict[int, deque[Request]] = {}
+        self._queues: dict[int, deque[Request | str | _Kind]] = {}
+        self._kinds: dict[_Kind, _Kind] = {}  # interned, so each kind is stored once
         self._priorities: list[int] = []  # ascending; the last is served first
         self._delayed: list[tuple[float, int, Request]] = []
         self._seq = itertools.count()
@@ -44,9 +64,9 @@ class MemoryFrontier:
         return None
 
     def push(self, request: Request, canonical_url: str) -> bool:
-        key = hash(canonical_url)
+        key = hash(canonical_url) & _FINGERPRINT_MASK
         if request.method != "GET" or request.body:
-            key = hash((canonical_url, request.method, request.body))
+            key = hash((canonical_url, request.method, request.body)) & _FINGERPRINT_MASK
         if not request.dont_filter and key in self._seen:
             return False
         # Seen even when dont_filter: a start URL found again later is a duplicate.
@@ -59,7 +79,12 @@ class MemoryFrontier:
         if queue is None:
             queue = self._queues[request.priority] = deque()
             bisect.insort(self._priorities, request.priority)
-        queue.append(request)
+        if _plain(request):
+            kind = (request.callback, request.depth)
+            queue.append(self._kinds.setdefault(kind, kind))
+            queue.append(request.url)
+        else:
+            queue.append(request)
         self._size += 1
 
     def push_later(self, request: Request, not_before: float) -> None:
@@ -73,7 +98,13 @@ class MemoryFrontier:
             return None
         priority = self._priorities[-1]
         queue = self._queues[priority]
-        request = queue.popleft()
+        entry = queue.popleft()
+        if isinstance(entry, Request):
+            request = entry
+        else:  # a compacted plain request: its kind, then its URL
+            callback, depth = cast(_Kind, entry)
+            request = Request(cast(str, queue.popleft()), callback, priority=priority)
+            request.depth = depth
         if not queue:
             del self._queues[priority]
             self._priorities.pop()
@@ -95,6 +126,23 @@ class MemoryFrontier:
     @property
     def seen_count(self) -> int:
         return len(self._seen)
+
+
+def _plain(request: Request) -> bool:
+    """Nothing but URL, callback, priority and depth to remember (see MemoryFrontier)."""
+    return (
+        _COMPACTABLE
+        and type(request) is Request
+        and request.method == "GET"
+        and request.body is None
+        and request.headers is None
+        and not request._meta
+        and not request._cb_kwargs
+        and request.errback is None
+        and not request.dont_filter
+        and not request.attempts
+        and not request.retries
+    )
 
 
 def _noop() -> None:
