@@ -62,8 +62,11 @@ async def pproxy(scheme: str = "http", auth: str | None = None) -> AsyncIterator
     listen = f"{scheme}://127.0.0.1:{port}" + (f"#{auth}" if auth else "")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "pproxy",
+        "-c",
+        # pproxy installs uvloop when it can, then calls get_event_loop(), which
+        # uvloop refuses: hide uvloop so a developer who has it installed can run this.
+        "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'pproxy';"
+        " from pproxy.server import main; main()",
         "-l",
         listen,
         "--auth",
