@@ -13,6 +13,13 @@ Contenders: (a) pooledcrawl with CSS selectors, (b) pooledcrawl with regular
 expressions, (c) a minimal aiohttp crawler, (d) Scrapy, (e) Crawlee's
 ParselCrawler. (d) and (e) need the ``bench`` extra (``pip install
 'pooledcrawl[bench]'``); without it they are reported as skipped.
+
+Rows (g), (h) and (i) are distributed jobs on Redis (``PCRAWL_BENCH_REDIS``,
+default ``redis://127.0.0.1:6379/0``; skipped when it is unreachable; each run's
+job is purged afterwards): (g) is (a) with one worker on the Redis frontier;
+(h) and (i) crawl a latency-bound port (every response held ``SLOW_DELAY``) with
+``LATENCY_CONCURRENCY`` requests in flight per worker, one worker then two
+(``--workers 2``), under a job-wide domain cap above one worker's concurrency.
 """
 
 from __future__ import annotations
@@ -31,13 +38,14 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from benchmarks.servers import Server, serve
+from benchmarks.servers import Port, Server, serve
 from benchmarks.site import START_PATH, expected_names, generate_site
 
 __all__ = ["CONTENDERS", "Contender", "RunResult", "main", "run_contender", "verify_output"]
@@ -46,7 +54,19 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTENDER_DIR = Path(__file__).resolve().parent / "contenders"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: the ratios the project's targets are stated in: (numerator, denominator, target)
-RATIOS = (("a", "d", 20.0), ("a", "e", 20.0), ("b", "c", 0.75), ("f", "a", 0.70))
+RATIOS = (
+    ("a", "d", 20.0),
+    ("a", "e", 20.0),
+    ("b", "c", 0.75),
+    ("f", "a", 0.70),
+    ("g", "a", 0.60),
+    ("i", "h", 1.20),
+)
+REDIS_URL = os.environ.get("PCRAWL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+#: rows (h) and (i): seconds every response of the "slow" port is held, and the
+#: requests in flight per worker, so that one worker waits on the network, not the CPU
+SLOW_DELAY = 0.05
+LATENCY_CONCURRENCY = 16
 
 Command = Callable[[str, Path, Path, int], list[str]]
 
@@ -61,13 +81,29 @@ class Contender:
     """A module that must be importable (the ``bench`` extra), else the contender is skipped."""
     timing_from_stats: bool = False
     """The timing file is pooledcrawl's ``--stats`` JSON (``elapsed_s``), not plain seconds."""
+    port: str = "plain"
+    """The server port crawled: ``plain``, or ``slow`` (every response held ``SLOW_DELAY``)."""
+    redis: bool = False
+    """A distributed job on ``REDIS_URL``: skipped without Redis, purged after each run."""
+
+    def unavailable(self) -> str | None:
+        """Why this contender cannot run here, or None."""
+        if self.requires is not None and importlib.util.find_spec(self.requires) is None:
+            return f"{self.requires} is not installed (pip install 'pooledcrawl[bench]')"
+        if self.redis and not _redis_reachable(REDIS_URL):
+            return f"Redis is not reachable at {REDIS_URL}"
+        return None
 
     def available(self) -> bool:
-        return self.requires is None or importlib.util.find_spec(self.requires) is not None
+        return self.unavailable() is None
 
 
-def _pooledcrawl(spider: str, *, jobdir: bool = False) -> Command:
+def _pooledcrawl(
+    spider: str, *, jobdir: bool = False, redis_workers: int = 0, latency: bool = False
+) -> Command:
     def command(start: str, out: Path, timing: Path, concurrency: int) -> list[str]:
+        if latency:
+            concurrency = LATENCY_CONCURRENCY
         argv = [
             *(sys.executable, "-m", "pooledcrawl", "crawl", str(CONTENDER_DIR / spider)),
             *("-a", f"start={start}", "-O", str(out), "--stats", str(timing)),
@@ -76,6 +112,11 @@ def _pooledcrawl(spider: str, *, jobdir: bool = False) -> Command:
         ]
         if jobdir:  # the crash-safe SQLite frontier, started over on each run
             argv += ["--jobdir", str(out.with_suffix(".job")), "--fresh"]
+        if redis_workers:  # a new job each run: nothing seen, nothing queued
+            job = f"bench-{out.stem}-{uuid.uuid4().hex[:8]}"
+            argv += ["--frontier", REDIS_URL, "--job", job, "--workers", str(redis_workers)]
+        if latency:  # the domain's cap is job-wide: above one worker's concurrency
+            argv += ["-s", f"domain_concurrency={4 * LATENCY_CONCURRENCY}"]
         return argv
 
     return command
@@ -99,6 +140,29 @@ CONTENDERS = (
         "pooledcrawl, CSS, --jobdir",
         _pooledcrawl("pc_css.py", jobdir=True),
         timing_from_stats=True,
+    ),
+    Contender(
+        "g",
+        "pooledcrawl, CSS, Redis",
+        _pooledcrawl("pc_css.py", redis_workers=1),
+        timing_from_stats=True,
+        redis=True,
+    ),
+    Contender(
+        "h",
+        "CSS, Redis, 50 ms, 1 wkr",
+        _pooledcrawl("pc_css.py", redis_workers=1, latency=True),
+        timing_from_stats=True,
+        port="slow",
+        redis=True,
+    ),
+    Contender(
+        "i",
+        "CSS, Redis, 50 ms, 2 wkr",
+        _pooledcrawl("pc_css.py", redis_workers=2, latency=True),
+        timing_from_stats=True,
+        port="slow",
+        redis=True,
     ),
     Contender("c", "aiohttp loop, regex", _module("aiohttp_loop")),
     Contender("d", "Scrapy, CSS", _module("scrapy_spider"), requires="scrapy"),
@@ -182,10 +246,11 @@ def run_contender(
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+    argv = contender.command(start, out, timing, concurrency)
     with log_path.open("wb") as log:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            contender.command(start, out, timing, concurrency),
+            argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
@@ -198,6 +263,8 @@ def run_contender(
         finally:
             killer.cancel()
         wall = time.perf_counter() - started
+    if contender.redis:
+        _purge_job(argv[argv.index("--job") + 1])
     proc.returncode = os.waitstatus_to_exitcode(status)
     peak_rss = usage.ru_maxrss * 1024  # kilobytes on Linux
     elapsed = _read_timing(timing, contender.timing_from_stats)
@@ -224,6 +291,33 @@ def run_contender(
         returncode=proc.returncode,
         error=error,
     )
+
+
+def _redis_reachable(url: str) -> bool:
+    try:
+        import redis
+    except ImportError:
+        return False
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except redis.RedisError:
+        return False
+
+
+def _purge_job(job: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"pcrawl:{job}:*", count=1000))
+        if keys:
+            client.unlink(*keys)
+    finally:
+        client.close()
 
 
 def _read_timing(path: Path, from_stats: bool) -> float | None:
@@ -310,7 +404,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pages", type=int, default=20_000, help="site size (default 20000)")
     parser.add_argument("--runs", type=int, default=3, help="runs per contender (default 3)")
     parser.add_argument(
-        "--only", default="a,b,c,d,e,f", help="contenders to run, e.g. a,b,c (default all)"
+        "--only",
+        default="a,b,c,d,e,f,g,h,i",
+        help="contenders to run, e.g. a,b,c (default all)",
     )
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--server", choices=("auto", "nginx", "python"), default="auto")
@@ -321,7 +417,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = sorted(set(keys) - {c.key for c in CONTENDERS})
     if unknown:
-        parser.error(f"unknown contender(s) {', '.join(unknown)}: choose from a,b,c,d,e")
+        parser.error(f"unknown contender(s) {', '.join(unknown)}: choose from a to i")
     if args.pages < 1 or args.runs < 1:
         parser.error("--pages and --runs must be >= 1")
     args.only = keys
@@ -331,16 +427,16 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     chosen = [c for c in CONTENDERS if c.key in args.only]
-    skipped = {c.key: c.requires for c in chosen if not c.available()}
-    for key, module in skipped.items():
-        print(
-            f"{key}) {_label(key)}: skipped, {module} is not installed "
-            "(pip install 'pooledcrawl[bench]')"
-        )
+    skipped = {c.key: c.unavailable() for c in chosen if not c.available()}
+    for key, reason in skipped.items():
+        print(f"{key}) {_label(key)}: skipped, {reason}")
     chosen = [c for c in chosen if c.key not in skipped]
     with tempfile.TemporaryDirectory(prefix="pcbench-") as tmp:
         site = generate_site(args.site or Path(tmp) / "site", args.pages)
-        with serve(site, kind=args.server) as server:
+        ports = [Port("plain")]
+        if any(c.port == "slow" for c in chosen):
+            ports.append(Port("slow", delay=SLOW_DELAY))
+        with serve(site, ports, kind=args.server) as server:
             print(f"site: {args.pages} pages; server: {server.kind} ({server.detail})")
             results = _run_all(chosen, server, args, Path(tmp) / "runs")
     summary = {key: summarize(key, runs, args.pages) for key, runs in results.items()}
@@ -368,7 +464,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_all(
     chosen: Sequence[Contender], server: Server, args: argparse.Namespace, workdir: Path
 ) -> dict[str, list[RunResult]]:
-    start = server.url() + START_PATH
     results: dict[str, list[RunResult]] = {c.key: [] for c in chosen}
     # Runs are interleaved (a b c d e, a b c d e, ...) so noise on a shared machine
     # spreads over every contender instead of hitting one.
@@ -376,7 +471,7 @@ def _run_all(
         for contender in chosen:
             result = run_contender(
                 contender,
-                start,
+                server.url(contender.port) + START_PATH,
                 args.pages,
                 workdir / f"run{run}",
                 concurrency=args.concurrency,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 import subprocess
 import sys
@@ -78,7 +79,8 @@ class Procs:
                 return [await self.procs[i].wait() for i in chosen]
         except TimeoutError:
             logs = "\n".join(f"--- proc {i}:\n{self.log(i)[-2000:]}" for i in chosen)
-            pytest.fail(f"processes still running after {within}s\n{logs}")
+            stacks = "\n".join(_stack(self.procs[i].pid) for i in chosen)
+            pytest.fail(f"processes still running after {within}s\n{logs}\n{stacks}")
 
     async def kill_all(self) -> None:
         for proc in self.procs:
@@ -86,6 +88,20 @@ class Procs:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
+
+
+def _stack(pid: int) -> str:
+    """What a hung process is doing, when py-spy is installed."""
+    if shutil.which("py-spy") is None:
+        return ""
+    dump = subprocess.run(
+        ["py-spy", "dump", "--locals", "--pid", str(pid)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return f"--- py-spy dump of {pid}:\n{dump.stdout[-8000:]}{dump.stderr[-500:]}"
 
 
 def feed_urls(path: Path) -> list[str]:

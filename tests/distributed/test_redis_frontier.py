@@ -229,3 +229,24 @@ async def test_close_hands_unstarted_requests_back(make: Any, redis_url: str, jo
         await client.aclose()
     # the 2 started ones stay leased to "a" (unacknowledged), the 8 to "b"
     assert pending["pending"] == 10
+
+
+async def test_one_seeder_per_job_and_a_dead_seeder_is_replaced(make: Any) -> None:
+    seeder = await make("seeder", lease_timeout=1.0)
+    assert await seeder.claim_seeding()
+    other = await make("other", lease_timeout=1.0)
+    waiting = asyncio.create_task(other.claim_seeding())
+    await asyncio.sleep(1.5)  # the seeder is alive (heartbeats): the other one waits
+    assert not waiting.done()
+    # the seeder dies before its start requests are all queued
+    assert seeder._task is not None
+    seeder._task.cancel()
+    await asyncio.gather(seeder._task, return_exceptions=True)
+    seeder._task = None
+    await seeder._redis.aclose()
+    async with asyncio.timeout(5):
+        assert await waiting  # its heartbeat went stale: the other one seeds instead
+    other.seeding_done()
+    third = await make("third")
+    async with asyncio.timeout(5):
+        assert not await third.claim_seeding()  # seeded: nobody seeds again

@@ -194,3 +194,19 @@ def test_policy_is_closed_until_the_first_grant() -> None:
     assert policy.limit() == 3
     policy.grant_valid_until = time.monotonic() - 0.01  # Redis away too long
     assert policy.limit() == 0
+
+
+async def test_a_renewed_grant_wakes_the_dispatcher(workers: Any) -> None:
+    shared, policy = workers("w0", FixedPolicy(3))
+    woken: list[int] = []
+    shared.notify = lambda: woken.append(policy.limit())
+    await shared.sync()
+    assert woken == [3]
+    await shared.sync()
+    assert woken == [3]  # nothing new: no wake-up
+    # a sync came late (a busy event loop, a slow Redis): the grant ran out, and the
+    # requests parked on the domain wait for the same grant to come back
+    policy.grant_valid_until = time.monotonic() - 0.01
+    assert policy.limit() == 0
+    await shared.sync()
+    assert woken == [3, 3]

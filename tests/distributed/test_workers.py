@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+import redis.asyncio as aioredis
 from aiohttp import web
 from dist_helpers import (
     SPIDER,
@@ -24,6 +25,7 @@ from dist_helpers import (
 )
 from sites import link_graph_app, link_graph_page, serve
 
+from pooledcrawl.distributed.keys import GROUP, JobKeys
 from pooledcrawl.distributed.worker import job_status, worker_command
 
 CONCURRENCY = "64"
@@ -66,6 +68,7 @@ async def test_killed_worker_leases_are_reclaimed(
         # kill the busiest worker: it certainly holds leases
         victim = max(range(3), key=lambda i: line_count([feeds[i]]))
         assert procs.procs[victim].returncode is None, "the crawl ended too soon"
+        leases = await leases_by_worker(redis_url, job)
         os.kill(procs.procs[victim].pid, signal.SIGKILL)
         survivors = [i for i in range(3) if i != victim]
         codes = await procs.wait(60, survivors)
@@ -75,12 +78,21 @@ async def test_killed_worker_leases_are_reclaimed(
     assert set(urls) == all_pages(base, pages)  # every page, in some worker's feed
     stats = [read_stats(feeds[i]) for i in survivors]
     reclaimed = sum(s["leases_reclaimed"] for s in stats)
-    assert reclaimed > 0
+    assert reclaimed > 0, f"leases before the kill: {leases}, victim {victim}"
     # a page in two feeds was written by the dead worker, whose ack never came
     duplicates = len(urls) - len(set(urls))
     assert duplicates <= reclaimed
     status = await job_status(redis_url, job)
     assert status["pending"] == status["leased"] == 0
+
+
+async def leases_by_worker(redis_url: str, job: str) -> dict[str, int]:
+    client = aioredis.from_url(redis_url)
+    try:
+        info = await client.xpending(JobKeys(job).stream(0), GROUP)
+        return {c["name"].decode(): c["pending"] for c in info["consumers"]}
+    finally:
+        await client.aclose()
 
 
 def counting_graph(pages: int, hits: Counter[int]) -> web.Application:

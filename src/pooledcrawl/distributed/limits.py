@@ -281,9 +281,13 @@ class SharedLimits:
             position += 1  # the hset
             grant = int(replies[position])
             position += 1
-            grew = grew or grant > policy.granted
+            # compared with the limit in effect, not the last grant: a grant that ran
+            # out (a slow sync) made the limit 0, and parked requests need a wake-up
+            # even when the new grant equals the old one
+            before = policy.limit()
             policy.granted = grant
             policy.grant_valid_until = now + self._ttl * 0.8
+            grew = grew or policy.limit() > before
             if policy.shared_rate is not None:
                 permits = int(replies[position])
                 position += 1

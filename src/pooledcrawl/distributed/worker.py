@@ -77,6 +77,8 @@ def run_worker(job: CrawlJob, frontier_url: str, job_name: str) -> tuple[dict[st
             worker_id=worker_id,
             lease_timeout=job.settings.lease_timeout,
             dedup_bits=job.settings.redis_dedup_bits,
+            # enough parked requests to keep every slot of this worker busy
+            max_leased=max(1024, 2 * settings.concurrency),
         )
         return {
             "frontier": frontier,
@@ -84,6 +86,7 @@ def run_worker(job: CrawlJob, frontier_url: str, job_name: str) -> tuple[dict[st
             "background": [
                 lambda: _sync_limits(shared),
                 lambda: _publish_stats(client, keys, worker_id, engines[0]),
+                lambda: _debug_dump(engines[0]),
             ],
         }
 
@@ -291,7 +294,7 @@ async def job_status(url: str, job: str) -> dict[str, Any]:
             with contextlib.suppress(RedisError):
                 leased += int((await client.xpending(stream, GROUP))["pending"])
         delayed = await client.zcard(keys.delayed)
-        now = time.time()
+        now, _ = await client.time()  # heartbeats are in the server's time
         alive = await client.zcount(keys.workers, now - 10, "+inf")
         failed = 0
         async for key in client.scan_iter(match=keys.worker_stats("*"), count=500):
@@ -359,3 +362,18 @@ def _masked(url: str) -> str:
         return url
     scheme, _, rest = url.partition("://")
     return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+
+
+async def _debug_dump(engine: Engine) -> None:  # TEMPORARY
+    import sys as _s
+    while True:
+        await asyncio.sleep(3)
+        d = engine.dispatcher
+        f = engine.frontier
+        print("DEBUG", time.monotonic(), "active", d.active, "producers", d.producers, "parked", d.parked,
+              "inflight", d.inflight, "closed", d.closed, "waiters", len(d._waiters),
+              "window", len(f._window), "leases", len(f._leases), "outbox", len(f._outbox), "acks", len(f._acks),
+              "delayed", len(f._delayed_out), "done", f._done, "remote", f._remote_pending,
+              "seeding_finished", f._seeding_finished, "seeded_sent", f._seeded_sent,
+              "task", f._task, "slots", {k: (s.inflight, len(s.backlog), s.policy.limit()) for k, s in d.slots.items()},
+              "tasks", [t.get_coro().__qualname__ for t in asyncio.all_tasks()], file=_s.stderr, flush=True)

@@ -7,6 +7,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from pooledcrawl.metrics.summary import domain_table
+
 __all__ = ["ErrorLog", "Stats"]
 
 
@@ -77,6 +79,7 @@ class Stats:
                 f" rate {'-' if rate is None else f'{rate:.1f}/s'}"
                 f" 429s {info.get('status_counts', {}).get('429', 0)}"
             )
+        lines += domain_table(self.domains)  # pool metrics, one row per domain
         return "\n".join(lines)
 
 

@@ -108,6 +108,26 @@ end
 return #due
 """
 
+# KEYS: workers. ARGV: worker. Heartbeats in server time: one clock for every machine.
+_BEAT = """
+redis.call('ZADD', KEYS[1], redis.call('TIME')[1], ARGV[1])
+"""
+
+# KEYS: meta, workers. ARGV: worker, seconds without a heartbeat that mean dead.
+# -> 0: seeded already; 1: this worker seeds; 2: another, live worker is seeding.
+_CLAIM_SEEDING = """
+local now = tonumber(redis.call('TIME')[1])
+if redis.call('HGET', KEYS[1], 'seeded') then return 0 end
+local seeder = redis.call('HGET', KEYS[1], 'seeder')
+if seeder and seeder ~= ARGV[1] then
+  local beat = redis.call('ZSCORE', KEYS[2], seeder)
+  if beat and tonumber(beat) >= now - tonumber(ARGV[2]) then return 2 end
+end
+redis.call('HSET', KEYS[1], 'seeder', ARGV[1])
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+return 1
+"""
+
 # KEYS: priorities, delayed, meta. ARGV: stream prefix. -> {pending entries, delayed, seeded}
 _REMAINING = """
 local total = 0
@@ -141,6 +161,7 @@ class RedisFrontier:
         lease_timeout: float = 60.0,
         window: int = 256,
         dedup_bits: int = 0,
+        max_leased: int | None = None,
     ) -> None:
         if not 0 <= dedup_bits <= _MAX_BLOOM_BITS:
             raise UsageError(
@@ -157,10 +178,16 @@ class RedisFrontier:
         self.worker_id = worker_id
         self._lease_ms = int(lease_timeout * 1000)
         self._window_size = window
+        #: requests handed to the engine and not acknowledged yet, at most: the
+        #: engine parks what a domain cannot send yet, and a worker whose domains
+        #: are slow would otherwise claim thousands the other workers could crawl
+        self._max_leased = max_leased if max_leased is not None else 4 * window
         self._dedup_bits = dedup_bits
         self._enqueue = client.register_script(_ENQUEUE)
         self._move_due_script = client.register_script(_MOVE_DUE)
         self._remaining_script = client.register_script(_REMAINING)
+        self._beat_script = client.register_script(_BEAT)
+        self._claim_seeding_script = client.register_script(_CLAIM_SEEDING)
         self._window: deque[tuple[Request, str, str]] = deque()
         self._leases: dict[int, tuple[str, str]] = {}
         self._lease_ids: dict[str, set[str]] = {}
@@ -231,9 +258,29 @@ class RedisFrontier:
         await self._redis.aclose()
 
     async def claim_seeding(self) -> bool:
-        """True for the one worker of the job that enqueues the start requests."""
-        won = await self._redis.hsetnx(self.keys.meta, "seeder", self.worker_id)
-        return bool(won)
+        """True for the one worker of the job that enqueues the start requests.
+
+        The others wait here (crawling meanwhile) until the seeding is complete, and
+        take it over if the seeding worker dies first: without the ``seeded`` mark
+        the job could never end."""
+        backoff = 0.1
+        while True:
+            try:
+                verdict = int(
+                    await self._claim_seeding_script(
+                        keys=[self.keys.meta, self.keys.workers],
+                        args=[self.worker_id, max(self._lease_ms / 1000, 1.0)],
+                    )
+                )
+                backoff = 0.1
+            except RedisError:
+                verdict = 3  # Redis away: ask again once it is back
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+            if verdict == 0:
+                return False
+            if verdict == 1:
+                return True
+            await asyncio.sleep(1.0 if verdict == 2 else backoff)
 
     def seeding_done(self) -> None:
         self._seeding_finished = True
@@ -265,7 +312,7 @@ class RedisFrontier:
     def pop(self, now: float) -> Request | None:
         if len(self._window) <= self._window_size // 2:
             self._kick.set()
-        if not self._window:
+        if not self._window or len(self._leases) >= self._max_leased:
             return None
         request, stream, entry_id = self._window.popleft()
         self._leases[id(request)] = (stream, entry_id)
@@ -475,7 +522,7 @@ class RedisFrontier:
     async def _heartbeat(self) -> None:
         """Say this worker is alive, and keep its own leases from looking idle."""
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(self.keys.workers, {self.worker_id: time.time()})
+            await self._beat_script(keys=[self.keys.workers], args=[self.worker_id], client=pipe)
             for stream, ids in self._lease_ids.items():
                 if ids:
                     pipe.xclaim(stream, GROUP, self.worker_id, 0, list(ids), justid=True)
