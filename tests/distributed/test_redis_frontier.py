@@ -250,3 +250,21 @@ async def test_one_seeder_per_job_and_a_dead_seeder_is_replaced(make: Any) -> No
     third = await make("third")
     async with asyncio.timeout(5):
         assert not await third.claim_seeding()  # seeded: nobody seeds again
+
+
+async def test_a_crashed_background_loop_fails_the_worker(make: Any) -> None:
+    a = await make("a")
+    woken: list[bool] = []
+    a.on_ready = lambda: woken.append(True)
+
+    async def broken() -> None:
+        raise ValueError("a bug in the loop")
+
+    a._tick = broken  # type: ignore[method-assign]
+    a._kick.set()
+    await wait_until(lambda: a._task is not None and a._task.done())
+    assert woken  # the engine is woken up...
+    with pytest.raises(ValueError, match="a bug in the loop"):
+        a.pop(time.monotonic())  # ...and pop() raises instead of returning None forever
+    a._task = None  # nothing left to close
+    await a._redis.aclose()

@@ -212,8 +212,11 @@ class SharedLimits:
 
         return make
 
-    async def run(self) -> None:
-        while True:
+    async def run(self, stop: Callable[[], bool] = lambda: False) -> None:
+        """Sync every tick until cancelled or ``stop()`` says so. The check matters: a
+        cancellation that lands inside redis-py can be lost on Python 3.11, and a
+        loop that never ends would keep the engine from finishing."""
+        while not stop():
             try:
                 await self.sync()
                 self._warned = False

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -84,9 +83,8 @@ def run_worker(job: CrawlJob, frontier_url: str, job_name: str) -> tuple[dict[st
             "frontier": frontier,
             "policy_wrapper": shared.factory,
             "background": [
-                lambda: _sync_limits(shared),
+                lambda: _sync_limits(shared, engines[0]),
                 lambda: _publish_stats(client, keys, worker_id, engines[0]),
-                lambda: _debug_dump(engines[0]),
             ],
         }
 
@@ -121,9 +119,10 @@ def _slot_demand(engine: Engine, key: str) -> int:
     return 0 if slot is None else slot.inflight + len(slot.backlog)
 
 
-async def _sync_limits(shared: SharedLimits) -> None:
+async def _sync_limits(shared: SharedLimits, engine: Engine) -> None:
     try:
-        await shared.run()
+        # ends by itself once the crawl is over, even if its cancellation is lost
+        await shared.run(stop=lambda: engine.dispatcher.closed)
     finally:
         await shared.release()
 
@@ -132,7 +131,7 @@ async def _publish_stats(
     client: aioredis.Redis, keys: JobKeys, worker_id: str, engine: Engine
 ) -> None:
     """Keep this worker's stats readable by ``jobs status`` while it runs."""
-    while True:
+    while not engine.dispatcher.closed:
         await asyncio.sleep(_PUBLISH_EVERY)
         with contextlib.suppress(RedisError):
             await client.set(
@@ -362,18 +361,3 @@ def _masked(url: str) -> str:
         return url
     scheme, _, rest = url.partition("://")
     return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-
-
-async def _debug_dump(engine: Engine) -> None:  # TEMPORARY
-    import sys as _s
-    while True:
-        await asyncio.sleep(3)
-        d = engine.dispatcher
-        f = engine.frontier
-        print("DEBUG", time.monotonic(), "active", d.active, "producers", d.producers, "parked", d.parked,
-              "inflight", d.inflight, "closed", d.closed, "waiters", len(d._waiters),
-              "window", len(f._window), "leases", len(f._leases), "outbox", len(f._outbox), "acks", len(f._acks),
-              "delayed", len(f._delayed_out), "done", f._done, "remote", f._remote_pending,
-              "seeding_finished", f._seeding_finished, "seeded_sent", f._seeded_sent,
-              "task", f._task, "slots", {k: (s.inflight, len(s.backlog), s.policy.limit()) for k, s in d.slots.items()},
-              "tasks", [t.get_coro().__qualname__ for t in asyncio.all_tasks()], file=_s.stderr, flush=True)

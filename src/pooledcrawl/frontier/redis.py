@@ -200,7 +200,11 @@ class RedisFrontier:
         self._done = False
         self._stopping = False
         self._remote_pending = 0
-        self._seeding_finished = False
+        #: pushes so far, and how many of them reached Redis: the start requests
+        #: are all enqueued once ``_sent`` reaches the count at ``seeding_done``
+        self._pushed = 0
+        self._sent = 0
+        self._seed_mark: int | None = None
         self._seeded_sent = False
         self._last_reclaim = 0.0
         self._reclaim_cursor: dict[str, str] = {}
@@ -226,6 +230,9 @@ class RedisFrontier:
                 f"not {self._spider_name!r}: use another --job or purge it"
             )
         self._task = asyncio.create_task(self._run(), name="redis-frontier")
+        # if the loop dies of a bug, wake the engine so pop() raises it: a worker
+        # that stops refilling and acknowledging must fail, not sit idle forever
+        self._task.add_done_callback(lambda _task: self.on_ready())
 
     async def close(self) -> None:
         """Flush what is buffered (retrying while Redis is away, up to a bound), then stop."""
@@ -283,7 +290,7 @@ class RedisFrontier:
             await asyncio.sleep(1.0 if verdict == 2 else backoff)
 
     def seeding_done(self) -> None:
-        self._seeding_finished = True
+        self._seed_mark = self._pushed
         self._kick.set()
 
     # ---- the synchronous engine-facing API -----------------------------------------
@@ -299,6 +306,7 @@ class RedisFrontier:
         if request.dont_filter:
             fp = b"!" + fp
         self._outbox.append((fp, request.priority, self._codec.encode(request)))
+        self._pushed += 1
         self._done = False
         self._kick.set()
         return True
@@ -310,6 +318,11 @@ class RedisFrontier:
         self._kick.set()
 
     def pop(self, now: float) -> Request | None:
+        task = self._task
+        if task is not None and task.done() and not task.cancelled():
+            error = task.exception()
+            if error is not None:
+                raise error
         if len(self._window) <= self._window_size // 2:
             self._kick.set()
         if not self._window or len(self._leases) >= self._max_leased:
@@ -399,7 +412,8 @@ class RedisFrontier:
             await self._send_outbox(outbox, delayed)
             outbox = []
             delayed = []
-            if self._seeding_finished and not self._seeded_sent and not self._outbox:
+            mark = self._seed_mark
+            if mark is not None and not self._seeded_sent and self._sent >= mark:
                 await self._redis.hset(self.keys.meta, "seeded", "1")
                 self._seeded_sent = True
             if acks:
@@ -424,6 +438,7 @@ class RedisFrontier:
                 added = await self._enqueue(keys=[self.keys.seen, self.keys.priorities], args=args)
                 # a chunk that reached Redis must not be sent again if a later one fails
                 del outbox[: len(chunk)]
+                self._sent += len(chunk)
                 self.duplicates += len(chunk) - int(added)  # forced ones count as added
             self.on_ready()
         if delayed:

@@ -31,6 +31,8 @@ _CHARSET_RE = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
 # what str.strip() removes from an ASCII string and bytes.strip() does not
 _STR_ONLY_SPACE = frozenset(b"\x1c\x1d\x1e\x1f")
 _XML_DECLARATION = re.compile(r"[\s\ufeff]*<\?xml\s")
+# what bytes.strip() would leave starting with "<" but not with "<?xml"
+_MARKUP_START = re.compile(rb"[ \t\n\r\x0b\x0c]*<(?!\?xml)")
 # "prefix:name" in an XPath (not an axis's "::"); string literals may match too: harmless
 _PREFIX_RE = re.compile(r"[\w.-]:(?!:)")
 
@@ -146,11 +148,10 @@ class Response:
         """HTML whose bytes parsel strips and cleans exactly as it would its text:
         it starts with ``<`` (so it is neither JSON nor an XML declaration) and
         ends in ASCII that both ``str.strip`` and ``bytes.strip`` agree on."""
-        stripped = body.strip()
-        if not stripped.startswith(b"<") or stripped.startswith(b"<?xml"):
+        if _MARKUP_START.match(body) is None or b"\x00" in body:
             return False
-        last = stripped[-1]
-        return last < 0x80 and last not in _STR_ONLY_SPACE and b"\x00" not in body
+        tail = body[-64:].rstrip() or body.rstrip()  # no copy of the whole page
+        return bool(tail) and tail[-1] < 0x80 and tail[-1] not in _STR_ONLY_SPACE
 
     def css(self, query: str) -> SelectorList[Selector]:
         selector = self.selector
