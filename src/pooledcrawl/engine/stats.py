@@ -9,8 +9,6 @@ from typing import Any
 
 from pooledcrawl.metrics.summary import domain_table
 
-from pooledcrawl.metrics.summary import domain_table
-
 __all__ = ["ErrorLog", "Stats"]
 
 
@@ -81,7 +79,6 @@ class Stats:
                 f" rate {'-' if rate is None else f'{rate:.1f}/s'}"
                 f" 429s {info.get('status_counts', {}).get('429', 0)}"
             )
-        lines += domain_table(self.domains)  # pool metrics, one row per domain
         lines += domain_table(self.domains)  # pool metrics, one row per domain
         return "\n".join(lines)
 
