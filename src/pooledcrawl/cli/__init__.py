@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from pooledcrawl._version import __version__
-from pooledcrawl.cli import crawl, demo, distributed, profiles
+from pooledcrawl.cli import crawl, demo, distributed, probe, profiles, size
 from pooledcrawl.errors import UsageError
 
 __all__ = ["main"]
@@ -17,7 +17,7 @@ __all__ = ["main"]
 log = logging.getLogger("pooledcrawl")
 
 #: Each command module has ``add_parser(subparsers)`` and ``run(args) -> int``.
-COMMANDS = (crawl, demo, distributed, profiles)
+COMMANDS = (crawl, demo, distributed, profiles, size, probe)
 
 
 class _Parser(argparse.ArgumentParser):

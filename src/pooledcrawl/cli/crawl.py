@@ -53,6 +53,9 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument("--stats", metavar="FILE", help="write crawl stats as JSON to FILE")
     out.add_argument(
+        "--report", metavar="FILE", help="write an HTML report with charts to FILE (offline)"
+    )
+    out.add_argument(
         "--fields",
         metavar="A,B,C",
         help="CSV columns, in order (default: the keys of the first item)",
@@ -96,6 +99,18 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> None:
         "--autothrottle",
         choices=("on", "off"),
         help="adapt per-domain concurrency to 429s (on) or use a fixed cap (off)",
+    )
+    crawl.add_argument(
+        "--http2",
+        action="store_true",
+        default=None,
+        help="HTTP/2 over httpx (falls back to HTTP/1.1 per server); default: aiohttp HTTP/1.1",
+    )
+    crawl.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="do not verify TLS certificates (self-signed test targets only)",
     )
     add_proxy_options(parser)
 
@@ -143,6 +158,8 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         "csv_fields": args.fields,
         "pg_monitor": args.pg_monitor,
         "autothrottle": None if args.autothrottle is None else args.autothrottle == "on",
+        "http2": getattr(args, "http2", None),
+        "insecure": getattr(args, "insecure", None),
     }
     layer.update({key: value for key, value in flags.items() if value is not None})
     return layer
@@ -179,4 +196,8 @@ def run(args: argparse.Namespace) -> int:
     job = job_from_args(args, args.target)
     stats, code = run_job(job)
     print_summary(stats)
+    if args.report:
+        from pooledcrawl.report import write_report
+
+        write_report(stats.to_dict(), args.report)
     return code

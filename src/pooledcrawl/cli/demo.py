@@ -26,6 +26,7 @@ def add_parser(subparsers: Any) -> None:
         help="where the items go (default: demo-items.jsonl, overwritten)",
     )
     parser.add_argument("--stats", metavar="FILE", help="write crawl stats as JSON to FILE")
+    parser.add_argument("--report", metavar="FILE", help="write an HTML report to FILE")
     parser.add_argument("--log-level", default="WARNING")
     parser.set_defaults(run=run)
 
@@ -101,4 +102,9 @@ def run(args: argparse.Namespace) -> int:
         stats, code = run_job(job)
     print_summary(stats)
     print(f"wrote {stats.items} items to {args.output}")
+    if args.report:
+        from pooledcrawl.report import write_report
+
+        write_report(stats.to_dict(), args.report)
+        print(f"wrote the report to {args.report}")
     return code
