@@ -24,6 +24,7 @@ import asyncio
 import logging
 import ssl
 import time
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -184,11 +185,10 @@ class _Tracer:
             self._timing.opened += 1
 
 
-def _no_cookies() -> httpx.Cookies:
-    """A cookie jar whose policy accepts no domain: ``cookies = false``."""
-    from http.cookiejar import CookieJar, DefaultCookiePolicy
-
-    return httpx.Cookies(CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
+def _no_cookies() -> CookieJar:
+    """A cookie jar whose policy accepts no domain: ``cookies = false``. (A jar, not an
+    ``httpx.Cookies``: the client would copy that into a jar with the default policy.)"""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
