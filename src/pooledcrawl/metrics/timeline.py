@@ -53,10 +53,12 @@ class Timeline:
         return index
 
     def add(self, t: float, column: int, n: float = 1.0) -> None:
-        self._rows[self._index(t)][column] += n
+        index = self._index(t)  # first: it may coarsen, replacing self._rows
+        self._rows[index][column] += n
 
     def peak(self, t: float, column: int, value: float) -> None:
-        row = self._rows[self._index(t)]
+        index = self._index(t)
+        row = self._rows[index]
         if value > row[column]:
             row[column] = value
 
