@@ -10,6 +10,7 @@ from multidict import CIMultiDict
 from parsel import Selector
 
 from pooledcrawl import Request, Response
+from pooledcrawl.http.response import _declared
 
 URL = "http://h.test/dir/a.html"
 
@@ -62,6 +63,33 @@ FRAGMENTS = [
     b"plain text",
     b"<!-- <meta charset=koi8-r> -->",
 ]
+HEAD_PARTS = [
+    b"<body>",
+    b"<BODY>",
+    b"< body>",
+    b"<html>",
+    b"<head>",
+    b"<!--",
+    b"-->",
+    b'<meta charset="koi8-r">',
+    b'<META CHARSET="latin-1">',
+    b'<meta http-equiv="content-type" content="text/html; charset=cp1251">',
+    b'<?xml version="1.0" encoding="utf-16"?>',
+    b'<?XML version="1.0" encoding="latin-1"?>',
+    b"<p>text</p>",
+    b" " * 2000,
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(HEAD_PARTS), max_size=10))
+def test_declared_encoding_shortcut_agrees_with_w3lib(parts: list[bytes]) -> None:
+    from w3lib.encoding import html_body_declared_encoding
+
+    body = b"".join(parts)
+    assert _declared(body) == html_body_declared_encoding(body)
+
+
 CONTENT_TYPES = [None, "text/html", "text/html; charset=utf-8", "text/html; charset=cp1252"]
 
 
