@@ -4,7 +4,7 @@ give exactly what the plain parsel calls give."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 from parsel import Selector
@@ -83,6 +83,9 @@ HEAD_PARTS = [
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.sampled_from(HEAD_PARTS), max_size=10))
+@example([b"<!--", b"<body>", b"-->", b'<meta charset="koi8-r">', b"<body>"])
+@example([b"<BODY>", b'<meta charset="koi8-r">', b"<body>"])
+@example([b" " * 2000, b" " * 2000, b'<meta charset="koi8-r">', b"<body>"])
 def test_declared_encoding_shortcut_agrees_with_w3lib(parts: list[bytes]) -> None:
     from w3lib.encoding import html_body_declared_encoding
 
