@@ -53,6 +53,8 @@ class Port:
     """Requests over the rate accepted without delay (``burst=... nodelay``)."""
     delay: float | None = None
     """Seconds added to every response that is not rejected (nginx ``echo_sleep``)."""
+    tls: bool = False
+    """HTTPS with HTTP/2 (``listen ... ssl http2``, a self-signed certificate); nginx only."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,10 +63,13 @@ class Server:
     ports: dict[str, int]
     detail: str
     """e.g. ``nginx 1.22.1, 1 worker``: what the report says served the site."""
+    tls: frozenset[str] = frozenset()
+    """Names of the ports that speak HTTPS (and HTTP/2)."""
 
     def url(self, name: str = "plain") -> str:
-        """``http://127.0.0.1:PORT`` of the named port."""
-        return f"http://127.0.0.1:{self.ports[name]}"
+        """``http://127.0.0.1:PORT`` (``https://`` for a TLS port) of the named port."""
+        scheme = "https" if name in self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.ports[name]}"
 
 
 def nginx_available() -> bool:
@@ -88,6 +93,8 @@ def serve(
     names = [p.name for p in ports]
     if not ports or len(set(names)) != len(names):
         raise ValueError("ports need distinct names")
+    if any(p.tls for p in ports) and (kind == "python" or not nginx_available()):
+        raise RuntimeError("TLS + HTTP/2 ports need nginx (apt install nginx-light)")
     if kind == "auto":
         needs_echo = any(p.delay for p in ports)
         kind = "nginx" if nginx_available() and (echo_module() or not needs_echo) else "python"
@@ -143,6 +150,11 @@ def nginx_config(run_dir: Path, site: Path, ports: Sequence[Port], numbers: Sequ
                 f" location /p/ {{ {limit} echo_sleep {port.delay}; echo_location /raw$uri; }}"
                 f" location /raw/ {{ internal; alias {site}/; }} }}"
             )
+        elif port.tls:
+            http.append(
+                f"server {{ listen 127.0.0.1:{number} ssl http2; root {site}; {limit}"
+                f" ssl_certificate {run_dir}/cert.pem; ssl_certificate_key {run_dir}/key.pem; }}"
+            )
         else:
             http.append(f"server {{ listen 127.0.0.1:{number}; root {site}; {limit} }}")
     lines = [*head, "events { worker_connections 4096; }", "http {"]
@@ -165,6 +177,16 @@ def _start_nginx(site: Path, ports: Sequence[Port]) -> Iterator[Server]:
     version = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
     proc: subprocess.Popen[bytes] | None = None
     try:
+        if any(p.tls for p in ports):  # self-signed, like ../shared/bench/nginx.sh makes
+            key, cert = str(run_dir / "key.pem"), str(run_dir / "cert.pem")
+            subprocess.run(
+                [
+                    *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes"),
+                    *("-subj", "/CN=localhost", "-keyout", key, "-out", cert, "-days", "2"),
+                ],
+                check=True,
+                capture_output=True,
+            )
         for _attempt in range(3):  # a picked port may be taken before nginx binds it
             numbers = _free_ports(len(ports))
             conf = run_dir / "nginx.conf"
@@ -182,7 +204,8 @@ def _start_nginx(site: Path, ports: Sequence[Port]) -> Iterator[Server]:
             log = (run_dir / "error.log").read_text() if (run_dir / "error.log").exists() else ""
             raise RuntimeError(f"nginx did not start: {log.strip()[-500:]}")
         detail = f"{version.split(': ')[-1]}, 1 worker, access_log off"
-        yield Server("nginx", {p.name: n for p, n in zip(ports, numbers, strict=True)}, detail)
+        numbered = {p.name: n for p, n in zip(ports, numbers, strict=True)}
+        yield Server("nginx", numbered, detail, frozenset(p.name for p in ports if p.tls))
     finally:
         if proc is not None:
             _stop(proc)

@@ -20,6 +20,10 @@ job is purged afterwards): (g) is (a) with one worker on the Redis frontier;
 (h) and (i) crawl a latency-bound port (every response held ``SLOW_DELAY``) with
 ``LATENCY_CONCURRENCY`` requests in flight per worker, one worker then two
 (``--workers 2``), under a job-wide domain cap above one worker's concurrency.
+
+Row (j) is (a) with ``--http2`` (httpx) against nginx's TLS + HTTP/2 port (a
+self-signed certificate, so ``--insecure``): the cost of HTTP/2 next to (a). It
+needs nginx; with the Python fallback server it is skipped.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.servers import Port, Server, serve
+from benchmarks.servers import Port, Server, nginx_available, serve
 from benchmarks.site import START_PATH, expected_names, generate_site
 
 __all__ = ["CONTENDERS", "Contender", "RunResult", "main", "run_contender", "verify_output"]
@@ -88,6 +92,8 @@ class Contender:
 
     def unavailable(self) -> str | None:
         """Why this contender cannot run here, or None."""
+        if self.port == "h2" and not nginx_available():
+            return "nginx is not installed (its TLS + HTTP/2 port is the target)"
         if self.requires is not None and importlib.util.find_spec(self.requires) is None:
             return f"{self.requires} is not installed (pip install 'pooledcrawl[bench]')"
         if self.redis and not _redis_reachable(REDIS_URL):
@@ -99,7 +105,12 @@ class Contender:
 
 
 def _pooledcrawl(
-    spider: str, *, jobdir: bool = False, redis_workers: int = 0, latency: bool = False
+    spider: str,
+    *,
+    jobdir: bool = False,
+    redis_workers: int = 0,
+    latency: bool = False,
+    http2: bool = False,
 ) -> Command:
     def command(start: str, out: Path, timing: Path, concurrency: int) -> list[str]:
         if latency:
@@ -115,6 +126,8 @@ def _pooledcrawl(
         if redis_workers:  # a new job each run: nothing seen, nothing queued
             job = f"bench-{out.stem}-{uuid.uuid4().hex[:8]}"
             argv += ["--frontier", REDIS_URL, "--job", job, "--workers", str(redis_workers)]
+        if http2:  # httpx, against a self-signed certificate
+            argv += ["--http2", "--insecure"]
         if latency:  # the domain's cap is job-wide: above one worker's concurrency
             argv += ["-s", f"domain_concurrency={4 * LATENCY_CONCURRENCY}"]
         return argv
@@ -163,6 +176,13 @@ CONTENDERS = (
         timing_from_stats=True,
         port="slow",
         redis=True,
+    ),
+    Contender(
+        "j",
+        "pooledcrawl, CSS, HTTP/2",
+        _pooledcrawl("pc_css.py", http2=True),
+        timing_from_stats=True,
+        port="h2",
     ),
     Contender("c", "aiohttp loop, regex", _module("aiohttp_loop")),
     Contender("d", "Scrapy, CSS", _module("scrapy_spider"), requires="scrapy"),
@@ -405,7 +425,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="runs per contender (default 3)")
     parser.add_argument(
         "--only",
-        default="a,b,c,d,e,f,g,h,i",
+        default="a,b,c,d,e,f,g,h,i,j",
         help="contenders to run, e.g. a,b,c (default all)",
     )
     parser.add_argument("--concurrency", type=int, default=64)
@@ -417,7 +437,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = sorted(set(keys) - {c.key for c in CONTENDERS})
     if unknown:
-        parser.error(f"unknown contender(s) {', '.join(unknown)}: choose from a to i")
+        parser.error(f"unknown contender(s) {', '.join(unknown)}: choose from a to j")
     if args.pages < 1 or args.runs < 1:
         parser.error("--pages and --runs must be >= 1")
     args.only = keys
@@ -436,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ports = [Port("plain")]
         if any(c.port == "slow" for c in chosen):
             ports.append(Port("slow", delay=SLOW_DELAY))
+        if any(c.port == "h2" for c in chosen):
+            ports.append(Port("h2", tls=True))
         with serve(site, ports, kind=args.server) as server:
             print(f"site: {args.pages} pages; server: {server.kind} ({server.detail})")
             results = _run_all(chosen, server, args, Path(tmp) / "runs")
