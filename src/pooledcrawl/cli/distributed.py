@@ -41,6 +41,9 @@ def add_parser(subparsers: Any) -> None:
     jobs.add_argument("job", help="the job's name")
     jobs.add_argument("--frontier", required=True, metavar="URL", help="redis://host:port/db")
     jobs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    jobs.add_argument(
+        "--force", action="store_true", help="purge even while workers are alive (they stop)"
+    )
     jobs.set_defaults(run=run_jobs_command)
 
 
@@ -114,7 +117,7 @@ def run_jobs_command(args: argparse.Namespace) -> int:
     from pooledcrawl.distributed.worker import job_status, purge_job
 
     if args.action == "purge":
-        deleted = asyncio.run(purge_job(args.frontier, args.job))
+        deleted = asyncio.run(purge_job(args.frontier, args.job, force=args.force))
         print(f"purged job {args.job}: {deleted} keys deleted")
         return 0
     status = asyncio.run(job_status(args.frontier, args.job))

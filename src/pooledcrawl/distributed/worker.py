@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 _PUBLISH_EVERY = 2.0
+#: a worker with a heartbeat this recent (seconds) counts as alive
+_ALIVE_WITHIN = 10
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -294,7 +296,7 @@ async def job_status(url: str, job: str) -> dict[str, Any]:
                 leased += int((await client.xpending(stream, GROUP))["pending"])
         delayed = await client.zcard(keys.delayed)
         now, _ = await client.time()  # heartbeats are in the server's time
-        alive = await client.zcount(keys.workers, now - 10, "+inf")
+        alive = await client.zcount(keys.workers, now - _ALIVE_WITHIN, "+inf")
         failed = 0
         async for key in client.scan_iter(match=keys.worker_stats("*"), count=500):
             raw = await client.get(key)
@@ -332,13 +334,23 @@ async def job_status(url: str, job: str) -> dict[str, Any]:
         await client.aclose()
 
 
-async def purge_job(url: str, job: str) -> int:
-    """Delete every key of ``job``; returns how many were deleted."""
+async def purge_job(url: str, job: str, *, force: bool = False) -> int:
+    """Delete every key of ``job``; returns how many were deleted. A job with live
+    workers is refused unless ``force``: they would stop with an error."""
     client = connect(url)
+    keys = JobKeys(job)
     deleted = 0
     try:
+        if not force:
+            now, _ = await client.time()
+            alive = int(await client.zcount(keys.workers, now - _ALIVE_WITHIN, "+inf"))
+            if alive:
+                raise UsageError(
+                    f"job {job!r} has {alive} live worker(s) (a heartbeat in the last "
+                    f"{_ALIVE_WITHIN} s): stop them first, or purge with --force"
+                )
         batch: list[bytes] = []
-        async for key in client.scan_iter(match=JobKeys(job).pattern, count=1000):
+        async for key in client.scan_iter(match=keys.pattern, count=1000):
             batch.append(key)
             if len(batch) >= 500:
                 deleted += await client.unlink(*batch)

@@ -128,16 +128,23 @@ redis.call('ZADD', KEYS[2], now, ARGV[1])
 return 1
 """
 
-# KEYS: priorities, delayed, meta. ARGV: stream prefix. -> {pending entries, delayed, seeded}
+# KEYS: priorities, delayed, meta. ARGV: stream prefix.
+# -> {pending entries, delayed, seeded, the job exists (not purged)}
 _REMAINING = """
 local total = 0
 for _, p in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   total = total + redis.call('XLEN', ARGV[1] .. p)
 end
-return {total, redis.call('ZCARD', KEYS[2]), redis.call('HGET', KEYS[3], 'seeded') or ''}
+return {total, redis.call('ZCARD', KEYS[2]), redis.call('HGET', KEYS[3], 'seeded') or '',
+        redis.call('HEXISTS', KEYS[3], 'spider')}
 """
 
 _LOCAL_SEEN_MAX = 200_000
+#: acknowledgements that wake the background loop at once; fewer wait for its next
+#: round (every 50 ms), so a round trip carries many
+_ACK_BATCH = 256
+#: how soon after finding the job's streams empty a worker asks again
+_EMPTY_POLL = 0.05
 #: requests per enqueue script call: one call blocks Redis while it runs
 _ENQUEUE_BATCH = 1000
 _MAX_BLOOM_BITS = 2**32
@@ -189,7 +196,8 @@ class RedisFrontier:
         self._beat_script = client.register_script(_BEAT)
         self._claim_seeding_script = client.register_script(_CLAIM_SEEDING)
         self._window: deque[tuple[Request, str, str]] = deque()
-        self._leases: dict[int, tuple[str, str]] = {}
+        #: requests handed to the engine and not acknowledged: id -> (request, stream, id)
+        self._leases: dict[int, tuple[Request, str, str]] = {}
         self._lease_ids: dict[str, set[str]] = {}
         self._local_seen: OrderedDict[int, None] = OrderedDict()
         self._outbox: list[tuple[bytes, int, bytes]] = []
@@ -207,6 +215,8 @@ class RedisFrontier:
         self._seed_mark: int | None = None
         self._seeded_sent = False
         self._last_reclaim = 0.0
+        self._found_empty_at = 0.0
+        self._purged = False
         self._reclaim_cursor: dict[str, str] = {}
         self._last_heartbeat = 0.0
         self._last_move = 0.0
@@ -249,7 +259,14 @@ class RedisFrontier:
                     await self._task
             self._task = None
         deadline = time.monotonic() + 30.0
-        while self._outbox or self._delayed_out or self._acks or self._window:
+        # Requests the engine took and never completed (parked behind a busy domain,
+        # or cut short by a stop) go back too: at-least-once, and nobody waits for
+        # their leases to time out.
+        self._window.extend(self._leases.values())
+        self._leases.clear()
+        while not self._purged and (
+            self._outbox or self._delayed_out or self._acks or self._window
+        ):
             try:
                 await self._flush()
                 await self._release_window()
@@ -308,14 +325,14 @@ class RedisFrontier:
         self._outbox.append((fp, request.priority, self._codec.encode(request)))
         self._pushed += 1
         self._done = False
-        self._kick.set()
+        if not self._window or len(self._outbox) >= _ENQUEUE_BATCH:
+            self._kick.set()  # starving, or a full batch: send now; else with the next round
         return True
 
     def push_later(self, request: Request, not_before: float) -> None:
         due = time.time() + max(0.0, not_before - time.monotonic())
         self._delayed_out.append((due, request.priority, self._codec.encode(request)))
         self._done = False
-        self._kick.set()
 
     def pop(self, now: float) -> Request | None:
         task = self._task
@@ -323,19 +340,23 @@ class RedisFrontier:
             error = task.exception()
             if error is not None:
                 raise error
-        if len(self._window) <= self._window_size // 2:
+        if (
+            len(self._window) <= self._window_size // 2
+            and time.monotonic() - self._found_empty_at >= _EMPTY_POLL
+        ):
             self._kick.set()
         if not self._window or len(self._leases) >= self._max_leased:
             return None
         request, stream, entry_id = self._window.popleft()
-        self._leases[id(request)] = (stream, entry_id)
+        self._leases[id(request)] = (request, stream, entry_id)
         return request
 
     def ack(self, request: Request) -> None:
         lease = self._leases.pop(id(request), None)
         if lease is not None:
-            self._acks.append(lease)
-            self._kick.set()
+            self._acks.append((lease[1], lease[2]))
+            if len(self._acks) >= _ACK_BATCH or not self._leases:
+                self._kick.set()  # a full batch, or maybe the job's last request
 
     def next_due(self) -> float | None:
         return None  # due retries come back through the background loop and on_ready
@@ -399,6 +420,7 @@ class RedisFrontier:
                 got = await self._reclaim()
             if got:
                 self.on_ready()
+            self._found_empty_at = 0.0 if got else time.monotonic()
         if not self._window and not self._leases and not self._outbox and not self._delayed_out:
             await self._check_done()
 
@@ -465,7 +487,7 @@ class RedisFrontier:
                 own.difference_update(ids)
 
     async def _release_window(self) -> None:
-        """Hand requests this worker claimed but never started back to the job, now,
+        """Hand requests this worker claimed but never completed back to the job, now,
         instead of leaving them to be reclaimed after the lease timeout."""
         if not self._window:
             return
@@ -548,7 +570,12 @@ class RedisFrontier:
             keys=[self.keys.priorities, self.keys.delayed, self.keys.meta],
             args=[self.keys.stream_prefix],
         )
-        pending, delayed, seeded = reply
+        pending, delayed, seeded, exists = reply
+        if not int(exists):
+            self._purged = True  # close() must not re-create keys of the job
+            raise UsageError(
+                f"job {self.keys.job!r} was purged while this worker was running; stopped"
+            )
         self._remote_pending = int(pending) + int(delayed)
         done = bool(seeded) and not self._remote_pending
         if done != self._done:
