@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from dist_helpers import HERE, Procs, slow_graph, worker_argv
+from dist_helpers import HERE, Procs, line_count, slow_graph, wait_for, worker_argv
 from sites import serve
 
 from pooledcrawl.cli import main
@@ -112,3 +112,20 @@ async def test_status_errors_are_one_line(
     assert (code, out) == (2, "")
     assert message in err
     assert err.count("\n") == 1
+
+
+async def test_purging_a_running_job_stops_its_workers(
+    redis_url: str, job: str, procs: Procs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = tmp_path / "items.jsonl"
+    async with serve(slow_graph(60, 0.05)) as base:
+        await procs.start(worker_argv(base, redis_url, job, feed, "--concurrency", "2"))
+        await wait_for(lambda: line_count([feed]) >= 5, 30, "5 items")
+        code, _, err = await cli(capsys, "jobs", "purge", job, "--frontier", redis_url)
+        assert code == 2
+        assert "has 1 live worker(s)" in err and "--force" in err
+        code, _, _ = await cli(capsys, "jobs", "purge", job, "--frontier", redis_url, "--force")
+        assert code == 0
+        assert await procs.wait(30) == [2], procs.log(0)
+    assert f"job {job!r} was purged while this worker was running" in procs.log(0)
+    assert "Traceback" not in procs.log(0)

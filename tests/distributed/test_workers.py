@@ -20,6 +20,7 @@ from dist_helpers import (
     feed_urls,
     line_count,
     read_stats,
+    slow_graph,
     wait_for,
     worker_argv,
 )
@@ -139,6 +140,37 @@ async def test_seeds_once_per_job_and_crawl_workers_merges(
         assert await procs.wait(30, [1]) == [0], procs.log(1)
     assert hits[0] == 1
     assert feed_urls(late) == []
+
+
+async def test_ctrl_c_stops_local_workers_and_the_job_resumes(
+    redis_url: str, job: str, procs: Procs, tmp_path: Path
+) -> None:
+    pages = 300
+    out = tmp_path / "items.jsonl"
+    async with serve(slow_graph(pages, 0.02)) as base:
+        crawl = [
+            *(sys.executable, "-m", "pooledcrawl", "crawl", SPIDER),
+            *("-a", f"start={base}/p/0.html", "--frontier", redis_url, "--job", job),
+            *("--workers", "2", "-o", str(out), "--concurrency", "2", "--log-level", "WARNING"),
+        ]
+        first = await procs.start(crawl)
+        await wait_for(lambda: line_count(parts_left(tmp_path)) >= 20, 30, "20 items")
+        first.send_signal(signal.SIGINT)  # as a Ctrl-C on the terminal reaches the parent
+        assert await procs.wait(30, [0]) == [130], procs.log(0)
+        assert "finishing in-flight requests" in procs.log(0)
+        assert not parts_left(tmp_path)
+        stopped = feed_urls(out)
+        assert 20 <= len(stopped) < pages
+        status = await job_status(redis_url, job)
+        # every claimed request went back to the job: none waits for a lease timeout
+        assert status["leased"] == 0 and status["pending"] > 0
+        assert status["workers_alive"] == 0
+
+        await procs.start(crawl)  # the same command resumes the job
+        assert await procs.wait(60, [1]) == [0], procs.log(1)
+    urls = feed_urls(out)  # -o appends: both runs' items
+    assert set(urls) == all_pages(base, pages)
+    assert len(urls) - pages <= 4  # at most what was in flight at the stop
 
 
 def parts_left(folder: Path) -> list[Path]:
