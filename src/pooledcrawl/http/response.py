@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import functools
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,10 @@ _XML_DECLARATION = re.compile(r"[\s\ufeff]*<\?xml\s")
 _MARKUP_START = re.compile(rb"[ \t\n\r\x0b\x0c]*<(?!\?xml)")
 # "prefix:name" in an XPath (not an axis's "::"); string literals may match too: harmless
 _PREFIX_RE = re.compile(r"[\w.-]:(?!:)")
+#: lxml parse errors after which parsel decodes the page itself, with replacements
+_ENCODING_ERRORS = frozenset({9, 81})  # ERR_INVALID_CHAR, ERR_INVALID_ENCODING
+#: per-thread lxml HTML parsers: a cache, not crawl state
+_PARSERS = threading.local()
 
 
 class Response:
@@ -133,6 +138,9 @@ class Response:
         page goes to lxml as bytes instead of being decoded and encoded again."""
         body = self.body
         if self._text is None and self._plain_markup(body) and _is_utf8(self._encoding()):
+            root = _utf8_html_root(body)
+            if root is not None:
+                return selector_cls(root=root, type="html")
             return selector_cls(body=body, encoding="utf-8", type="html")
         text = self.text
         markup = text.lstrip().startswith("<") and _XML_DECLARATION.match(text) is None
@@ -219,6 +227,12 @@ class Response:
         each one in a Selector first; anything unusual goes through parsel."""
         selector = self.selector
         if selector.type == "html":
+            if css is not None and "::" not in css:
+                # plain CSS selects elements: let lxml read their href, without a
+                # Python proxy per element
+                hrefs = _evaluate(selector, f"({_css_to_xpath(css)})/@href")
+                if hrefs is not None:
+                    return hrefs
             query = _css_to_xpath(css) if css is not None else xpath or ""
             nodes = _evaluate(selector, query)
             if nodes is not None:
@@ -267,6 +281,25 @@ def _evaluate(selector: Selector, xpath: str) -> list[Any] | None:
     except Exception:  # parsel raises its own error for it
         return None
     return found if isinstance(found, list) else None
+
+
+def _utf8_html_root(body: bytes) -> Any | None:
+    """The tree parsel would build from UTF-8 HTML bytes (``body`` is plain markup,
+    see ``_plain_markup``), from a parser kept per thread: making one costs a tenth
+    of a page's parse. None when parsel must parse it (invalid UTF-8, no tree)."""
+    from lxml import etree, html
+
+    parser = getattr(_PARSERS, "html", None)
+    if parser is None:
+        # lxml parsers must not be shared between threads
+        parser = _PARSERS.html = html.HTMLParser(recover=True, encoding="utf-8", huge_tree=True)
+    try:
+        root = etree.fromstring(body.strip(), parser=parser)
+    except etree.XMLSyntaxError:
+        return None
+    if root is None or any(e.type in _ENCODING_ERRORS for e in parser.error_log):
+        return None
+    return root
 
 
 @functools.lru_cache(maxsize=64)

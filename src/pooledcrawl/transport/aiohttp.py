@@ -9,7 +9,6 @@ import time
 
 import aiohttp
 from aiohttp_socks import ProxyConnectionError as SocksConnectionError
-from aiohttp_socks import ProxyConnector
 from aiohttp_socks import ProxyError as SocksError
 from aiohttp_socks import ProxyTimeoutError as SocksTimeoutError
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -20,7 +19,12 @@ from pooledcrawl.metrics.timing import Timing
 from pooledcrawl.profiles.loader import session_connector_limit
 from pooledcrawl.settings import Settings
 from pooledcrawl.transport.base import TransportError
-from pooledcrawl.transport.tracing import aiohttp_trace_config
+from pooledcrawl.transport.metering import (
+    MeteredConnector,
+    MeteredSocksConnector,
+    end_metered_fetch,
+    metered_fetch,
+)
 
 __all__ = ["AiohttpTransport"]
 
@@ -65,10 +69,10 @@ class AiohttpTransport:
                 # credentials in the URL go to that proxy's handshake only.
                 rdns = True if proxy.startswith("socks5h") else None
                 url = proxy.replace("socks5h://", "socks5://", 1)
-                connector = ProxyConnector.from_url(url, rdns=rdns, **options)
+                connector = MeteredSocksConnector.from_url(url, rdns=rdns, **options)
                 session_proxy = None
             else:
-                connector = aiohttp.TCPConnector(**options)  # type: ignore[arg-type]
+                connector = MeteredConnector(**options)
             headers = {"User-Agent": s.user_agent, **s.default_headers}
             session = aiohttp.ClientSession(
                 connector=connector,
@@ -81,7 +85,6 @@ class AiohttpTransport:
                 max_field_size=16 * 1024,
                 max_line_size=16 * 1024,
                 raise_for_status=False,
-                trace_configs=[aiohttp_trace_config()],  # pool wait and keep-alive reuse
             )
             self._sessions[proxy] = session
         return session
@@ -91,6 +94,7 @@ class AiohttpTransport:
         got_headers = False
         timing = Timing()
         started = time.perf_counter()
+        metering = metered_fetch(timing)  # pool wait and keep-alive reuse
         try:
             async with session.request(
                 request.method,
@@ -99,7 +103,6 @@ class AiohttpTransport:
                 data=request.body,
                 # aiohttp fails on its max_redirects-th redirect; ours is how many to follow
                 max_redirects=self._settings.max_redirects + 1,
-                trace_request_ctx=timing,
             ) as resp:
                 got_headers = True
                 timing.headers = time.perf_counter() - started
@@ -126,6 +129,8 @@ class AiohttpTransport:
                 and request.method not in _IDEMPOTENT_METHODS
             )
             raise error from exc
+        finally:
+            end_metered_fetch(metering)
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         """Read the body, never buffering past the size cap (decompressed size included)."""
