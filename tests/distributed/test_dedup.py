@@ -98,3 +98,14 @@ def test_bloom_size_out_of_range_is_a_usage_error(bits: int) -> None:
         RedisFrontier(
             client, "j", RequestCodec(PageSpider()), spider_name="p", worker_id="w", dedup_bits=bits
         )
+
+
+async def test_a_worker_with_another_dedup_mode_is_refused(redis_url: str, job: str) -> None:
+    await push_all(redis_url, job, 10, bits=0)  # the job dedups with an exact set
+    client = aioredis.from_url(redis_url)
+    frontier = RedisFrontier(
+        client, job, RequestCodec(PageSpider()), spider_name="pages", worker_id="w2", dedup_bits=64
+    )
+    with pytest.raises(UsageError, match="redis_dedup_bits=0, this worker has 64"):
+        await frontier.open()
+    await client.aclose()

@@ -129,3 +129,18 @@ async def test_purging_a_running_job_stops_its_workers(
         assert await procs.wait(30) == [2], procs.log(0)
     assert f"job {job!r} was purged while this worker was running" in procs.log(0)
     assert "Traceback" not in procs.log(0)
+
+
+@pytest.mark.parametrize("name", ["shop:eu", "shop*", ".x", "a b"])
+async def test_a_job_name_that_is_not_a_plain_prefix_is_refused(
+    capsys: pytest.CaptureFixture[str], redis_url: str, name: str
+) -> None:
+    # "shop:eu" would be purged with job "shop"; "*" would match other jobs' keys
+    for argv in (
+        ("jobs", "purge", name, "--frontier", redis_url),
+        ("crawl", str(HERE / "graph_spider.py"), "--frontier", redis_url, "--job", name),
+    ):
+        code, out, err = await cli(capsys, *argv)
+        assert (code, out) == (2, ""), err
+        assert f"job name {name!r}" in err
+        assert err.count("\n") == 1

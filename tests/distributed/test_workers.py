@@ -119,6 +119,7 @@ async def test_seeds_once_per_job_and_crawl_workers_merges(
             *("-a", f"start={base}/p/0.html", "--frontier", redis_url, "--job", job),
             *("--workers", "3", "-O", str(out), "--stats", str(stats_path)),
             *("--concurrency", "8", "--log-level", "WARNING"),
+            *("--report", str(tmp_path / "report.html")),
         ]
         await procs.start(crawl)
         assert await procs.wait(60) == [0], procs.log(0)
@@ -133,6 +134,9 @@ async def test_seeds_once_per_job_and_crawl_workers_merges(
         merged = orjson.loads(stats_path.read_bytes())
         assert merged["workers"] == 3
         assert merged["pages"] == len(urls)
+        # one report, from the merged stats
+        report = (tmp_path / "report.html").read_text()
+        assert f"{len(urls):,}" in report and "<svg" in report
 
         # joining a finished job: nothing to seed, nothing to do
         late = tmp_path / "late.jsonl"
@@ -153,12 +157,14 @@ async def test_ctrl_c_stops_local_workers_and_the_job_resumes(
             *("-a", f"start={base}/p/0.html", "--frontier", redis_url, "--job", job),
             *("--workers", "2", "-o", str(out), "--concurrency", "2", "--log-level", "WARNING"),
         ]
-        first = await procs.start(crawl)
+        stats_path = tmp_path / "stats.json"
+        first = await procs.start([*crawl, "--stats", str(stats_path)])
         await wait_for(lambda: line_count(parts_left(tmp_path)) >= 20, 30, "20 items")
         first.send_signal(signal.SIGINT)  # as a Ctrl-C on the terminal reaches the parent
         assert await procs.wait(30, [0]) == [130], procs.log(0)
         assert "finishing in-flight requests" in procs.log(0)
         assert not parts_left(tmp_path)
+        assert orjson.loads(stats_path.read_bytes())["finish_reason"] != "finished"
         stopped = feed_urls(out)
         assert 20 <= len(stopped) < pages
         status = await job_status(redis_url, job)

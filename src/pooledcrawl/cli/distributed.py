@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from pooledcrawl.cli.crawl import add_crawl_options, job_from_args
+from pooledcrawl.distributed.keys import JobKeys
 from pooledcrawl.errors import UsageError
 
 __all__ = ["add_distributed_options", "add_parser", "run_distributed_crawl"]
@@ -50,6 +51,7 @@ def add_parser(subparsers: Any) -> None:
 def _require(args: argparse.Namespace) -> tuple[str, str]:
     if not args.frontier or not args.job:
         raise UsageError("a distributed crawl needs both --frontier redis://... and --job NAME")
+    JobKeys(args.job)  # a bad job name: exit 2 here, not once per worker process
     return args.frontier, args.job
 
 
@@ -61,8 +63,16 @@ def run_worker_command(args: argparse.Namespace) -> int:
     job = job_from_args(args, args.target)
     data, code = run_worker(job, frontier, job_name)
     write_stats_dict(data, job.stats_path)
+    _write_report(args, data)
     _print_job_line(job_name, data, 1)
     return code
+
+
+def _write_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    if args.report:
+        from pooledcrawl.report import write_report
+
+        write_report(data, args.report)
 
 
 def _print_job_line(job_name: str, data: dict[str, Any], workers: int) -> None:
@@ -90,6 +100,7 @@ def run_distributed_crawl(args: argparse.Namespace) -> int:
             _worker_argv(args._argv), workers, job.outputs, job.stats_path
         )
     write_stats_dict(data, job.stats_path)
+    _write_report(args, data)  # from the merged stats of every worker
     _print_job_line(job_name, data, workers)
     return code
 
@@ -104,10 +115,10 @@ def _worker_argv(argv: list[str]) -> list[str]:
             continue
         if index == 0 and arg == "crawl":
             continue
-        if arg in ("-o", "-O", "--stats", "--workers"):
+        if arg in ("-o", "-O", "--stats", "--workers", "--report"):
             skip_next = True
             continue
-        if arg.startswith(("--stats=", "--workers=")):
+        if arg.startswith(("--stats=", "--workers=", "--report=")):
             continue
         out.append(arg)
     return out

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from pooledcrawl.errors import UsageError
+
 __all__ = ["JobKeys"]
+
+
+#: a job name is a key prefix: no ":" (job "a" would own job "a:b"'s keys) and no
+#: glob characters (purge matches the prefix with a pattern)
+_JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass(frozen=True, slots=True)
 class JobKeys:
     job: str
+
+    def __post_init__(self) -> None:
+        if _JOB_NAME.fullmatch(self.job) is None:
+            raise UsageError(
+                f"job name {self.job!r}: use 1-100 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
 
     @property
     def prefix(self) -> str:

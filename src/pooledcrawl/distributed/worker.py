@@ -78,8 +78,10 @@ def run_worker(job: CrawlJob, frontier_url: str, job_name: str) -> tuple[dict[st
             worker_id=worker_id,
             lease_timeout=job.settings.lease_timeout,
             dedup_bits=job.settings.redis_dedup_bits,
-            # enough parked requests to keep every slot of this worker busy
-            max_leased=max(1024, 2 * settings.concurrency),
+            # enough claimed to keep every slot of this worker busy, and no more, so
+            # that on a small job a second worker finds work too
+            window=max(32, 4 * settings.concurrency),
+            max_leased=max(256, 16 * settings.concurrency),
         )
         return {
             "frontier": frontier,
@@ -273,7 +275,9 @@ def merge_stats(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 merged[key] = value
     if merged.get("elapsed_s"):
         merged["pages_per_s"] = round(merged.get("pages", 0) / merged["elapsed_s"], 1)
-    merged["finish_reason"] = "finished"
+    # one worker's reason to stop short (Ctrl-C, max_pages...) is the job's
+    reasons = [part.get("finish_reason") or "finished" for part in parts]
+    merged["finish_reason"] = next((r for r in reasons if r != "finished"), "finished")
     return merged
 
 

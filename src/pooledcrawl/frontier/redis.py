@@ -226,11 +226,14 @@ class RedisFrontier:
 
     # ---- lifecycle -----------------------------------------------------------------
     async def open(self) -> None:
+        meta = self.keys.meta
         try:
-            owner = await self._redis.hget(self.keys.meta, "spider")
-            if owner is None:
-                await self._redis.hsetnx(self.keys.meta, "spider", self._spider_name)
-                owner = await self._redis.hget(self.keys.meta, "spider")
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hsetnx(meta, "spider", self._spider_name)
+                # the dedup key is a set or a Bloom bitmap: every worker must agree
+                pipe.hsetnx(meta, "dedup_bits", str(self._dedup_bits))
+                pipe.hmget(meta, ["spider", "dedup_bits"])
+                *_, (owner, bits) = await pipe.execute()
         except RedisError as exc:
             raise UsageError(f"cannot reach the Redis frontier: {exc}") from None
         owner_name = owner.decode() if isinstance(owner, bytes) else str(owner)
@@ -238,6 +241,11 @@ class RedisFrontier:
             raise UsageError(
                 f"job {self.keys.job!r} belongs to spider {owner_name!r}, "
                 f"not {self._spider_name!r}: use another --job or purge it"
+            )
+        if int(bits) != self._dedup_bits:
+            raise UsageError(
+                f"job {self.keys.job!r} was started with redis_dedup_bits={int(bits)}, "
+                f"this worker has {self._dedup_bits}: every worker of a job needs the same"
             )
         self._task = asyncio.create_task(self._run(), name="redis-frontier")
         # if the loop dies of a bug, wake the engine so pop() raises it: a worker
