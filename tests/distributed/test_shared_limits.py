@@ -62,8 +62,11 @@ async def test_three_workers_stay_within_the_domain_limit_together(
     assert counter.peak <= 5
     assert counter.peak > 1
     assert set().union(*(feed_urls(f) for f in feeds)) == all_pages(base, pages)
-    # fair shares: no worker held the whole limit while the others waited
-    assert all(read_stats(feed)["pages"] > 0 for feed in feeds)
+    # fair shares: no worker held the whole limit while the others waited. One of
+    # the three may fetch nothing: the other two's read-ahead can hold every queued
+    # request of this small job (the README's "Limits and throughput").
+    pages_by_worker = [read_stats(feed)["pages"] for feed in feeds]
+    assert sum(n > 0 for n in pages_by_worker) >= 2, pages_by_worker
 
 
 class FakePolicy(FixedPolicy):
