@@ -119,6 +119,26 @@ async def test_two_workers_enqueue_each_url_once(
     assert kind == ("set" if bits == 0 else "string")
 
 
+@pytest.mark.parametrize("bits", [0, 1 << 20], ids=["exact", "bloom"])
+async def test_a_redirect_target_is_seen_once_by_the_job(
+    make: Any, redis_url: str, job: str, bits: int
+) -> None:
+    a = await make("a", dedup_bits=bits)
+    b = await make("b", dedup_bits=bits)
+    push(a, request(1))
+    await settle(a)
+    target = request(2).url
+    assert not await b.add_seen(request(1).url)  # queued by a under its own URL
+    assert await a.add_seen(target)
+    assert not await b.add_seen(target)  # another worker asks Redis
+    assert push(a, request(2)) == push(b, request(2)) == [False]  # known locally now
+    c = await make("c", dedup_bits=bits)
+    assert push(c, request(2)) == [True]  # c's own memory did not know it: Redis does
+    await settle(c)
+    assert await stream_len(redis_url, job) == 1
+    assert c.duplicates == 1
+
+
 async def test_dont_filter_is_enqueued_again(make: Any, redis_url: str, job: str) -> None:
     a = await make("a")
     push(a, request(1), request(1, dont_filter=True), request(1, dont_filter=True))

@@ -320,11 +320,6 @@ async def test_errbacks_get_http_errors_and_transport_failures(tmp_path: Path) -
     assert {item.get("failed") for item in items} >= {f"{base}/missing", f"{closed}/refused"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the transport follows redirects itself, so a redirect target is "
-    "not checked against the seen set (Scrapy sends it through the dupefilter)",
-)
 async def test_a_redirect_to_a_page_already_seen_is_not_parsed_twice(tmp_path: Path) -> None:
     async def page(request: web.Request) -> web.Response:
         if request.path == "/old":

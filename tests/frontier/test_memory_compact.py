@@ -86,6 +86,16 @@ def test_duplicates_are_still_refused() -> None:
     assert frontier.push(Request("http://h.test/a", method="POST"), "http://h.test/a")
 
 
+async def test_a_redirect_target_is_seen_once() -> None:
+    frontier = MemoryFrontier()
+    assert frontier.push(Request("http://h.test/a"), "http://h.test/a")
+    assert not await frontier.add_seen("http://h.test/a")  # queued under its own URL
+    assert await frontier.add_seen("http://h.test/b")
+    assert not await frontier.add_seen("http://h.test/b")
+    assert not frontier.push(Request("http://h.test/b"), "http://h.test/b")
+    assert len(frontier) == 1
+
+
 def test_a_pending_plain_request_costs_under_250_bytes() -> None:
     spider = S()
     frontier = MemoryFrontier()

@@ -114,6 +114,27 @@ async def test_dedup_after_the_cache_evicts_asks_the_table(
     await frontier.close()
 
 
+async def test_a_redirect_target_is_seen_once_and_across_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "_CACHE_GENERATION", 10)
+    frontier = await opened(tmp_path)
+    assert frontier.push(Request(url(1)), url(1))
+    assert not await frontier.add_seen(url(1))  # queued under its own URL
+    assert await frontier.add_seen(url(2))
+    assert not await frontier.add_seen(url(2))
+    assert not frontier.push(Request(url(2)), url(2))
+    for i in range(10, 60):  # evict url(1) and url(2) from the cache: the table answers
+        frontier.push(Request(url(i)), url(i))
+    assert not await frontier.add_seen(url(2))
+    assert await frontier.add_seen(url(3))
+    await frontier.close()
+    frontier = await opened(tmp_path)
+    assert not frontier.push(Request(url(3)), url(3))
+    assert len(frontier) == 51  # url(1) and url(10)..url(59): add_seen queues nothing
+    await frontier.close()
+
+
 async def test_everything_a_request_carries_survives_a_restart(tmp_path: Path) -> None:
     spider = Shop()
     frontier = await opened(tmp_path, spider)

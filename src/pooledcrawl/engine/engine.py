@@ -505,6 +505,9 @@ class Engine:
                 failure = Failure(request, None, response, request.attempts + 1)
                 await self._run_callback(request, request.errback, failure)
             return
+        if response.url != request.url and not await self._redirect_is_new(request, response):
+            self.stats.duplicates_filtered += 1
+            return
         max_pages = self.settings.max_pages
         if max_pages is not None and self.stats.pages >= max_pages:
             # stopping: responses still in flight are not parsed past the limit, and
@@ -516,6 +519,20 @@ class Engine:
             self.request_stop("max_pages reached")
         callback = request.callback or self.spider.parse
         await self._run_callback(request, callback, response)
+
+    async def _redirect_is_new(self, request: Request, response: Response) -> bool:
+        """Whether a page reached through a redirect is one the crawl has not queued
+        under its own URL: if it has, that request parses it (as Scrapy's dupefilter
+        drops the redirected request)."""
+        if request.dont_filter or request.method != "GET":
+            return True
+        try:
+            canonical = canonical_or_raise(response.url, drop_tracking=self._drop_tracking)
+            if canonical == canonical_or_raise(request.url, drop_tracking=self._drop_tracking):
+                return True  # the same URL, only spelled differently by the client
+        except InvalidURL:
+            return True
+        return await self.frontier.add_seen(canonical)
 
     async def _run_callback(self, request: Request, callback: Callable[..., Any], arg: Any) -> None:
         items: list[Any] = []

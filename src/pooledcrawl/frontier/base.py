@@ -40,6 +40,11 @@ class Frontier(Protocol):
         """Queue ``request`` unless its fingerprint was seen; False for a duplicate."""
         ...
 
+    async def add_seen(self, canonical_url: str) -> bool:
+        """Record a GET URL that a redirect led to, as ``push`` would; False when it was
+        seen already, so the page is (or will be) fetched under that URL anyway."""
+        ...
+
     def push_later(self, request: Request, not_before: float) -> None:
         """Queue a retry, not deduplicated, due at ``not_before`` (monotonic seconds)."""
         ...

@@ -74,6 +74,13 @@ class MemoryFrontier:
         self._enqueue(request)
         return True
 
+    async def add_seen(self, canonical_url: str) -> bool:
+        key = hash(canonical_url) & _FINGERPRINT_MASK
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        return True
+
     def _enqueue(self, request: Request) -> None:
         queue = self._queues.get(request.priority)
         if queue is None:

@@ -43,43 +43,52 @@ __all__ = ["RedisFrontier"]
 
 log = logging.getLogger("pooledcrawl.frontier.redis")
 
-# KEYS: seen, priorities. ARGV: stream prefix, group, bloom bits (0 = exact set),
-# then (fingerprint, priority, payload) triples. A fingerprint is 8 raw bytes (a
-# set member of 8 bytes costs ~48 bytes of Redis memory, 16 hex digits ~64); with
-# a 9th byte in front (dont_filter) it is recorded but enqueued even if seen before.
-_ENQUEUE = """
-local bits = tonumber(ARGV[3])
-local added = 0
+# A fingerprint is 8 raw bytes (a set member of 8 bytes costs ~48 bytes of Redis
+# memory, 16 hex digits ~64). ``is_new`` adds one to the job's seen set, or to its
+# Bloom filter when ``bits`` > 0, and says whether it was new.
+_IS_NEW = """
 local function u32(s, from)
   local a, b, c, d = string.byte(s, from, from + 3)
   return ((a * 256 + b) * 256 + c) * 256 + d
 end
+local function is_new(seen, bits, fp)
+  if bits == 0 then
+    return redis.call('SADD', seen, fp) == 1
+  end
+  -- 7 bit positions by double hashing on the fingerprint's two halves, set in one
+  -- BITFIELD call that returns the old bits: new if any of them was 0
+  local h1 = u32(fp, 1) % bits
+  local h2 = u32(fp, 5) % bits
+  if h2 == 0 then h2 = 1 end
+  local ops = {}
+  for k = 0, 6 do
+    local n = #ops
+    ops[n + 1] = 'SET'
+    ops[n + 2] = 'u1'
+    ops[n + 3] = string.format('%d', (h1 + k * h2) % bits)
+    ops[n + 4] = 1
+  end
+  local fresh = false
+  for _, old in ipairs(redis.call('BITFIELD', seen, unpack(ops))) do
+    if old == 0 then fresh = true end
+  end
+  return fresh
+end
+"""
+
+# KEYS: seen, priorities. ARGV: stream prefix, group, bloom bits (0 = exact set),
+# then (fingerprint, priority, payload) triples. A fingerprint with a 9th byte in
+# front (dont_filter) is recorded but enqueued even if seen before.
+_ENQUEUE = (
+    _IS_NEW
+    + """
+local bits = tonumber(ARGV[3])
+local added = 0
 for i = 4, #ARGV, 3 do
   local fp = ARGV[i]
   local force = #fp == 9
   if force then fp = string.sub(fp, 2) end
-  local fresh = false
-  if bits == 0 then
-    fresh = redis.call('SADD', KEYS[1], fp) == 1
-  else
-    -- 7 bit positions by double hashing on the fingerprint's two halves, set in one
-    -- BITFIELD call that returns the old bits: new if any of them was 0
-    local h1 = u32(fp, 1) % bits
-    local h2 = u32(fp, 5) % bits
-    if h2 == 0 then h2 = 1 end
-    local ops = {}
-    for k = 0, 6 do
-      local n = #ops
-      ops[n + 1] = 'SET'
-      ops[n + 2] = 'u1'
-      ops[n + 3] = string.format('%d', (h1 + k * h2) % bits)
-      ops[n + 4] = 1
-    end
-    for _, old in ipairs(redis.call('BITFIELD', KEYS[1], unpack(ops))) do
-      if old == 0 then fresh = true end
-    end
-  end
-  if fresh or force then
+  if is_new(KEYS[1], bits, fp) or force then
     local stream = ARGV[1] .. ARGV[i + 1]
     if redis.call('ZADD', KEYS[2], 'NX', ARGV[i + 1], ARGV[i + 1]) == 1 then
       redis.pcall('XGROUP', 'CREATE', stream, ARGV[2], '0', 'MKSTREAM')
@@ -90,6 +99,10 @@ for i = 4, #ARGV, 3 do
 end
 return added
 """
+)
+
+# KEYS: seen. ARGV: bloom bits, fingerprint. -> 1 when it was new.
+_ADD_SEEN = _IS_NEW + "return is_new(KEYS[1], tonumber(ARGV[1]), ARGV[2]) and 1 or 0\n"
 
 # KEYS: delayed, priorities. ARGV: stream prefix, group, now, max count.
 # Members are "<priority>|<payload>".
@@ -191,6 +204,7 @@ class RedisFrontier:
         self._max_leased = max_leased if max_leased is not None else 4 * window
         self._dedup_bits = dedup_bits
         self._enqueue = client.register_script(_ENQUEUE)
+        self._add_seen_script = client.register_script(_ADD_SEEN)
         self._move_due_script = client.register_script(_MOVE_DUE)
         self._remaining_script = client.register_script(_REMAINING)
         self._beat_script = client.register_script(_BEAT)
@@ -321,12 +335,9 @@ class RedisFrontier:
     # ---- the synchronous engine-facing API -----------------------------------------
     def push(self, request: Request, canonical_url: str) -> bool:
         value = fingerprint(canonical_url, request.method, request.body)
-        seen = self._local_seen
-        if value in seen and not request.dont_filter:
+        if value in self._local_seen and not request.dont_filter:
             return False
-        seen[value] = None
-        if len(seen) > _LOCAL_SEEN_MAX:
-            seen.popitem(last=False)
+        self._remember_locally(value)
         fp = value.to_bytes(8, "big")
         if request.dont_filter:
             fp = b"!" + fp
@@ -336,6 +347,25 @@ class RedisFrontier:
         if not self._window or len(self._outbox) >= _ENQUEUE_BATCH:
             self._kick.set()  # starving, or a full batch: send now; else with the next round
         return True
+
+    async def add_seen(self, canonical_url: str) -> bool:
+        value = fingerprint(canonical_url)
+        if value in self._local_seen:
+            return False
+        self._remember_locally(value)
+        try:
+            added = await self._add_seen_script(
+                keys=[self.keys.seen], args=[self._dedup_bits, value.to_bytes(8, "big")]
+            )
+        except RedisError:
+            return True  # parse it: at worst a duplicate, which at-least-once allows
+        return bool(added)
+
+    def _remember_locally(self, value: int) -> None:
+        seen = self._local_seen
+        seen[value] = None
+        if len(seen) > _LOCAL_SEEN_MAX:
+            seen.popitem(last=False)
 
     def push_later(self, request: Request, not_before: float) -> None:
         due = time.time() + max(0.0, not_before - time.monotonic())

@@ -371,23 +371,8 @@ class SQLiteFrontier:
         url, callback, depth, extra = self._encode(request)  # a UsageError changes nothing
         priority = request.priority
         level = self._levels.get(priority) or self._level(priority)
-        if not fp:
-            # fingerprint(canonical_url) as a signed 64-bit integer, without the call
-            fp = int.from_bytes(
-                blake2b(canonical_url.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                "big",
-                signed=True,
-            )
-        if not self._in_tx:
-            self._begin()
-        if self._exact:
-            self._seen_inserts.append((fp,))
-        else:
-            assert self._db is not None
-            if not self._db.execute(_SEEN, (fp,)).rowcount and check:
-                self._remember(key)
-                return False
-        self._remember(key)
+        if not self._record_seen(key, fp or _url_fingerprint(canonical_url)) and check:
+            return False
         row_key = level.base | self._seq
         self._seq += 1
         if (
@@ -412,6 +397,26 @@ class SQLiteFrontier:
         if len(self._inserts) + len(self._inserts_full) >= _INSERT_BUFFER:
             self._flush_inserts()
         return True
+
+    async def add_seen(self, canonical_url: str) -> bool:
+        key = hash(canonical_url)
+        if key in self._recent or key in self._older:
+            return False
+        return self._record_seen(key, _url_fingerprint(canonical_url))
+
+    def _record_seen(self, key: int, fp: int) -> bool:
+        """Add a fingerprint to the table (and ``key`` to the cache); False when the
+        table had it already."""
+        if not self._in_tx:
+            self._begin()
+        new = True
+        if self._exact:
+            self._seen_inserts.append((fp,))
+        else:
+            assert self._db is not None
+            new = bool(self._db.execute(_SEEN, (fp,)).rowcount)
+        self._remember(key)
+        return new
 
     def push_later(self, request: Request, not_before: float) -> None:
         due_wall = time.time() + max(0.0, not_before - time.monotonic())
@@ -805,3 +810,12 @@ def _signed(fp: int) -> int:
 
 def _noop() -> None:
     return None
+
+
+def _url_fingerprint(canonical_url: str) -> int:
+    """``fingerprint(canonical_url)`` as a signed 64-bit integer, without the call."""
+    return int.from_bytes(
+        blake2b(canonical_url.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+        "big",
+        signed=True,
+    )

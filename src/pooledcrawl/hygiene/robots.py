@@ -226,6 +226,9 @@ class RobotsFrontier:
     def push(self, request: Request, canonical_url: str) -> bool:
         return self._inner.push(request, canonical_url)
 
+    async def add_seen(self, canonical_url: str) -> bool:
+        return await self._inner.add_seen(canonical_url)
+
     def push_later(self, request: Request, not_before: float) -> None:
         self._inner.push_later(request, not_before)
 
