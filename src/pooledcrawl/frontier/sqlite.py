@@ -813,7 +813,7 @@ def _noop() -> None:
 
 
 def _url_fingerprint(canonical_url: str) -> int:
-    """``fingerprint(canonical_url)`` as a signed 64-bit integer, without the call."""
+    """A GET's fingerprint as the table stores it: ``_signed(fingerprint(url))``."""
     return int.from_bytes(
         blake2b(canonical_url.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
         "big",
