@@ -147,6 +147,13 @@ class Settings:
     """Sample ``pg_stat_activity`` and warn on a saturated pool or idle transactions."""
     pg_monitor_interval: float = 30.0
 
+    # Extending
+    middlewares: list[Any] | dict[Any, int | None] = dataclasses.field(default_factory=list)
+    """Middleware classes (dotted paths, classes or instances) in order; a mapping
+    ``{entry: order}`` places each among the built-ins, and ``None`` disables one."""
+    extensions: list[Any] | dict[Any, int | None] = dataclasses.field(default_factory=list)
+    """Extension classes, built with ``from_crawler(crawler)``; they connect to signals."""
+
     # Output
     log_level: str = "INFO"
     progress_interval: float = 10.0
@@ -269,6 +276,8 @@ def coerce(key: str, value: Any, *, source: str = "settings") -> Any:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise UsageError(f"{source}: unknown setting {key!r}{hint}")
     try:
+        if key in _COMPONENT_KEYS:
+            return _coerce_components(value)
         return _coerce_to(_field_types()[key], value)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{source}: setting {key}: {exc}") from None
@@ -318,6 +327,28 @@ def _coerce_to(tp: Any, value: Any) -> Any:
             raise TypeError(f"expected a mapping, got {value!r}")
         return {str(k): str(v) for k, v in value.items()}
     raise TypeError(f"unsupported setting type {tp!r}")  # pragma: no cover - a bug in Settings
+
+
+_COMPONENT_KEYS = frozenset({"middlewares", "extensions"})
+
+
+def _coerce_components(value: Any) -> list[Any] | dict[Any, int | None]:
+    """A list of components, or a mapping of them to orders (None disables one).
+    Entries are dotted paths, classes or instances; from ``-s``, a comma-separated
+    list or JSON (``{"pkg.mod.Class": 100, "UserAgent": null}``)."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = orjson.loads(text) if text.startswith("{") else _parse_list(text)
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, dict):
+        out: dict[Any, int | None] = {}
+        for entry, order in value.items():
+            if order is not None and (isinstance(order, bool) or not isinstance(order, int)):
+                raise TypeError(f"order of {entry!r} must be an integer or None, got {order!r}")
+            out[entry] = order
+        return out
+    raise TypeError(f"expected a list or a mapping, got {value!r}")
 
 
 def _parse_list(text: str) -> list[Any]:

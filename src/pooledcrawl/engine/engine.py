@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 import types
@@ -16,6 +17,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pooledcrawl import signals
+from pooledcrawl.components import build_components, ordered_entries
 from pooledcrawl.engine.callbacks import outputs_of
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot
 from pooledcrawl.engine.progress import Progress
@@ -31,11 +34,13 @@ from pooledcrawl.hygiene.robots import RobotsFrontier
 from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
 from pooledcrawl.metrics import CrawlMetrics
+from pooledcrawl.middleware.chain import MiddlewareChain
 from pooledcrawl.proxy.endpoint import ProxyConfig
 from pooledcrawl.proxy.masking import SecretMasker
 from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
 from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
 from pooledcrawl.settings import Settings
+from pooledcrawl.signals import SignalBus
 from pooledcrawl.spider import Spider
 from pooledcrawl.throttle.base import PolicyFactory
 from pooledcrawl.throttle.factory import policy_factory as make_policy_factory
@@ -67,6 +72,9 @@ class Failure:
 
 
 class Engine:
+    """Also the ``crawler`` that middlewares and extensions get in ``from_crawler``:
+    ``crawler.settings``, ``.signals``, ``.stats``, ``.spider``, ``.schedule()``."""
+
     def __init__(
         self,
         spider: Spider,
@@ -84,11 +92,15 @@ class Engine:
         self.spider = spider
         self.settings = settings
         self.stats = Stats()
+        #: the crawl's life-cycle events (see pooledcrawl.signals)
+        self.signals = SignalBus()
         # `is None`, not `or`: an empty frontier has len() 0 and is falsy
         self.frontier: Frontier = frontier if frontier is not None else MemoryFrontier()
         self.transport: Transport = transport or make_transport(settings)
         self.retry = RetryPolicy.from_settings(settings)
-        self.items = ItemProcessor(sinks, self.stats, settings.max_items, settings=settings)
+        self.items = ItemProcessor(
+            sinks, self.stats, settings.max_items, settings=settings, signals=self.signals
+        )
         self._clock = clock
         #: pool and latency metrics per domain, merged into the stats at the end
         self.metrics = CrawlMetrics(clock())
@@ -123,6 +135,18 @@ class Engine:
         self._auth_warned: set[str] = set()
         #: why the crawl had to stop short (every proxy down); the CLI exits 3
         self.fatal: str | None = None
+        # live lists: an unwatched signal costs one truth test where it would be sent
+        self._on_scheduled = self.signals.receivers(signals.request_scheduled)
+        self._on_dropped = self.signals.receivers(signals.request_dropped)
+        self._on_response = self.signals.receivers(signals.response_received)
+        self._on_idle = self.signals.receivers(signals.engine_idle)
+        self._idle_rounds_left = True
+        self._idle_task: asyncio.Task[None] | None = None
+        #: built last: their from_crawler() may use anything above
+        self.extensions = build_components(
+            ordered_entries({}, settings.extensions), self, "extension", {}
+        )
+        self.middleware = MiddlewareChain.from_crawler(self)
 
     # ---- lifecycle -----------------------------------------------------------------
     async def run(self) -> Stats:
@@ -133,6 +157,7 @@ class Engine:
             self._clock,
             proxies=self.proxies,
         )
+        self.dispatcher.on_idle = self._idle
         self.stats.started_at = time.monotonic()
         self.metrics.started = self._clock()
         try:
@@ -144,6 +169,8 @@ class Engine:
                     stack.push_async_callback(self.robots.close)
                 await self.items.open(self.spider)
                 stack.push_async_callback(self.items.close)
+                stack.push_async_callback(self._close_spider)
+                await self.signals.send(signals.spider_opened, spider=self.spider)
                 async with _usage_errors_unwrapped(), asyncio.TaskGroup() as tg:
                     self.dispatcher.producers += 1
                     self._seeder = tg.create_task(self._seed())
@@ -163,11 +190,45 @@ class Engine:
             for key, values in self.metrics.snapshot().items():
                 self.stats.domains.setdefault(key, {}).update(values)
             self.stats.extra["timeline"] = self.metrics.timeline.to_dict()
+            if self.signals.errors:
+                self.stats.errors.update(self.signals.errors)
             if self.proxies is not None:
                 self.stats.extra["proxies"] = self.proxies.snapshot(self._clock())
             if not self.stats.finish_reason:
                 self.stats.finish_reason = "finished"
         return self.stats
+
+    async def _close_spider(self) -> None:
+        """``spider_closed``, then ``Spider.closed(reason)``, before sinks close (so
+        both may still write items through them... and see the final counts)."""
+        reason = self.stats.finish_reason or "finished"
+        await self.signals.drain()
+        await self.signals.send(signals.spider_closed, spider=self.spider, reason=reason)
+        closed = getattr(self.spider, "closed", None)
+        if callable(closed):
+            try:
+                result = closed(reason)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                self._errors.record(f"{type(self.spider).__name__}.closed", exc)
+
+    def _idle(self) -> bool:
+        """Nothing left to fetch: True keeps the crawl open while ``engine_idle``
+        receivers run; the crawl ends when a round of them scheduled nothing."""
+        if not self._on_idle or not self._idle_rounds_left or self.dispatcher.closed:
+            return False
+        self.dispatcher.producers += 1
+        self._idle_task = asyncio.get_running_loop().create_task(self._send_idle())
+        return True
+
+    async def _send_idle(self) -> None:
+        try:
+            await self.signals.send(signals.engine_idle, spider=self.spider)
+        finally:
+            if self.frontier.exhausted():
+                self._idle_rounds_left = False
+            self.dispatcher.producer_done()
 
     def request_stop(self, reason: str, *, grace: float | None = None) -> None:
         """Stop taking new work; in-flight requests get ``grace`` seconds (default: the
@@ -195,7 +256,10 @@ class Engine:
             if not await self.frontier.claim_seeding():
                 return
             try:
-                async for request in self.spider.start():
+                start = self.spider.start()
+                if self.middleware.on_start:
+                    start = self.middleware.process_start(start, self.spider)
+                async for request in start:
                     if self.dispatcher.closed:
                         break
                     if isinstance(request, Request):
@@ -232,15 +296,30 @@ class Engine:
             canonical = canonical_or_raise(request.url, drop_tracking=self._drop_tracking)
         except InvalidURL as exc:
             self._bad_url(request.url, exc)
+            if self._on_dropped:
+                self._dropped(request, "invalid_url")
             return
         if parent is not None:
             request.depth = parent.depth + 1
         if self._filter is not None and not self._filter.admit(request, canonical):
+            if self._on_dropped:
+                self._dropped(request, self._filter.reason)
             return
         if self.frontier.push(request, canonical):
             self.dispatcher.notify()
+            if self._on_scheduled:
+                self.signals.send_nowait(
+                    signals.request_scheduled, request=request, spider=self.spider
+                )
         else:
             self.stats.duplicates_filtered += 1
+            if self._on_dropped:
+                self._dropped(request, "duplicate")
+
+    def _dropped(self, request: Request, reason: str) -> None:
+        self.signals.send_nowait(
+            signals.request_dropped, request=request, spider=self.spider, reason=reason
+        )
 
     def _bad_url(self, url: str, exc: InvalidURL) -> None:
         self.stats.errors["InvalidURL"] += 1
@@ -257,7 +336,7 @@ class Engine:
             if dispatcher.inflight > self.stats.max_inflight:
                 self.stats.max_inflight = dispatcher.inflight
             try:
-                outcome = await self._fetch(request, slot)
+                outcome = await self._download(request, slot)
                 if isinstance(outcome, Response):
                     await self._handle_response(request, outcome)
                 elif outcome is not None and request.errback is not None:
@@ -269,6 +348,80 @@ class Engine:
             limit = self.settings.close_on_errors
             if limit is not None and sum(self.stats.errors.values()) >= limit:
                 self.request_stop(f"close_on_errors reached ({limit} errors)")
+
+    async def _download(self, request: Request, slot: Slot) -> Response | Failure | None:
+        """The fetch, wrapped in the downloader middlewares (each step only when some
+        middleware has that hook) and followed by ``response_received``."""
+        mw = self.middleware
+        if mw.on_request:
+            try:
+                early = await mw.process_request(request, self.spider)
+            except Exception as exc:
+                self.dispatcher.waited(request, self._clock())
+                self.dispatcher.release(slot)
+                return await self._failed(request, exc, "process_request")
+            if early is not None:
+                # answered or replaced before the network: the slot's policy saw nothing
+                self.dispatcher.waited(request, self._clock())
+                self.dispatcher.release(slot)
+                if isinstance(early, Request):
+                    self._reschedule(early, request)
+                    return None
+                return await self._responded(request, early)
+        outcome = await self._fetch(request, slot)
+        if type(outcome) is Response:
+            return await self._responded(request, outcome)
+        if outcome is None or type(outcome) is not Failure:
+            return outcome
+        if outcome.response is not None:
+            got = await self._responded(request, outcome.response)
+            if type(got) is Response:
+                outcome.response = got
+                return outcome
+            return got
+        if outcome.exception is not None and mw.on_exception:
+            try:
+                recovered = await mw.process_exception(request, outcome.exception, self.spider)
+            except Exception as exc:
+                return await self._failed(request, exc, "process_exception")
+            if isinstance(recovered, Request):
+                self._reschedule(recovered, request)
+                return None
+            if recovered is not None:
+                return await self._responded(request, recovered)
+        return outcome
+
+    async def _responded(self, request: Request, response: Response) -> Response | Failure | None:
+        """A response through ``process_response`` and ``response_received``; None when
+        a middleware put a request in its place."""
+        if self.middleware.on_response:
+            try:
+                got = await self.middleware.process_response(request, response, self.spider)
+            except Exception as exc:
+                return await self._failed(request, exc, "process_response")
+            if isinstance(got, Request):
+                self._reschedule(got, request)
+                return None
+            response = got
+        if self._on_response:
+            await self.signals.send(
+                signals.response_received, response=response, request=request, spider=self.spider
+            )
+        return response
+
+    async def _failed(self, request: Request, exc: Exception, hook: str) -> Failure:
+        self._errors.record(f"middleware {hook}", exc)
+        return self._give_up(request, exc, None, f"middleware:{type(exc).__name__}")
+
+    def _reschedule(self, new: Request, current: Request) -> None:
+        """A middleware returned a request: the same one goes back to the frontier as
+        is (a retry: no duplicate filter), another is scheduled as a new request."""
+        if new is current:
+            current.attempts += 1
+            self.frontier.push_later(current, self._clock())
+        else:
+            new.depth = current.depth  # a stand-in, not a link one level down
+            self.schedule(new, None)
 
     async def _fetch(self, request: Request, slot: Slot) -> Response | Failure | None:
         """Fetch once: a response for the spider, a Failure when given up, or None
@@ -539,7 +692,11 @@ class Engine:
         kwargs = request._cb_kwargs or {}
         try:
             result = callback(arg, **kwargs)
-            if type(result) is types.GeneratorType:
+            if self.middleware.on_output:
+                stream = self.middleware.process_spider_output(arg, outputs_of(result), self.spider)
+                async for output in stream:
+                    self._take_output(output, request, items)
+            elif type(result) is types.GeneratorType:
                 # the usual callback: a plain generator, iterated without an async wrapper
                 for output in result:
                     self._take_output(output, request, items)
