@@ -7,6 +7,7 @@ from pooledcrawl._version import __version__
 from pooledcrawl.engine import Engine, Failure, Stats
 from pooledcrawl.errors import CloseSpider, DropItem, UsageError
 from pooledcrawl.http import Request, Response
+from pooledcrawl.runner import run, run_async
 from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider
 
@@ -22,4 +23,6 @@ __all__ = [
     "Stats",
     "UsageError",
     "__version__",
+    "run",
+    "run_async",
 ]
