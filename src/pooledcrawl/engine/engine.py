@@ -29,7 +29,6 @@ from pooledcrawl.frontier.memory import MemoryFrontier
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.http.url import InvalidURL, canonical_or_raise
-from pooledcrawl.hygiene.filters import RequestFilter
 from pooledcrawl.hygiene.robots import RobotsFrontier
 from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
@@ -113,8 +112,6 @@ class Engine:
         self._workers: list[asyncio.Task[None]] = []
         self._seeder: asyncio.Task[None] | None = None
         self._drop_tracking = settings.drop_tracking_params
-        #: offsite and depth rules; None when the spider and settings set none
-        self._filter = RequestFilter.create(spider, settings, self.stats)
         #: with obey_robots, what the dispatcher pops from: requests robots.txt allows
         self.robots: RobotsFrontier | None = None
         if settings.obey_robots:
@@ -147,6 +144,7 @@ class Engine:
             ordered_entries({}, settings.extensions), self, "extension", {}
         )
         self.middleware = MiddlewareChain.from_crawler(self)
+        self._admit = self.middleware.schedule_hooks
 
     # ---- lifecycle -----------------------------------------------------------------
     async def run(self) -> Stats:
@@ -301,10 +299,12 @@ class Engine:
             return
         if parent is not None:
             request.depth = parent.depth + 1
-        if self._filter is not None and not self._filter.admit(request, canonical):
-            if self._on_dropped:
-                self._dropped(request, self._filter.reason)
-            return
+        for admit in self._admit:  # offsite and depth rules (OffsiteDepth), ...
+            refused = admit(request, canonical, self.spider)
+            if refused is not None:
+                if self._on_dropped:
+                    self._dropped(request, refused)
+                return
         if self.frontier.push(request, canonical):
             self.dispatcher.notify()
             if self._on_scheduled:

@@ -45,11 +45,23 @@ class DownloaderMiddleware(Protocol):
 
 
 class SpiderMiddleware(Protocol):
-    """Hooks around the spider: its start requests and each callback's outputs.
+    """Hooks around the spider: its start requests, each callback's outputs, and each
+    request about to be queued.
 
-    Both are async generators over an async iterable; they may drop, change or add
-    outputs. A crawl whose middlewares define neither iterates the spider directly.
+    ``process_start`` and ``process_spider_output`` are async generators over an async
+    iterable; they may drop, change or add outputs (``response`` is a Failure for an
+    errback's outputs). A crawl whose middlewares define neither iterates the spider
+    directly.
+
+    ``process_schedule`` is plain (no await: it runs for every link found) and sees
+    every request about to be queued, whoever scheduled it, with its canonical URL and
+    its depth set: None lets it through, a string drops it and says why (the
+    ``request_dropped`` signal's ``reason``). The built-in ``OffsiteDepth`` is one.
     """
+
+    def process_schedule(
+        self, request: Request, canonical_url: str, spider: Spider
+    ) -> str | None: ...
 
     def process_start(self, start: AsyncIterator[Any], spider: Spider) -> AsyncIterator[Any]: ...
 

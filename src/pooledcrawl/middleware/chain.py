@@ -10,6 +10,7 @@ from pooledcrawl.components import build_components, ordered_entries
 from pooledcrawl.errors import UsageError
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
+from pooledcrawl.middleware.builtin import OffsiteDepth
 
 if TYPE_CHECKING:
     from pooledcrawl.spider import Spider
@@ -18,12 +19,13 @@ __all__ = ["BASE_MIDDLEWARES", "BUILTIN_MIDDLEWARES", "MiddlewareChain"]
 
 #: built-in middlewares on by default: short name -> order (lower runs first on the way
 #: out to the network, last on the way back)
-BASE_MIDDLEWARES: Mapping[str, int] = {}
+BASE_MIDDLEWARES: Mapping[str, int] = {"OffsiteDepth": 100}
 #: every built-in middleware by short name
-BUILTIN_MIDDLEWARES: Mapping[str, Any] = {}
+BUILTIN_MIDDLEWARES: Mapping[str, Any] = {"OffsiteDepth": OffsiteDepth}
 
 _ASYNC_HOOKS = ("process_request", "process_response", "process_exception")
 _GENERATOR_HOOKS = ("process_start", "process_spider_output")
+_SYNC_HOOKS = ("process_schedule",)
 
 
 class MiddlewareChain:
@@ -42,6 +44,8 @@ class MiddlewareChain:
         self._outputs = [
             m.process_spider_output for m in backward if _has(m, "process_spider_output")
         ]
+        #: sync: runs for every request about to be queued, its URL already canonical
+        self.schedule_hooks = [m.process_schedule for m in forward if _has(m, "process_schedule")]
         #: which hooks anyone implements: the engine skips the others entirely
         self.on_request = bool(self._requests)
         self.on_response = bool(self._responses)
@@ -107,11 +111,10 @@ def _has(mw: Any, hook: str) -> bool:
 
 def _check(mw: Any) -> None:
     name = type(mw).__name__
-    hooks = [h for h in (*_ASYNC_HOOKS, *_GENERATOR_HOOKS) if _has(mw, h)]
+    every = (*_ASYNC_HOOKS, *_GENERATOR_HOOKS, *_SYNC_HOOKS)
+    hooks = [h for h in every if _has(mw, h)]
     if not hooks:
-        raise UsageError(
-            f"middleware {name} defines none of {', '.join(_ASYNC_HOOKS + _GENERATOR_HOOKS)}"
-        )
+        raise UsageError(f"middleware {name} defines none of {', '.join(every)}")
     for hook in hooks:
         method = getattr(mw, hook)
         if hook in _ASYNC_HOOKS and not inspect.iscoroutinefunction(method):
@@ -120,6 +123,8 @@ def _check(mw: Any) -> None:
             raise UsageError(
                 f"middleware {name}.{hook} must be an async generator (async def ... yield)"
             )
+        if hook in _SYNC_HOOKS and inspect.iscoroutinefunction(method):
+            raise UsageError(f"middleware {name}.{hook} must be a plain function (def)")
 
 
 def _checked(hook: Any, result: Any) -> Request | Response:
