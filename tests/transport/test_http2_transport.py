@@ -18,6 +18,7 @@ import httpx
 import pytest
 from h2site import Certs, GraphApp, make_certs, serve_hypercorn
 from multidict import CIMultiDictProxy
+from needs import require_transport
 
 from pooledcrawl import Request, Response, Spider
 from pooledcrawl.engine.engine import Engine
@@ -40,8 +41,7 @@ def certs(tmp_path: Path) -> Certs:
 @pytest.fixture(params=H2_TRANSPORTS)
 def kind(request: pytest.FixtureRequest) -> str:
     name: str = request.param
-    if name == "curl":
-        pytest.importorskip("curl_cffi")  # the extra; CI installs it (the test extra)
+    require_transport(name)
     return name
 
 

@@ -207,7 +207,7 @@ class CurlTransport:
                     try:
                         await session.multi.add_handle(curl)
                     except CurlError as exc:
-                        raise _classify(curl, exc, proxy) from exc
+                        raise _classify(curl, exc, proxy, self._cap) from exc
                     finally:
                         curl.clean_handles_and_buffers()
                     opened = _info(curl, CurlInfo.NUM_CONNECTS)
@@ -426,7 +426,7 @@ def _message(exc: CurlError) -> str:
     return text.removeprefix("Failed to perform, ")
 
 
-def _classify(curl: Curl, exc: CurlError, proxy: str | None) -> TransportError:
+def _classify(curl: Curl, exc: CurlError, proxy: str | None, cap: int) -> TransportError:
     """Map libcurl's error codes onto the names the aiohttp transport uses for the same
     failure, retryable or final, the target's fault or the proxy's."""
     code = int(exc.code)
@@ -434,10 +434,13 @@ def _classify(curl: Curl, exc: CurlError, proxy: str | None) -> TransportError:
     via_proxy = proxy is not None
     if code == 28:
         return TransportError("TimeoutError", message, retryable=True)
-    if code in (63,):  # CURLE_FILESIZE_EXCEEDED: Content-Length over MAXFILESIZE
-        return TransportError(
-            "ResponseTooLarge", f"Content-Length over the cap ({message})", retryable=False
-        )
+    if code == 63:  # CURLE_FILESIZE_EXCEEDED: MAXFILESIZE, announced or (decoded) so far
+        length = _info(curl, CurlInfo.CONTENT_LENGTH_DOWNLOAD_T)
+        if length > cap:
+            why = f"Content-Length {length} over the {cap}-byte cap"
+        else:
+            why = f"body over the {cap}-byte cap"
+        return TransportError("ResponseTooLarge", why, retryable=False)
     if code == 3:
         return TransportError("InvalidURL", message, retryable=False)
     if via_proxy:
