@@ -19,11 +19,14 @@ Installed with ``pip install 'pooledcrawl[curl]'``. What to know:
 * **Timeouts.** ``timeout_connect`` and ``timeout_total`` are libcurl's connect and
   transfer timeouts (in ms). ``timeout_sock_read`` (no byte for that long) is
   libcurl's low-speed check, which counts whole seconds: it is rounded up.
-* **Metrics libcurl cannot report.** Connection reuse (``CURLINFO_NUM_CONNECTS``) and
-  the wait in libcurl's queue for a free connection (``CURLINFO_QUEUE_TIME_T``) are
-  measured; a wait for a free HTTP/2 *stream* is not told apart from it (libcurl
-  opens a connection instead). A kept-alive connection the server had closed is
-  retried by libcurl on a fresh one without telling: ``disconnects`` stays 0.
+* **Metrics, and what libcurl cannot report.** Reuse comes from
+  ``CURLINFO_NUM_CONNECTS`` per exchange. The pool wait of an exchange on a kept-alive
+  connection (or HTTP/2 stream) is its ``PRETRANSFER_TIME_T``: all of it was waiting.
+  When the wait ended in a *new* connection, it is not told apart from connecting
+  (as over aiohttp): ``CURLINFO_QUEUE_TIME_T`` would, but it over-counts transfers
+  that waited behind others (seen with libcurl 8.23). A kept-alive connection the
+  server had closed is resent on a fresh one by libcurl, for every method, without
+  telling: ``disconnects`` stays 0.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ from curl_cffi import (
     CurlMOpt,
     CurlOpt,
     CurlShare,
+    ffi,
+    lib,
 )
 from curl_cffi.requests.impersonate import REAL_TARGET_MAP, BrowserType
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -120,12 +125,11 @@ class _Session:
     def __init__(self, settings: Settings) -> None:
         self.multi = AsyncCurl()
         limit = session_connector_limit(settings)
-        setopt = self.multi.setopt
-        setopt(CurlMOpt.MAX_TOTAL_CONNECTIONS, limit)  # type: ignore[no-untyped-call]
-        setopt(CurlMOpt.MAXCONNECTS, limit)  # type: ignore[no-untyped-call]
+        _multi_setopt(self.multi, CurlMOpt.MAX_TOTAL_CONNECTIONS, limit)
+        _multi_setopt(self.multi, CurlMOpt.MAXCONNECTS, limit)
         if settings.connector_limit_per_host:
             per_host = settings.connector_limit_per_host
-            setopt(CurlMOpt.MAX_HOST_CONNECTIONS, per_host)  # type: ignore[no-untyped-call]
+            _multi_setopt(self.multi, CurlMOpt.MAX_HOST_CONNECTIONS, per_host)
         self.share = CurlShare(dns=True, ssl_session=True)
         if settings.cookies:
             self.share.share(CurlLockData.COOKIE)
@@ -213,7 +217,10 @@ class CurlTransport:
                     opened = _info(curl, CurlInfo.NUM_CONNECTS)
                     timing.opened += opened
                     timing.reused += opened == 0
-                    timing.conn_wait += _info(curl, CurlInfo.QUEUE_TIME_T) / 1e6
+                    if not opened:
+                        # on a kept-alive connection (or stream), the time until the
+                        # request could be sent was all waiting for it
+                        timing.conn_wait += _info(curl, CurlInfo.PRETRANSFER_TIME_T) / 1e6
                     status = _info(curl, CurlInfo.RESPONSE_CODE)
                     if status not in _REDIRECTS:
                         break
@@ -338,6 +345,16 @@ class CurlTransport:
 
 
 # ---- helpers --------------------------------------------------------------------------
+def _multi_setopt(multi: AsyncCurl, option: CurlMOpt, value: int) -> None:
+    """A long option of the multi handle. curl_cffi 0.17's ``AsyncCurl.setopt`` passes a
+    pointer *to* the long, which ``curl_multi_setopt`` (varargs) reads as the value: a
+    limit of some billions. The value itself, cast to ``void *``, has the width and
+    calling convention of a ``long`` on LP64 platforms (Linux, macOS)."""
+    code = lib.curl_multi_setopt(multi._curlm, int(option), ffi.cast("void *", value))
+    if code != 0:
+        raise UsageError(f"libcurl refused {option.name} = {value} (code {code})")
+
+
 def _info(curl: Curl, option: CurlInfo) -> int:
     value = curl.getinfo(option)
     return value if isinstance(value, int) else 0
@@ -445,10 +462,12 @@ def _classify(curl: Curl, exc: CurlError, proxy: str | None, cap: int) -> Transp
         return TransportError("InvalidURL", message, retryable=False)
     if via_proxy:
         connect_code = _info(curl, CurlInfo.HTTP_CONNECTCODE)
-        if connect_code == 407:
+        if connect_code in (401, 407):
+            # 407 is the standard answer; tinyproxy, for one, answers a CONNECT with
+            # wrong credentials 401: either way the proxy refused them
             return TransportError(
                 PROXY_AUTH_FAILED,
-                "the proxy answered 407 to CONNECT",
+                f"the proxy answered {connect_code} to CONNECT",
                 retryable=True,
                 proxy_fault=True,
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import ssl
 
@@ -29,8 +28,12 @@ def tls_verify(settings: Settings) -> ssl.SSLContext | bool:
 
 
 def curl_available() -> bool:
-    """Whether curl_cffi (the ``curl`` extra) is installed."""
-    return importlib.util.find_spec("curl_cffi") is not None
+    """Whether curl_cffi (the ``curl`` extra) is installed and loads."""
+    try:
+        import curl_cffi  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def resolve_transport(settings: Settings) -> str:
