@@ -192,6 +192,10 @@ async def test_wrong_credentials_at_tinyproxy_blame_the_proxy_without_the_secret
     assert SECRET not in str(caught.value) and USER not in str(caught.value)
 
 
+# hypercorn, closing a TLS connection relayed by pproxy, may find libcurl's last bytes
+# after its close_notify and report it from its own shutdown (seen 1 run in ~5): a
+# server-side complaint in teardown, after every assertion's data was fetched
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_socks5_with_credentials_carries_https_and_http(certs: Certs) -> None:
     port = free_port()
     app = GraphApp(5)
