@@ -20,6 +20,8 @@ from pooledcrawl.errors import UsageError
 
 __all__ = ["Settings"]
 
+#: the values of the ``transport`` setting
+TRANSPORTS = ("auto", "aiohttp", "httpx", "curl")
 DEFAULT_USER_AGENT = f"pooledcrawl/{__version__} (+https://pooledcrawl.dev/bot)"
 
 
@@ -45,6 +47,14 @@ class Settings:
 
     # Transport
     http2: bool = False
+    """Offer HTTP/2 (TLS ALPN; HTTP/1.1 per server that declines it)."""
+    transport: str = "auto"
+    """``aiohttp`` | ``httpx`` | ``curl``; ``auto``: aiohttp for HTTP/1.1, and for HTTP/2
+    or ``impersonate`` curl when installed (``pooledcrawl[curl]``), else httpx."""
+    impersonate: str | None = None
+    """A browser curl_cffi can impersonate (``chrome``, ``firefox``, ``safari``, or a
+    versioned name such as ``chrome131``): its TLS and HTTP/2 fingerprint and default
+    headers, over the curl transport. A request's ``meta["impersonate"]`` overrides it."""
     connector_limit: int | None = None
     """aiohttp ``limit``; None derives it from concurrency (Little's Law, +30%)."""
     connector_limit_per_host: int | None = None
@@ -208,6 +218,18 @@ class Settings:
             raise UsageError(
                 f"setting domain_concurrency ({start}) is above domain_concurrency_max ({top})"
             )
+        if self.transport not in TRANSPORTS:
+            raise UsageError(
+                f"setting transport: expected one of {', '.join(TRANSPORTS)}, "
+                f"got {self.transport!r}"
+            )
+        if self.impersonate and self.transport in ("aiohttp", "httpx"):
+            raise UsageError(
+                f"setting impersonate needs the curl transport, not {self.transport} "
+                '(set transport = "curl" or leave it "auto")'
+            )
+        if self.http2 and self.transport == "aiohttp":
+            raise UsageError("setting http2: the aiohttp transport speaks HTTP/1.1 only")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise UsageError(f"setting log_level: unknown level {self.log_level!r}")
 
