@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES, read_items, run_cli
 from sites import serve
+from spider_helpers import EXAMPLES, read_items, run_cli
 from toolkit_sites import CRAWL_ALLOWED, AccessLog, crawl_app
 
 from pooledcrawl import CrawlSpider, Engine, LinkExtractor, Request, Response, Rule, Settings

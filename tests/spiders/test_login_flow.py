@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES, read_items, run_cli
 from sites import serve
+from spider_helpers import EXAMPLES, read_items, run_cli
 from toolkit_sites import AccessLog, LoginState, login_app
 
 from pooledcrawl import Engine, FormRequest, Request, Response, Settings, Spider

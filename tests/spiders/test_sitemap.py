@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import EXAMPLES, ROOT, read_items, run_cli
 from multidict import CIMultiDict
 from sites import serve
+from spider_helpers import EXAMPLES, ROOT, read_items, run_cli
 from toolkit_sites import AccessLog, sitemap_app, sitemap_files
 
 from pooledcrawl import Request, Response, SitemapSpider

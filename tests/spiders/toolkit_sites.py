@@ -26,12 +26,14 @@ __all__ = [
     "AccessLog",
     "LoginState",
     "crawl_app",
+    "logging_middleware",
     "login_app",
     "sitemap_app",
     "sitemap_files",
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -44,7 +46,9 @@ class AccessLog:
         return [p for m, p, s in self.entries if m == method and (status is None or s == status)]
 
 
-def _logging(log: AccessLog) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def logging_middleware(
+    log: AccessLog,
+) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -117,7 +121,7 @@ def crawl_app(log: AccessLog) -> web.Application:
             raise web.HTTPNotFound()
         return web.Response(text=_page(request.path, links), content_type="text/html")
 
-    app = web.Application(middlewares=[_logging(log)])
+    app = web.Application(middlewares=[logging_middleware(log)])
     app.router.add_get("/{tail:.*}", page)
     return app
 
@@ -202,7 +206,7 @@ def sitemap_app(log: AccessLog, files_for: Callable[[str], dict[str, bytes]]) ->
         response.enable_compression()
         return response
 
-    app = web.Application(middlewares=[_logging(log)])
+    app = web.Application(middlewares=[logging_middleware(log)])
     app.router.add_get("/{tail:.*}", handle)
     return app
 
@@ -277,7 +281,7 @@ def login_app(log: AccessLog, state: LoginState) -> web.Application:
         )
         return web.Response(text=body, content_type="text/html")
 
-    app = web.Application(middlewares=[_logging(log)])
+    app = web.Application(middlewares=[logging_middleware(log)])
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login_post)
     app.router.add_get("/members", members)

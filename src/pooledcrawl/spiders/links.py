@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pooledcrawl.http.url import canonicalize_url
@@ -50,16 +49,37 @@ _HTML5_SPACE = " \t\n\r\x0c"
 Regexes = str | re.Pattern[str] | Iterable[str | re.Pattern[str]]
 
 
-@dataclass(frozen=True, slots=True)
 class Link:
     """A link found on a page: absolute ``url`` (fragment removed, as it is never
     sent), the element's ``text``, the ``fragment`` and whether ``rel`` has
-    ``nofollow``."""
+    ``nofollow``. Equal when all four are (as Scrapy's ``Link``)."""
 
-    url: str
-    text: str = ""
-    fragment: str = ""
-    nofollow: bool = False
+    # a plain slotted class: a frozen dataclass's __init__ costs several times
+    # more, and a page may yield hundreds of these
+    __slots__ = ("fragment", "nofollow", "text", "url")
+
+    def __init__(self, url: str, text: str = "", fragment: str = "", nofollow: bool = False):
+        self.url = url
+        self.text = text
+        self.fragment = fragment
+        self.nofollow = nofollow
+
+    def _key(self) -> tuple[str, str, str, bool]:
+        return (self.url, self.text, self.fragment, self.nofollow)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Link):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Link(url={self.url!r}, text={self.text!r}, fragment={self.fragment!r}, "
+            f"nofollow={self.nofollow!r})"
+        )
 
 
 class LinkExtractor:
@@ -101,8 +121,11 @@ class LinkExtractor:
             _css_to_xpath(css) for css in _strings(restrict_css)
         )
         extensions = IGNORED_EXTENSIONS if deny_extensions is None else deny_extensions
-        # str.endswith takes a tuple: one call tests every extension
         self.deny_extensions = tuple(f".{e.lower().lstrip('.')}" for e in _strings(extensions))
+        # one set lookup for the last extension; endswith only for the few that
+        # have a dot in them (".tar.gz")
+        self._last_extensions = frozenset(e for e in self.deny_extensions if "." not in e[1:])
+        self._dotted_extensions = tuple(e for e in self.deny_extensions if "." in e[1:])
         self.tags = tuple(_strings(tags))
         self.attrs = tuple(_strings(attrs))
         self.canonicalize = canonicalize
@@ -115,13 +138,17 @@ class LinkExtractor:
         selector = response.selector
         query = _link_query(self.tags, self.attrs, selector.type != "html")
         if self.restrict_xpaths:
-            docs = [
-                node
-                for xpath in self.restrict_xpaths
-                for node in response.xpath(xpath)
-                if not isinstance(node.root, str)
-            ]
-            found = [value for doc in docs for value in query(doc.root)]
+            from pooledcrawl.http.response import _evaluate
+
+            found = []
+            for xpath in self.restrict_xpaths:
+                # a compiled query on the tree, as css() does; parsel for the rest
+                nodes = _evaluate(selector, xpath) if selector.type == "html" else None
+                if nodes is None:
+                    nodes = [node.root for node in response.xpath(xpath)]
+                for node in nodes:
+                    if not isinstance(node, str):
+                        found.extend(query(node))
         else:
             found = query(selector.root)
         return self._links(response, found)
@@ -133,11 +160,10 @@ class LinkExtractor:
         process_value = self.process_value
         allow_res, deny_res = self.allow_res, self.deny_res
         check_host = bool(self.allow_domains or self.deny_domains)
-        deny_extensions = self.deny_extensions
+        check_extension = bool(self.deny_extensions)
+        strip = self.strip
         for value in found:
-            href = str(value)
-            if self.strip:
-                href = href.strip(_HTML5_SPACE)
+            href = value.strip(_HTML5_SPACE) if strip else str(value)
             try:
                 url = urljoin(href)
                 if process_value is not None:
@@ -157,7 +183,7 @@ class LinkExtractor:
             url, _, fragment = url.partition("#")
             if check_host and not self._host_allowed(_host_of(url)):
                 continue
-            if deny_extensions and _path_of(url).lower().endswith(deny_extensions):
+            if check_extension and self._denied_extension(url):
                 continue
             if self.canonicalize:
                 try:
@@ -176,6 +202,17 @@ class LinkExtractor:
             nofollow = rel is not None and "nofollow" in rel.lower().replace(",", " ").split()
             links.append(Link(url, text, fragment, nofollow))
         return links
+
+    def _denied_extension(self, url: str) -> bool:
+        path = _path_of(url)
+        name = path[path.rfind("/") + 1 :]
+        dot = name.rfind(".")
+        if dot == -1:
+            return False
+        name = name.lower()
+        if name[dot:] in self._last_extensions:
+            return True
+        return bool(self._dotted_extensions) and name.endswith(self._dotted_extensions)
 
     def matches(self, url: str) -> bool:
         """Whether ``url`` passes the domain and allow/deny filters (as in Scrapy)."""

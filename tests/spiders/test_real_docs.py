@@ -1,0 +1,112 @@
+"""A CrawlSpider on real third-party HTML: documentation sites Debian ships, served
+locally, with a Rule restricted to one subtree. ``wget -r`` on the same server,
+limited to the same subtree and tags, says which pages that must reach."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from lxml import html as lxml_html
+from sites import serve
+from spider_helpers import read_items
+from toolkit_sites import AccessLog, logging_middleware
+
+from pooledcrawl import CrawlSpider, Engine, LinkExtractor, Response, Rule, Settings
+from pooledcrawl.items.jsonl import JsonLinesSink
+
+pytestmark = pytest.mark.timeout(180)
+
+#: (Debian package, its site's folder, the start page, the subtree the rule keeps to)
+SITES = {
+    "sphinx": ("python-requests-doc", "html", "index.html", "user/"),
+    "docbook-html-latin1": ("docbook-xsl-doc-html", "doc", "manpages/index.html", "manpages/"),
+}
+
+
+def _site_or_skip(package: str, folder: str) -> Path:
+    root = Path("/usr/share/doc") / package / folder
+    if root.is_dir() and shutil.which("wget"):
+        return root
+    message = f"{package} (or wget) is not installed"
+    if os.environ.get("PCRAWL_REQUIRE_SERVICES"):
+        pytest.fail(message + " and PCRAWL_REQUIRE_SERVICES is set")
+    pytest.skip(message)
+
+
+def static_app(root: Path, log: AccessLog) -> web.Application:
+    app = web.Application(middlewares=[logging_middleware(log)])
+    app.router.add_static("/", root, follow_symlinks=True)
+    return app
+
+
+async def wget_pages(base: str, start: str, subtree: str, into: Path) -> set[str]:
+    """The .html paths ``wget -r`` fetches from ``start`` following <a>/<area> into
+    ``subtree`` only (the start page itself included)."""
+    proc = await asyncio.create_subprocess_exec(
+        *("wget", "-r", "-l", "inf", "-nv", "-nH", "--no-config", "-e", "robots=off"),
+        *("--follow-tags=a,area", f"--include-directories=/{subtree.rstrip('/')}"),
+        *("-P", str(into), f"{base}/{start}"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    async with asyncio.timeout(120):
+        await proc.wait()
+    return _html_under(into)
+
+
+def _html_under(folder: Path) -> set[str]:
+    return {"/" + str(p.relative_to(folder)) for p in folder.rglob("*.html")}
+
+
+class SubtreeSpider(CrawlSpider):
+    subtree = ""
+    base = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        pattern = rf"^{re.escape(self.base)}/{re.escape(self.subtree)}[^?#]*\.html$"
+        self.rules = (Rule(LinkExtractor(allow=pattern), callback="parse_page", follow=True),)
+        self._compile_rules()
+
+    def parse_page(self, response: Response) -> Iterator[dict[str, Any]]:
+        yield {"url": response.url, "title": response.css("title::text").get()}
+
+
+@pytest.mark.parametrize("name", sorted(SITES))
+async def test_crawl_spider_reaches_what_wget_reaches_in_a_subtree(
+    name: str, tmp_path: Path
+) -> None:
+    package, folder, start, subtree = SITES[name]
+    root = _site_or_skip(package, folder)
+    log = AccessLog()
+    async with serve(static_app(root, log)) as base:
+        expected = await wget_pages(base, start, subtree, tmp_path / "wget")
+        log.entries.clear()
+        out = tmp_path / "items.jsonl"
+        spider = SubtreeSpider(base=base, subtree=subtree, start_urls=[f"{base}/{start}"])
+        engine = Engine(
+            spider, Settings(concurrency=8), sinks=[JsonLinesSink(str(out), overwrite=True)]
+        )
+        await engine.run()
+    in_subtree = {p for p in expected if p.startswith(f"/{subtree}")}
+    assert len(in_subtree) >= 4, "wget found too little to compare with"
+    fetched = Counter(log.paths())
+    # the start page, then each page of the subtree once, and nothing else
+    assert fetched == Counter({f"/{start}", *in_subtree})
+    items = read_items(out)
+    # the start page goes to parse_start_url, every other page to the rule's callback
+    assert {i["url"] for i in items} == {base + p for p in in_subtree - {f"/{start}"}}
+    # the title each item has is the page's own (lxml on the file, independently)
+    for item in items:
+        path = root / item["url"][len(base) + 1 :]
+        title = lxml_html.fromstring(path.read_bytes()).findtext(".//title")
+        assert item["title"] == title
