@@ -110,3 +110,37 @@ async def test_crawl_spider_reaches_what_wget_reaches_in_a_subtree(
         path = root / item["url"][len(base) + 1 :]
         title = lxml_html.fromstring(path.read_bytes()).findtext(".//title")
         assert item["title"] == title
+
+
+@pytest.mark.parametrize("name", sorted(SITES))
+def test_link_extractor_matches_scrapy_on_every_page(name: str) -> None:
+    """Every HTML page of the package: the same links, in the same order, as Scrapy's
+    LinkExtractor (whose URLs keep the fragment; ours moves it to Link.fragment, so
+    "page#a" and "page#b" are one link here)."""
+    from multidict import CIMultiDict
+    from scrapy.http import HtmlResponse
+    from scrapy.linkextractors import LinkExtractor as ScrapyLinkExtractor
+
+    from pooledcrawl import Request
+
+    package, folder, _, _ = SITES[name]
+    root = _site_or_skip(package, folder)
+    ours, theirs = LinkExtractor(), ScrapyLinkExtractor()
+    pages = sorted(root.rglob("*.html"))
+    assert len(pages) >= 20
+    total = 0
+    for path in pages:
+        url = f"http://docs.test/{path.relative_to(root)}"
+        body = path.read_bytes()
+        response = Response(
+            url, 200, CIMultiDict({"Content-Type": "text/html"}), body, Request(url)
+        )
+        found = [link.url for link in ours.extract_links(response)]
+        expected: list[str] = []
+        for link in theirs.extract_links(HtmlResponse(url, body=body)):
+            bare = link.url.partition("#")[0]
+            if bare not in expected:
+                expected.append(bare)
+        assert found == expected, path
+        total += len(found)
+    assert total > len(pages)  # real links, not empty lists
