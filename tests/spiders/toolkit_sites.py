@@ -14,7 +14,7 @@ import gzip
 import html
 import secrets
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,14 +26,11 @@ __all__ = [
     "AccessLog",
     "LoginState",
     "crawl_app",
-    "logging_middleware",
+    "logged_app",
     "login_app",
     "sitemap_app",
     "sitemap_files",
 ]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -46,20 +43,16 @@ class AccessLog:
         return [p for m, p, s in self.entries if m == method and (status is None or s == status)]
 
 
-def logging_middleware(
-    log: AccessLog,
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            log.entries.append((request.method, request.path_qs, exc.status))
-            raise
-        log.entries.append((request.method, request.path_qs, response.status))
-        return response
+def logged_app(log: AccessLog) -> web.Application:
+    """An application that records each response in ``log`` as it is sent: the
+    status is read then, since a static file's is only decided at that point."""
 
-    return middleware
+    async def record(request: web.Request, response: web.StreamResponse) -> None:
+        log.entries.append((request.method, request.path_qs, response.status))
+
+    app = web.Application()
+    app.on_response_prepare.append(record)
+    return app
 
 
 def _page(title: str, links: list[str]) -> str:
@@ -121,7 +114,7 @@ def crawl_app(log: AccessLog) -> web.Application:
             raise web.HTTPNotFound()
         return web.Response(text=_page(request.path, links), content_type="text/html")
 
-    app = web.Application(middlewares=[logging_middleware(log)])
+    app = logged_app(log)
     app.router.add_get("/{tail:.*}", page)
     return app
 
@@ -206,7 +199,7 @@ def sitemap_app(log: AccessLog, files_for: Callable[[str], dict[str, bytes]]) ->
         response.enable_compression()
         return response
 
-    app = web.Application(middlewares=[logging_middleware(log)])
+    app = logged_app(log)
     app.router.add_get("/{tail:.*}", handle)
     return app
 
@@ -281,7 +274,7 @@ def login_app(log: AccessLog, state: LoginState) -> web.Application:
         )
         return web.Response(text=body, content_type="text/html")
 
-    app = web.Application(middlewares=[logging_middleware(log)])
+    app = logged_app(log)
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login_post)
     app.router.add_get("/members", members)
