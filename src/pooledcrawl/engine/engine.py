@@ -503,8 +503,34 @@ class Engine:
         return response
 
     async def _fetch_aside(self, request: Request) -> Response:
-        """A fetch outside the crawl's slots and stats (robots.txt), through a proxy
-        when the crawl uses them, so it comes from the same addresses."""
+        """A fetch outside the crawl's slots and stats (robots.txt). As in Scrapy it
+        passes the downloader middlewares, so a cache can answer it and a signer sign
+        it; but it is never retried (``dont_retry``), and the caller judges the raw
+        status itself, so a middleware giving the request up does not count."""
+        request.meta["dont_retry"] = True
+        mw = self.middleware
+        try:
+            if mw.on_request:
+                early = await mw.process_request(request, self.spider)
+                if isinstance(early, Response):
+                    return early
+            response = await self._fetch_through_pool(request)
+            if mw.on_response:
+                try:
+                    got = await mw.process_response(request, response, self.spider)
+                except IgnoreRequest:
+                    return response
+                if isinstance(got, Response):
+                    return got
+            return response
+        except TransportError:
+            raise
+        except Exception as exc:
+            self._errors.record("middleware on robots.txt", exc)
+            raise TransportError(type(exc).__name__, str(exc), retryable=False) from None
+
+    async def _fetch_through_pool(self, request: Request) -> Response:
+        """Through a proxy when the crawl uses them, so it comes from the same addresses."""
         pool = self.proxies
         if pool is None:
             return await self.transport.fetch(request)
