@@ -164,6 +164,17 @@ class Settings:
     extensions: list[Any] | dict[Any, int | None] = dataclasses.field(default_factory=list)
     """Extension classes, built with ``from_crawler(crawler)``; they connect to signals."""
 
+    # HTTP cache (development)
+    http_cache_dir: str | None = None
+    """Store every response under this folder and replay it on later runs (``--cache``)."""
+    http_cache_mode: str = "normal"
+    """``normal`` serves fresh entries and fetches the rest; ``refresh`` always fetches and
+    stores; ``offline`` never touches the network, and a miss fails (``--cache-mode``)."""
+    http_cache_expiration: float = 0.0
+    """Seconds a stored response is served; 0: forever."""
+    http_cache_ignore_http_codes: list[int] = dataclasses.field(default_factory=list)
+    """Statuses that are never stored."""
+
     # Output
     log_level: str = "INFO"
     progress_interval: float = 10.0
@@ -230,6 +241,13 @@ class Settings:
             )
         if self.http2 and self.transport == "aiohttp":
             raise UsageError("setting http2: the aiohttp transport speaks HTTP/1.1 only")
+        if self.http_cache_mode not in ("normal", "refresh", "offline"):
+            raise UsageError(
+                f"setting http_cache_mode: expected normal, refresh or offline, "
+                f"got {self.http_cache_mode!r}"
+            )
+        if self.http_cache_expiration < 0:
+            raise UsageError("setting http_cache_expiration: must be >= 0")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise UsageError(f"setting log_level: unknown level {self.log_level!r}")
 

@@ -218,7 +218,7 @@ async def test_process_exception_can_recover_with_a_response(tmp_path: Path) -> 
     spider = ChainSpider(start_urls=[refused_url()])
     stats, items, _ = await crawl(spider, tmp_path, middlewares=[Fallback], max_retries=0)
     assert [item["title"] for item in items] == ["fallback"]
-    assert stats.failed == 1  # the fetch itself was given up on; the middleware recovered
+    assert stats.failed == 0  # recovered: nothing was given up on
 
 
 class Broken:
@@ -326,13 +326,12 @@ def test_bad_middlewares_are_one_line_usage_errors(entry: Any, message: str) -> 
         Engine(ChainSpider(), Settings(middlewares=[entry]))
 
 
-def test_a_crawl_without_middlewares_uses_no_hook() -> None:
-    engine = Engine(ChainSpider(), Settings())
-    chain = engine.middleware
-    assert not (
-        chain.on_request
-        or chain.on_response
-        or chain.on_exception
-        or chain.on_start
-        or chain.on_output
-    )
+def test_hooks_nobody_implements_are_skipped() -> None:
+    default = Engine(ChainSpider(), Settings()).middleware
+    # OffsiteDepth declines without allowed_domains or max_depth: only Retry is left
+    assert [type(m).__name__ for m in default.middlewares] == ["Retry"]
+    assert not (default.on_request or default.on_start or default.on_output)
+    assert default.schedule_hooks == []
+    bare = Engine(ChainSpider(), Settings(middlewares={"Retry": None})).middleware
+    assert bare.middlewares == []
+    assert not (bare.on_response or bare.on_exception)

@@ -23,7 +23,7 @@ from pooledcrawl.engine.callbacks import outputs_of
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot
 from pooledcrawl.engine.progress import Progress
 from pooledcrawl.engine.stats import ErrorLog, Stats
-from pooledcrawl.errors import CloseSpider, UsageError
+from pooledcrawl.errors import CloseSpider, IgnoreRequest, UsageError
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.frontier.memory import MemoryFrontier
 from pooledcrawl.http.request import Request
@@ -43,7 +43,6 @@ from pooledcrawl.signals import SignalBus
 from pooledcrawl.spider import Spider
 from pooledcrawl.throttle.base import PolicyFactory
 from pooledcrawl.throttle.factory import policy_factory as make_policy_factory
-from pooledcrawl.throttle.hints import parse_retry_after
 from pooledcrawl.transport.base import Transport, TransportError
 from pooledcrawl.transport.factory import make_transport
 
@@ -96,7 +95,11 @@ class Engine:
         # `is None`, not `or`: an empty frontier has len() 0 and is falsy
         self.frontier: Frontier = frontier if frontier is not None else MemoryFrontier()
         self.transport: Transport = transport or make_transport(settings)
+        #: charges a request's retry budget when a proxy fails it (see _proxy_failed);
+        #: the retry decisions themselves are the Retry middleware's
         self.retry = RetryPolicy.from_settings(settings)
+        #: when a request a middleware retries may go again (see retry_later)
+        self._not_before: dict[Request, float] = {}
         self.items = ItemProcessor(
             sinks, self.stats, settings.max_items, settings=settings, signals=self.signals
         )
@@ -350,55 +353,54 @@ class Engine:
                 self.request_stop(f"close_on_errors reached ({limit} errors)")
 
     async def _download(self, request: Request, slot: Slot) -> Response | Failure | None:
-        """The fetch, wrapped in the downloader middlewares (each step only when some
-        middleware has that hook) and followed by ``response_received``."""
+        """The fetch wrapped in the downloader middlewares (each step only when some
+        middleware has that hook), then ``response_received``: a response for the
+        spider, a Failure for the errback, or None when a request went back to the
+        frontier (a retry, or one a middleware put in its place)."""
         mw = self.middleware
         if mw.on_request:
+            early: Request | Response | Failure | None
             try:
                 early = await mw.process_request(request, self.spider)
             except Exception as exc:
-                self.dispatcher.waited(request, self._clock())
-                self.dispatcher.release(slot)
-                return await self._failed(request, exc, "process_request")
+                early = self._give_up_on(request, exc, "process_request")
             if early is not None:
                 # answered or replaced before the network: the slot's policy saw nothing
                 self.dispatcher.waited(request, self._clock())
                 self.dispatcher.release(slot)
-                if isinstance(early, Request):
-                    self._reschedule(early, request)
-                    return None
-                return await self._responded(request, early)
+                return await self._outcome(request, early)
         outcome = await self._fetch(request, slot)
-        if type(outcome) is Response:
+        if isinstance(outcome, Response):
             return await self._responded(request, outcome)
-        if outcome is None or type(outcome) is not Failure:
-            return outcome
-        if outcome.response is not None:
-            got = await self._responded(request, outcome.response)
-            if type(got) is Response:
-                outcome.response = got
-                return outcome
-            return got
-        if outcome.exception is not None and mw.on_exception:
+        if outcome is None:
+            return None
+        if mw.on_exception:
+            recovered: Request | Response | Failure | None
             try:
-                recovered = await mw.process_exception(request, outcome.exception, self.spider)
+                recovered = await mw.process_exception(request, outcome, self.spider)
             except Exception as exc:
-                return await self._failed(request, exc, "process_exception")
-            if isinstance(recovered, Request):
-                self._reschedule(recovered, request)
-                return None
+                recovered = self._give_up_on(request, exc, "process_exception")
             if recovered is not None:
-                return await self._responded(request, recovered)
-        return outcome
+                return await self._outcome(request, recovered)
+        return self._give_up(request, outcome, None, outcome.name)
+
+    async def _outcome(
+        self, request: Request, got: Request | Response | Failure
+    ) -> Response | Failure | None:
+        if isinstance(got, Failure):
+            return got
+        if isinstance(got, Request):
+            self._reschedule(got, request)
+            return None
+        return await self._responded(request, got)
 
     async def _responded(self, request: Request, response: Response) -> Response | Failure | None:
-        """A response through ``process_response`` and ``response_received``; None when
-        a middleware put a request in its place."""
+        """A response through ``process_response`` and ``response_received``."""
         if self.middleware.on_response:
             try:
                 got = await self.middleware.process_response(request, response, self.spider)
             except Exception as exc:
-                return await self._failed(request, exc, "process_response")
+                return self._give_up_on(request, exc, "process_response")
             if isinstance(got, Request):
                 self._reschedule(got, request)
                 return None
@@ -409,23 +411,42 @@ class Engine:
             )
         return response
 
-    async def _failed(self, request: Request, exc: Exception, hook: str) -> Failure:
+    def _give_up_on(self, request: Request, exc: Exception, hook: str) -> Failure:
+        """A middleware raised: IgnoreRequest gives the request up; anything else is
+        also a bug, logged once per kind."""
+        if isinstance(exc, IgnoreRequest):
+            if exc.response is not None:
+                return self._give_up(request, None, exc.response, exc.reason)
+            return self._give_up(request, exc, None, exc.reason)
         self._errors.record(f"middleware {hook}", exc)
         return self._give_up(request, exc, None, f"middleware:{type(exc).__name__}")
+
+    def retry_later(self, request: Request, decision: RetryDecision) -> Request:
+        """For a retry middleware: count the retry and set when ``request`` may go
+        again; return the request from the hook and the engine queues it."""
+        request.attempts += 1
+        if decision.counts:
+            request.retries += 1
+        self.stats.retries += 1
+        self._not_before[request] = self._clock() + decision.delay
+        return request
 
     def _reschedule(self, new: Request, current: Request) -> None:
         """A middleware returned a request: the same one goes back to the frontier as
         is (a retry: no duplicate filter), another is scheduled as a new request."""
         if new is current:
-            current.attempts += 1
-            self.frontier.push_later(current, self._clock())
+            not_before = self._not_before.pop(current, None)
+            if not_before is None:
+                current.attempts += 1
+                not_before = self._clock()
+            self.frontier.push_later(current, not_before)
         else:
             new.depth = current.depth  # a stand-in, not a link one level down
             self.schedule(new, None)
 
-    async def _fetch(self, request: Request, slot: Slot) -> Response | Failure | None:
-        """Fetch once: a response for the spider, a Failure when given up, or None
-        when the request went back to the frontier for a retry."""
+    async def _fetch(self, request: Request, slot: Slot) -> Response | TransportError | None:
+        """Fetch once, with the slot's and the proxies' accounting: the response, the
+        error, or None when the request went back to the frontier for another proxy."""
         started = self._clock()
         waited = self.dispatcher.waited(request, started)
         self.stats.requests += 1
@@ -455,7 +476,7 @@ class Engine:
                         self._warn_auth(proxy)
                     if self._proxy_failed(request, proxy, started, exc.name):
                         return None
-            return self._on_transport_error(request, exc)
+            return exc
         except BaseException:
             if proxy is not None and self.proxies is not None:
                 self.proxies.release(proxy)
@@ -479,19 +500,37 @@ class Engine:
         self.stats.http_versions[response.http_version] += 1
         if proxy is not None and self._proxy_answered(request, proxy, started, status):
             return None
-        if status in self.retry.retry_statuses:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-            decision = self.retry.for_status(request, status, retry_after)
-            if decision is not None:
-                self._requeue(request, decision)
-                return None
-            if status != 429:
-                return self._give_up(request, None, response, f"HTTP {status}")
         return response
 
     async def _fetch_aside(self, request: Request) -> Response:
-        """A fetch outside the crawl's slots and stats (robots.txt), through a proxy
-        when the crawl uses them, so it comes from the same addresses."""
+        """A fetch outside the crawl's slots and stats (robots.txt). As in Scrapy it
+        passes the downloader middlewares, so a cache can answer it and a signer sign
+        it; but it is never retried (``dont_retry``), and the caller judges the raw
+        status itself, so a middleware giving the request up does not count."""
+        request.meta["dont_retry"] = True
+        mw = self.middleware
+        try:
+            if mw.on_request:
+                early = await mw.process_request(request, self.spider)
+                if isinstance(early, Response):
+                    return early
+            response = await self._fetch_through_pool(request)
+            if mw.on_response:
+                try:
+                    got = await mw.process_response(request, response, self.spider)
+                except IgnoreRequest:
+                    return response
+                if isinstance(got, Response):
+                    return got
+            return response
+        except TransportError:
+            raise
+        except Exception as exc:
+            self._errors.record("middleware on robots.txt", exc)
+            raise TransportError(type(exc).__name__, str(exc), retryable=False) from None
+
+    async def _fetch_through_pool(self, request: Request) -> Response:
+        """Through a proxy when the crawl uses them, so it comes from the same addresses."""
         pool = self.proxies
         if pool is None:
             return await self.transport.fetch(request)
@@ -621,16 +660,6 @@ class Engine:
                 wait = min(wait, left)
             if await self.dispatcher.wait_closed(wait):
                 return
-
-    def _on_transport_error(self, request: Request, exc: TransportError) -> Failure | None:
-        free = exc.stale_connection and not request.get_meta("_stale_retried")
-        if free:
-            request.meta["_stale_retried"] = True
-        decision = self.retry.for_error(request, exc.retryable, free=free)
-        if decision is not None:
-            self._requeue(request, decision)
-            return None
-        return self._give_up(request, exc, None, exc.name)
 
     def _requeue(self, request: Request, decision: RetryDecision) -> None:
         request.attempts += 1

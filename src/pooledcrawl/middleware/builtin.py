@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
+from pooledcrawl.errors import IgnoreRequest
 from pooledcrawl.hygiene.filters import RequestFilter
+from pooledcrawl.retry.policy import TOO_MANY_REQUESTS, RetryPolicy
+from pooledcrawl.throttle.hints import parse_retry_after
+from pooledcrawl.transport.base import TransportError
 
 if TYPE_CHECKING:
     from pooledcrawl.http.request import Request
+    from pooledcrawl.http.response import Response
     from pooledcrawl.spider import Spider
 
-__all__ = ["OffsiteDepth"]
+__all__ = ["OffsiteDepth", "Retry"]
 
 
 class OffsiteDepth:
@@ -30,3 +36,49 @@ class OffsiteDepth:
     def process_schedule(self, request: Request, canonical_url: str, spider: Spider) -> str | None:
         rules = self._rules
         return None if rules.admit(request, canonical_url) else rules.reason
+
+
+class Retry:
+    """Retries failed fetches: the statuses in ``retry_http_codes`` and retryable
+    transport errors, with the backoff and budget of :class:`RetryPolicy` (a 429 never
+    uses up the budget; ``Retry-After`` wins over the backoff). A status it gives up on
+    goes to the errback as a Failure, as does an error (the engine does that when no
+    ``process_exception`` recovers). Innermost by default: it sees every raw outcome
+    first, and the middlewares above see only what it lets through."""
+
+    def __init__(self, crawler: Any) -> None:
+        self._crawler = crawler
+        self.policy = RetryPolicy.from_settings(crawler.settings)
+        self._statuses = self.policy.retry_statuses
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> Retry:
+        return cls(crawler)
+
+    async def process_response(
+        self, request: Request, response: Response, spider: Spider
+    ) -> Request | None:
+        status = response.status
+        if status not in self._statuses:
+            return None
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+        decision = self.policy.for_status(request, status, retry_after)
+        if decision is not None:
+            return self._crawler.retry_later(request, decision)  # type: ignore[no-any-return]
+        if status != TOO_MANY_REQUESTS:
+            raise IgnoreRequest(f"HTTP {status}", response=response)
+        return None  # a 429 with retries turned off: the spider sees it
+
+    async def process_exception(
+        self, request: Request, exception: BaseException, spider: Spider
+    ) -> Request | None:
+        if not isinstance(exception, TransportError):
+            return None
+        # a stale keep-alive connection: resent once at once, free of the budget
+        free = exception.stale_connection and not request.get_meta("_stale_retried")
+        if free:
+            request.meta["_stale_retried"] = True
+        decision = self.policy.for_error(request, exception.retryable, free=free)
+        if decision is None:
+            return None
+        return self._crawler.retry_later(request, decision)  # type: ignore[no-any-return]

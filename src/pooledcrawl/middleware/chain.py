@@ -10,7 +10,8 @@ from pooledcrawl.components import build_components, ordered_entries
 from pooledcrawl.errors import UsageError
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
-from pooledcrawl.middleware.builtin import OffsiteDepth
+from pooledcrawl.middleware.builtin import OffsiteDepth, Retry
+from pooledcrawl.middleware.httpcache import HttpCache
 
 if TYPE_CHECKING:
     from pooledcrawl.spider import Spider
@@ -19,9 +20,15 @@ __all__ = ["BASE_MIDDLEWARES", "BUILTIN_MIDDLEWARES", "MiddlewareChain"]
 
 #: built-in middlewares on by default: short name -> order (lower runs first on the way
 #: out to the network, last on the way back)
-BASE_MIDDLEWARES: Mapping[str, int] = {"OffsiteDepth": 100}
+#: HttpCache sits just outside Retry: it stores only outcomes Retry let through, so a
+#: replayed 503 or 429 can never loop through the retry budget.
+BASE_MIDDLEWARES: Mapping[str, int] = {"OffsiteDepth": 100, "HttpCache": 850, "Retry": 900}
 #: every built-in middleware by short name
-BUILTIN_MIDDLEWARES: Mapping[str, Any] = {"OffsiteDepth": OffsiteDepth}
+BUILTIN_MIDDLEWARES: Mapping[str, Any] = {
+    "OffsiteDepth": OffsiteDepth,
+    "HttpCache": HttpCache,
+    "Retry": Retry,
+}
 
 _ASYNC_HOOKS = ("process_request", "process_response", "process_exception")
 _GENERATOR_HOOKS = ("process_start", "process_spider_output")
