@@ -21,7 +21,8 @@ from pooledcrawl import signals
 from pooledcrawl.components import build_components, ordered_entries
 from pooledcrawl.engine.callbacks import outputs_of
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot
-from pooledcrawl.engine.progress import Progress
+from pooledcrawl.engine.progress import ShowProgress
+from pooledcrawl.engine.proxies import ProxyGuard
 from pooledcrawl.engine.stats import ErrorLog, Stats
 from pooledcrawl.errors import CloseSpider, IgnoreRequest, UsageError
 from pooledcrawl.frontier.base import Frontier
@@ -35,8 +36,7 @@ from pooledcrawl.items.processor import ItemProcessor
 from pooledcrawl.metrics import CrawlMetrics
 from pooledcrawl.middleware.chain import MiddlewareChain
 from pooledcrawl.proxy.endpoint import ProxyConfig
-from pooledcrawl.proxy.masking import SecretMasker
-from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
+from pooledcrawl.proxy.pool import ProxyPool
 from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
 from pooledcrawl.settings import Settings
 from pooledcrawl.signals import SignalBus
@@ -47,6 +47,10 @@ from pooledcrawl.transport.base import Transport, TransportError
 from pooledcrawl.transport.factory import make_transport
 
 __all__ = ["Engine", "Failure"]
+
+#: extensions on by default (short name -> order), and every built-in by short name
+BASE_EXTENSIONS = {"ShowProgress": 100}
+BUILTIN_EXTENSIONS = {"ShowProgress": ShowProgress}
 
 log = logging.getLogger("pooledcrawl.engine")
 
@@ -104,6 +108,8 @@ class Engine:
             sinks, self.stats, settings.max_items, settings=settings, signals=self.signals
         )
         self._clock = clock
+        #: the crawl's clock (monotonic seconds), for extensions
+        self.clock = clock
         #: pool and latency metrics per domain, merged into the stats at the end
         self.metrics = CrawlMetrics(clock())
         self._policy_factory = policy_factory or make_policy_factory(settings)
@@ -128,11 +134,11 @@ class Engine:
         self.dispatcher: Dispatcher  # created in run(): it needs the running loop
         #: the job's proxies; None connects directly
         self.proxies = _proxy_pool(proxies, settings)
-        self._masker = SecretMasker(
-            [s for e in self.proxies.entries for s in e.proxy.secrets] if self.proxies else ()
+        self._guard = (
+            ProxyGuard(self.proxies, settings, self.stats, self.retry, self._requeue, clock)
+            if self.proxies is not None
+            else None
         )
-        self._ban_statuses = frozenset(settings.ban_statuses)
-        self._auth_warned: set[str] = set()
         #: why the crawl had to stop short (every proxy down); the CLI exits 3
         self.fatal: str | None = None
         # live lists: an unwatched signal costs one truth test where it would be sent
@@ -144,7 +150,10 @@ class Engine:
         self._idle_task: asyncio.Task[None] | None = None
         #: built last: their from_crawler() may use anything above
         self.extensions = build_components(
-            ordered_entries({}, settings.extensions), self, "extension", {}
+            ordered_entries(BASE_EXTENSIONS, settings.extensions),
+            self,
+            "extension",
+            BUILTIN_EXTENSIONS,
         )
         self.middleware = MiddlewareChain.from_crawler(self)
         self._admit = self.middleware.schedule_hooks
@@ -159,6 +168,8 @@ class Engine:
             proxies=self.proxies,
         )
         self.dispatcher.on_idle = self._idle
+        if self._guard is not None:
+            self._guard.dispatcher = self.dispatcher
         self.stats.started_at = time.monotonic()
         self.metrics.started = self._clock()
         try:
@@ -179,8 +190,8 @@ class Engine:
                         tg.create_task(self._worker()) for _ in range(self.settings.concurrency)
                     ]
                     tg.create_task(self._watch())
-                    if self.proxies is not None:
-                        tg.create_task(self._watch_proxies(self.proxies))
+                    if self._guard is not None:
+                        tg.create_task(self._guard.watch(self._pending, self._proxies_down))
                     extras = [tg.create_task(make()) for make in self._background]
                     await asyncio.wait(self._workers)
                     for task in extras:
@@ -193,8 +204,8 @@ class Engine:
             self.stats.extra["timeline"] = self.metrics.timeline.to_dict()
             if self.signals.errors:
                 self.stats.errors.update(self.signals.errors)
-            if self.proxies is not None:
-                self.stats.extra["proxies"] = self.proxies.snapshot(self._clock())
+            if self._guard is not None:
+                self.stats.extra["proxies"] = self._guard.snapshot()
             if not self.stats.finish_reason:
                 self.stats.finish_reason = "finished"
         return self.stats
@@ -275,20 +286,20 @@ class Engine:
             self.dispatcher.producer_done()
 
     async def _watch(self) -> None:
-        """Time limit, and the progress display (live on a terminal, else a log line)."""
+        """The time limit, and the metrics timeline's crawl-wide samples."""
         deadline = self.settings.max_duration
-        with Progress(self, clock=self._clock) as progress:
-            while True:
-                wait = progress.period
-                if deadline is not None:
-                    left = self.stats.started_at + deadline - time.monotonic()
-                    wait = max(min(wait, left), 0.0)
-                if await self.dispatcher.wait_closed(wait):
-                    break
-                if deadline is not None and time.monotonic() - self.stats.started_at >= deadline:
-                    self.request_stop("max_duration reached")
-                    continue
-                progress.tick()
+        while True:
+            wait = 0.5
+            if deadline is not None:
+                left = self.stats.started_at + deadline - time.monotonic()
+                wait = max(min(wait, left), 0.0)
+            if await self.dispatcher.wait_closed(wait):
+                break
+            if deadline is not None and time.monotonic() - self.stats.started_at >= deadline:
+                self.request_stop("max_duration reached")
+                continue
+            self.metrics.sample(self._clock(), self.stats.items)
+        self.metrics.sample(self._clock(), self.stats.items)  # the last bucket's items
 
     # ---- scheduling ----------------------------------------------------------------
     def schedule(self, request: Request, parent: Request | None) -> None:
@@ -450,7 +461,8 @@ class Engine:
         started = self._clock()
         waited = self.dispatcher.waited(request, started)
         self.stats.requests += 1
-        proxy = self._take_proxy(request, slot, started)
+        guard = self._guard
+        proxy = guard.take(request, slot, started) if guard is not None else None
         try:
             response = await self.transport.fetch(request, proxy.proxy.url if proxy else None)
         except TransportError as exc:
@@ -467,19 +479,12 @@ class Engine:
                 total_inflight=self.dispatcher.inflight,
             )
             self.dispatcher.release(slot)
-            if proxy is not None and self.proxies is not None:
-                exc = self._scrub(exc)
-                if not exc.proxy_fault:
-                    self.proxies.release(proxy)  # the target's doing: says nothing of the proxy
-                else:
-                    if exc.name == "ProxyAuthenticationRequired":
-                        self._warn_auth(proxy)
-                    if self._proxy_failed(request, proxy, started, exc.name):
-                        return None
+            if proxy is not None and guard is not None:
+                return guard.errored(request, proxy, started, exc)
             return exc
         except BaseException:
-            if proxy is not None and self.proxies is not None:
-                self.proxies.release(proxy)
+            if proxy is not None and guard is not None:
+                guard.pool.release(proxy)
             self.dispatcher.release(slot)
             raise
         now = self._clock()
@@ -498,142 +503,24 @@ class Engine:
         status = response.status
         self.stats.status_counts[status] += 1
         self.stats.http_versions[response.http_version] += 1
-        if proxy is not None and self._proxy_answered(request, proxy, started, status):
-            return None
+        if guard is not None and proxy is not None:
+            return None if guard.answered(request, proxy, started, status) else response
         return response
 
     async def _fetch_aside(self, request: Request) -> Response:
-        """A fetch outside the crawl's slots and stats (robots.txt), through a proxy
-        when the crawl uses them, so it comes from the same addresses."""
-        pool = self.proxies
-        if pool is None:
-            return await self.transport.fetch(request)
-        now = self._clock()
-        entry = pool.choose(now, ()) or pool.ranked(now)[0]
-        pool.acquire(entry)
-        try:
-            return await self.transport.fetch(request, entry.proxy.url)
-        finally:
-            pool.release(entry)
+        """A fetch outside the crawl's slots and stats (robots.txt)."""
+        if self._guard is not None:
+            return await self._guard.fetch_aside(self.transport, request)
+        return await self.transport.fetch(request)
 
-    # ---- proxies -------------------------------------------------------------------
-    def _take_proxy(self, request: Request, slot: Slot, now: float) -> PoolProxy | None:
-        """The proxy this request goes through: the slot's own (static IPs) or the
-        least-loaded available one (a rotating gateway), avoiding those it failed on."""
-        pool = self.proxies
-        if pool is None:
-            return None
-        entry = slot.proxy or pool.choose(now, request.get_meta("_proxies_failed") or ())
-        if entry is None:  # the dispatcher saw room a moment ago; never go direct
-            entry = pool.ranked(now)[0]
-        pool.acquire(entry)
-        return entry
+    def _pending(self) -> int:
+        return len(self.frontier) + self.dispatcher.parked
 
-    def _scrub(self, exc: TransportError) -> TransportError:
-        """No credential in what errbacks, logs and stats may show of a proxy error."""
-        if self._masker:
-            exc.args = (self._masker.mask(str(exc.args[0])),)
-            cause = exc.__cause__
-            if cause is not None and self._masker.contains_secret(f"{cause!s} {cause!r}"):
-                exc.__cause__ = None
-                exc.__suppress_context__ = True
-        return exc
-
-    def _proxy_answered(
-        self, request: Request, proxy: PoolProxy, sent_at: float, status: int
-    ) -> bool:
-        """A response came through ``proxy``. 407 and ban statuses bench it; True when the
-        request went back to the frontier for another proxy."""
-        assert self.proxies is not None
-        if status != 407 and status not in self._ban_statuses:
-            if self.proxies.succeeded(proxy, sent_at):
-                log.warning("proxy %s works again: crawl resumed", proxy.label)
-            return False
-        if status == 407:
-            self._warn_auth(proxy)
-        ban = status != 407
-        if ban:
-            bans = request.get_meta("_proxy_bans", 0) + 1
-            request.meta["_proxy_bans"] = bans
-            # a page that is forbidden whichever IP asks is the page, not the proxy
-            limit = min(len(self.proxies), 3) if self.proxies.per_proxy_slots else 3
-            if bans > limit:
-                self._bench(proxy, sent_at, f"HTTP {status}", ban=True)
-                return False
-        return self._proxy_failed(request, proxy, sent_at, f"HTTP {status}", ban=ban)
-
-    def _proxy_failed(
-        self, request: Request, proxy: PoolProxy, sent_at: float, reason: str, *, ban: bool = False
-    ) -> bool:
-        """The request failed because of its proxy: bench the proxy and send the request
-        again through another, charging its retry budget once at most. False when the
-        request has failed on proxies too often while others worked (then the error is
-        handled as the target's)."""
-        pool = self.proxies
-        assert pool is not None
-        self._bench(proxy, sent_at, reason, ban=ban)
-        tried = request.meta.setdefault("_proxies_failed", [])
-        if proxy.label not in tried:
-            tried.append(proxy.label)
-        if pool.down_since is None:  # failures while every proxy is down are the pool's
-            faults = request.get_meta("_proxy_faults", 0) + 1
-            request.meta["_proxy_faults"] = faults
-            if faults > max(3, 2 * len(pool)):
-                return False
-        counts = False
-        if not request.get_meta("_proxy_charged"):
-            request.meta["_proxy_charged"] = True
-            counts = self.retry.for_error(request, True) is not None
-        self.stats.extra["proxy_retries"] = self.stats.extra.get("proxy_retries", 0) + 1
-        self._requeue(request, RetryDecision(0.0, counts=counts))
-        if pool.per_proxy_slots:
-            self.dispatcher.reroute(proxy)
-        return True
-
-    def _warn_auth(self, proxy: PoolProxy) -> None:
-        if proxy.label not in self._auth_warned:
-            self._auth_warned.add(proxy.label)
-            log.warning(
-                "proxy %s refused the credentials (407 or SOCKS auth failure): check them",
-                proxy.label,
-            )
-
-    def _bench(self, proxy: PoolProxy, sent_at: float, reason: str, *, ban: bool) -> None:
-        pool = self.proxies
-        assert pool is not None
-        was_healthy = proxy.healthy
-        if pool.failed(proxy, sent_at, self._clock(), ban=ban):
-            log.warning(
-                "%s down: crawl paused; it stops if none works again within %gs",
-                f"all {len(pool)} proxies are" if len(pool) > 1 else "the only proxy is",
-                self.settings.proxy_down_timeout,
-            )
-        elif was_healthy and not proxy.healthy:
-            log.info("proxy %s benched after %s", proxy.label, reason)
-
-    async def _watch_proxies(self, pool: ProxyPool) -> None:
-        """Every proxy down for ``proxy_down_timeout``: stop with a clear error. Nothing
-        queued is given up: it stays in the frontier (a persistent one resumes it)."""
-        limit = self.settings.proxy_down_timeout
-        while True:
-            wait = min(1.0, limit / 4)
-            since = pool.down_since
-            if since is not None:
-                left = since + limit - self._clock()
-                if left <= 0:
-                    pending = len(self.frontier) + self.dispatcher.parked
-                    self.fatal = (
-                        f"every proxy has been down for {limit:g}s "
-                        f"({', '.join(e.label for e in pool.entries)}); "
-                        f"stopped with {pending} requests still queued, none given up"
-                    )
-                    log.error("%s", self.fatal)
-                    self.stats.extra["fatal_error"] = self.fatal
-                    self.request_stop("all proxies down")
-                    return
-                wait = min(wait, left)
-            if await self.dispatcher.wait_closed(wait):
-                return
+    def _proxies_down(self, message: str) -> None:
+        self.fatal = message
+        log.error("%s", message)
+        self.stats.extra["fatal_error"] = message
+        self.request_stop("all proxies down")
 
     def _requeue(self, request: Request, decision: RetryDecision) -> None:
         request.attempts += 1
