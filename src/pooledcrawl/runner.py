@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 
 from pooledcrawl.engine.engine import Engine
-from pooledcrawl.engine.stats import Stats
 from pooledcrawl.errors import UsageError
 from pooledcrawl.items.base import Sink
 from pooledcrawl.items.outputs import sink_for
@@ -28,6 +27,7 @@ from pooledcrawl.proxy.endpoint import ProxyConfig
 from pooledcrawl.proxy.masking import masking_logs
 from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider
+from pooledcrawl.stats import Stats
 
 __all__ = ["CrawlJob", "build_settings", "open_sink", "run", "run_async", "run_job"]
 

@@ -23,7 +23,6 @@ from pooledcrawl.engine.callbacks import outputs_of
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot
 from pooledcrawl.engine.progress import ShowProgress
 from pooledcrawl.engine.proxies import ProxyGuard
-from pooledcrawl.engine.stats import ErrorLog, Stats
 from pooledcrawl.errors import CloseSpider, IgnoreRequest, UsageError
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.frontier.memory import MemoryFrontier
@@ -41,6 +40,7 @@ from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
 from pooledcrawl.settings import Settings
 from pooledcrawl.signals import SignalBus
 from pooledcrawl.spider import Spider
+from pooledcrawl.stats import ErrorLog, Stats
 from pooledcrawl.throttle.base import PolicyFactory
 from pooledcrawl.throttle.factory import policy_factory as make_policy_factory
 from pooledcrawl.transport.base import Transport, TransportError

@@ -15,10 +15,10 @@ from pooledcrawl.transport.base import Transport, TransportError
 
 if TYPE_CHECKING:
     from pooledcrawl.engine.dispatcher import Dispatcher, Slot
-    from pooledcrawl.engine.stats import Stats
     from pooledcrawl.http.request import Request
     from pooledcrawl.http.response import Response
     from pooledcrawl.settings import Settings
+    from pooledcrawl.stats import Stats
 
 __all__ = ["ProxyGuard"]
 
