@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import re
 import types
 from collections.abc import Mapping
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -153,6 +154,9 @@ class Settings:
     ``{entry: order}`` places each among the built-ins, and ``None`` disables one."""
     extensions: list[Any] | dict[Any, int | None] = dataclasses.field(default_factory=list)
     """Extension classes, built with ``from_crawler(crawler)``; they connect to signals."""
+    sink_schemes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """``{scheme: sink class or dotted path}``: ``-o scheme://...`` builds that sink with
+    ``from_target(target, overwrite, settings)``, else ``cls(target, overwrite=...)``."""
 
     # Output
     log_level: str = "INFO"
@@ -278,6 +282,8 @@ def coerce(key: str, value: Any, *, source: str = "settings") -> Any:
     try:
         if key in _COMPONENT_KEYS:
             return _coerce_components(value)
+        if key == "sink_schemes":
+            return _coerce_schemes(value)
         return _coerce_to(_field_types()[key], value)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{source}: setting {key}: {exc}") from None
@@ -349,6 +355,21 @@ def _coerce_components(value: Any) -> list[Any] | dict[Any, int | None]:
             out[entry] = order
         return out
     raise TypeError(f"expected a list or a mapping, got {value!r}")
+
+
+def _coerce_schemes(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = orjson.loads(value)
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a mapping of URL schemes to sink classes, got {value!r}")
+    out: dict[str, Any] = {}
+    for scheme, sink in value.items():
+        if not isinstance(scheme, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+            raise ValueError(f"not a URL scheme: {scheme!r}")
+        if not isinstance(sink, str | type):
+            raise TypeError(f"sink for {scheme!r} must be a class or a dotted path, got {sink!r}")
+        out[scheme.lower()] = sink
+    return out
 
 
 def _parse_list(text: str) -> list[Any]:
