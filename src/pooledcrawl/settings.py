@@ -154,6 +154,15 @@ class Settings:
     ``{entry: order}`` places each among the built-ins, and ``None`` disables one."""
     extensions: list[Any] | dict[Any, int | None] = dataclasses.field(default_factory=list)
     """Extension classes, built with ``from_crawler(crawler)``; they connect to signals."""
+    transport_class: Any = None
+    """A Transport class (or dotted path) used instead of aiohttp/httpx; built with
+    ``from_settings(settings)`` when it has one, else ``cls(settings)``."""
+    frontier_class: Any = None
+    """A Frontier class (or dotted path) used instead of the in-memory one (``--jobdir``
+    and Redis jobs bring their own); built with ``from_settings(settings)`` or ``cls()``."""
+    policy_class: Any = None
+    """A ConcurrencyPolicy class (or dotted path), one per domain instead of the adaptive
+    or fixed one; built with ``from_settings(settings)`` or ``cls(settings)``."""
     sink_schemes: dict[str, Any] = dataclasses.field(default_factory=dict)
     """``{scheme: sink class or dotted path}``: ``-o scheme://...`` builds that sink with
     ``from_target(target, overwrite, settings)``, else ``cls(target, overwrite=...)``."""
@@ -284,6 +293,10 @@ def coerce(key: str, value: Any, *, source: str = "settings") -> Any:
             return _coerce_components(value)
         if key == "sink_schemes":
             return _coerce_schemes(value)
+        if key in _CLASS_KEYS:
+            if value is None or isinstance(value, str | type):
+                return value or None
+            raise TypeError(f"expected a class or a dotted path, got {value!r}")
         return _coerce_to(_field_types()[key], value)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{source}: setting {key}: {exc}") from None
@@ -336,6 +349,7 @@ def _coerce_to(tp: Any, value: Any) -> Any:
 
 
 _COMPONENT_KEYS = frozenset({"middlewares", "extensions"})
+_CLASS_KEYS = frozenset({"transport_class", "frontier_class", "policy_class"})
 
 
 def _coerce_components(value: Any) -> list[Any] | dict[Any, int | None]:

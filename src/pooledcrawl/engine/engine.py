@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pooledcrawl import signals
-from pooledcrawl.components import build_components, ordered_entries
+from pooledcrawl.components import (
+    build_components,
+    custom_component,
+    load_object,
+    ordered_entries,
+)
 from pooledcrawl.engine.callbacks import outputs_of
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot
 from pooledcrawl.engine.progress import ShowProgress
@@ -97,8 +102,14 @@ class Engine:
         #: the crawl's life-cycle events (see pooledcrawl.signals)
         self.signals = SignalBus()
         # `is None`, not `or`: an empty frontier has len() 0 and is falsy
+        if frontier is None:
+            frontier = custom_component(settings.frontier_class, settings, "frontier_class")
         self.frontier: Frontier = frontier if frontier is not None else MemoryFrontier()
-        self.transport: Transport = transport or make_transport(settings)
+        self.transport: Transport = (
+            transport
+            or custom_component(settings.transport_class, settings, "transport_class", settings)
+            or make_transport(settings)
+        )
         #: charges a request's retry budget when a proxy fails it (see _proxy_failed);
         #: the retry decisions themselves are the Retry middleware's
         self.retry = RetryPolicy.from_settings(settings)
@@ -112,7 +123,9 @@ class Engine:
         self.clock = clock
         #: pool and latency metrics per domain, merged into the stats at the end
         self.metrics = CrawlMetrics(clock())
-        self._policy_factory = policy_factory or make_policy_factory(settings)
+        self._policy_factory = (
+            policy_factory or _named_policies(settings) or make_policy_factory(settings)
+        )
         if policy_wrapper is not None:  # e.g. job-wide limits shared through Redis
             self._policy_factory = policy_wrapper(self._policy_factory)
         #: coroutines that run alongside the crawl and are cancelled when it ends
@@ -610,6 +623,16 @@ class Engine:
             items.append(output)
         elif output is not None:
             self.stats.errors["UnsupportedOutput"] += 1
+
+
+def _named_policies(settings: Settings) -> PolicyFactory | None:
+    """A factory of the ``policy_class`` setting's policy (one built now, to fail early)."""
+    entry = settings.policy_class
+    if entry is None:
+        return None
+    cls = load_object(entry, "policy_class") if isinstance(entry, str) else entry
+    custom_component(cls, settings, "policy_class", settings)
+    return lambda _key: custom_component(cls, settings, "policy_class", settings)
 
 
 def _proxy_pool(proxies: ProxyConfig | ProxyPool | None, settings: Settings) -> ProxyPool | None:
