@@ -12,6 +12,9 @@ from pooledcrawl.metrics.summary import domain_table
 __all__ = ["ErrorLog", "Stats"]
 
 
+_MAX_BAD_URL_SAMPLES = 5
+
+
 class Stats:
     """Counters the engine bumps on the hot path: plain attributes and Counters."""
 
@@ -38,6 +41,14 @@ class Stats:
     def elapsed(self) -> float:
         end = self.finished_at if self.finished_at is not None else time.monotonic()
         return end - self.started_at
+
+    def bad_url(self, url: str, why: str) -> None:
+        """Count a URL a spider yielded that cannot be fetched; keep a few samples."""
+        self.errors["InvalidURL"] += 1
+        samples = self.extra.setdefault("invalid_url_samples", [])
+        if len(samples) < _MAX_BAD_URL_SAMPLES:
+            sample = url if len(url) <= 80 else url[:77] + "..."
+            samples.append(f"{sample!r}: {why}")
 
     def to_dict(self) -> dict[str, Any]:
         elapsed = self.elapsed

@@ -13,24 +13,28 @@ import inspect
 import logging
 import time
 import types
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from pooledcrawl import signals
 from pooledcrawl.components import (
     build_components,
-    custom_component,
-    load_object,
     ordered_entries,
 )
 from pooledcrawl.engine.callbacks import outputs_of
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot
+from pooledcrawl.engine.failure import Failure
 from pooledcrawl.engine.progress import ShowProgress
 from pooledcrawl.engine.proxies import ProxyGuard
+from pooledcrawl.engine.wiring import (
+    choose_frontier,
+    choose_policies,
+    choose_transport,
+    proxy_pool,
+    usage_errors_unwrapped,
+)
 from pooledcrawl.errors import CloseSpider, IgnoreRequest, UsageError
 from pooledcrawl.frontier.base import Frontier
-from pooledcrawl.frontier.memory import MemoryFrontier
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.http.url import InvalidURL, canonical_or_raise
@@ -47,9 +51,7 @@ from pooledcrawl.signals import SignalBus
 from pooledcrawl.spider import Spider
 from pooledcrawl.stats import ErrorLog, Stats
 from pooledcrawl.throttle.base import PolicyFactory
-from pooledcrawl.throttle.factory import policy_factory as make_policy_factory
 from pooledcrawl.transport.base import Transport, TransportError
-from pooledcrawl.transport.factory import make_transport
 
 __all__ = ["Engine", "Failure"]
 
@@ -58,24 +60,6 @@ BASE_EXTENSIONS = {"ShowProgress": 100}
 BUILTIN_EXTENSIONS = {"ShowProgress": ShowProgress}
 
 log = logging.getLogger("pooledcrawl.engine")
-
-_MAX_BAD_URL_SAMPLES = 5
-
-
-@dataclass(slots=True)
-class Failure:
-    """What an errback receives when a request is given up on."""
-
-    request: Request
-    exception: BaseException | None
-    response: Response | None
-    attempts: int
-
-    @property
-    def reason(self) -> str:
-        if self.response is not None:
-            return f"HTTP {self.response.status}"
-        return str(self.exception)
 
 
 class Engine:
@@ -101,15 +85,8 @@ class Engine:
         self.stats = Stats()
         #: the crawl's life-cycle events (see pooledcrawl.signals)
         self.signals = SignalBus()
-        # `is None`, not `or`: an empty frontier has len() 0 and is falsy
-        if frontier is None:
-            frontier = custom_component(settings.frontier_class, settings, "frontier_class")
-        self.frontier: Frontier = frontier if frontier is not None else MemoryFrontier()
-        self.transport: Transport = (
-            transport
-            or custom_component(settings.transport_class, settings, "transport_class", settings)
-            or make_transport(settings)
-        )
+        self.frontier: Frontier = choose_frontier(frontier, settings)
+        self.transport: Transport = transport or choose_transport(settings)
         #: charges a request's retry budget when a proxy fails it (see _proxy_failed);
         #: the retry decisions themselves are the Retry middleware's
         self.retry = RetryPolicy.from_settings(settings)
@@ -123,9 +100,7 @@ class Engine:
         self.clock = clock
         #: pool and latency metrics per domain, merged into the stats at the end
         self.metrics = CrawlMetrics(clock())
-        self._policy_factory = (
-            policy_factory or _named_policies(settings) or make_policy_factory(settings)
-        )
+        self._policy_factory = policy_factory or choose_policies(settings)
         if policy_wrapper is not None:  # e.g. job-wide limits shared through Redis
             self._policy_factory = policy_wrapper(self._policy_factory)
         #: coroutines that run alongside the crawl and are cancelled when it ends
@@ -146,7 +121,7 @@ class Engine:
         )
         self.dispatcher: Dispatcher  # created in run(): it needs the running loop
         #: the job's proxies; None connects directly
-        self.proxies = _proxy_pool(proxies, settings)
+        self.proxies = proxy_pool(proxies, settings)
         self._guard = (
             ProxyGuard(self.proxies, settings, self.stats, self.retry, self._requeue, clock)
             if self.proxies is not None
@@ -196,7 +171,7 @@ class Engine:
                 stack.push_async_callback(self.items.close)
                 stack.push_async_callback(self._close_spider)
                 await self.signals.send(signals.spider_opened, spider=self.spider)
-                async with _usage_errors_unwrapped(), asyncio.TaskGroup() as tg:
+                async with usage_errors_unwrapped(), asyncio.TaskGroup() as tg:
                     self.dispatcher.producers += 1
                     self._seeder = tg.create_task(self._seed())
                     self._workers = [
@@ -204,7 +179,8 @@ class Engine:
                     ]
                     tg.create_task(self._watch())
                     if self._guard is not None:
-                        tg.create_task(self._guard.watch(self._pending, self._proxies_down))
+                        pending = lambda: len(self.frontier) + self.dispatcher.parked  # noqa: E731
+                        tg.create_task(self._guard.watch(pending, self._proxies_down))
                     extras = [tg.create_task(make()) for make in self._background]
                     await asyncio.wait(self._workers)
                     for task in extras:
@@ -320,7 +296,7 @@ class Engine:
         try:
             canonical = canonical_or_raise(request.url, drop_tracking=self._drop_tracking)
         except InvalidURL as exc:
-            self._bad_url(request.url, exc)
+            self.stats.bad_url(request.url, str(exc))
             if self._on_dropped:
                 self._dropped(request, "invalid_url")
             return
@@ -347,13 +323,6 @@ class Engine:
         self.signals.send_nowait(
             signals.request_dropped, request=request, spider=self.spider, reason=reason
         )
-
-    def _bad_url(self, url: str, exc: InvalidURL) -> None:
-        self.stats.errors["InvalidURL"] += 1
-        samples = self.stats.extra.setdefault("invalid_url_samples", [])
-        if len(samples) < _MAX_BAD_URL_SAMPLES:
-            sample = url if len(url) <= 80 else url[:77] + "..."
-            samples.append(f"{sample!r}: {exc}")
 
     # ---- the worker loop -----------------------------------------------------------
     async def _worker(self) -> None:
@@ -448,11 +417,7 @@ class Engine:
     def retry_later(self, request: Request, decision: RetryDecision) -> Request:
         """For a retry middleware: count the retry and set when ``request`` may go
         again; return the request from the hook and the engine queues it."""
-        request.attempts += 1
-        if decision.counts:
-            request.retries += 1
-        self.stats.retries += 1
-        self._not_before[request] = self._clock() + decision.delay
+        self._not_before[request] = self._counted_retry(request, decision)
         return request
 
     def _reschedule(self, new: Request, current: Request) -> None:
@@ -526,9 +491,6 @@ class Engine:
             return await self._guard.fetch_aside(self.transport, request)
         return await self.transport.fetch(request)
 
-    def _pending(self) -> int:
-        return len(self.frontier) + self.dispatcher.parked
-
     def _proxies_down(self, message: str) -> None:
         self.fatal = message
         log.error("%s", message)
@@ -536,11 +498,14 @@ class Engine:
         self.request_stop("all proxies down")
 
     def _requeue(self, request: Request, decision: RetryDecision) -> None:
+        self.frontier.push_later(request, self._counted_retry(request, decision))
+
+    def _counted_retry(self, request: Request, decision: RetryDecision) -> float:
+        """Count a retry of ``request``; when it may go again."""
         request.attempts += 1
-        if decision.counts:
-            request.retries += 1
+        request.retries += decision.counts
         self.stats.retries += 1
-        self.frontier.push_later(request, self._clock() + decision.delay)
+        return self._clock() + decision.delay
 
     def _give_up(
         self, request: Request, exc: BaseException | None, response: Response | None, reason: str
@@ -623,39 +588,3 @@ class Engine:
             items.append(output)
         elif output is not None:
             self.stats.errors["UnsupportedOutput"] += 1
-
-
-def _named_policies(settings: Settings) -> PolicyFactory | None:
-    """A factory of the ``policy_class`` setting's policy (one built now, to fail early)."""
-    entry = settings.policy_class
-    if entry is None:
-        return None
-    cls = load_object(entry, "policy_class") if isinstance(entry, str) else entry
-    custom_component(cls, settings, "policy_class", settings)
-    return lambda _key: custom_component(cls, settings, "policy_class", settings)
-
-
-def _proxy_pool(proxies: ProxyConfig | ProxyPool | None, settings: Settings) -> ProxyPool | None:
-    if proxies is None or isinstance(proxies, ProxyPool):
-        return proxies
-    return ProxyPool.from_config(
-        proxies,
-        cap=settings.proxy_concurrency,
-        backoff_base=settings.proxy_backoff_base,
-        backoff_cap=settings.proxy_backoff_cap,
-    )
-
-
-@contextlib.asynccontextmanager
-async def _usage_errors_unwrapped() -> AsyncIterator[None]:
-    """A UsageError raised in a task reaches the CLI as itself (one line, exit 2),
-    not inside the TaskGroup's ExceptionGroup."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        usage = group.subgroup(lambda exc: isinstance(exc, UsageError))
-        while usage is not None and isinstance(usage.exceptions[0], BaseExceptionGroup):
-            usage = usage.exceptions[0]
-        if usage is not None:
-            raise usage.exceptions[0] from None
-        raise
