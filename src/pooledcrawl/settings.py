@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import re
 import types
 from collections.abc import Mapping
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -163,6 +164,18 @@ class Settings:
     ``{entry: order}`` places each among the built-ins, and ``None`` disables one."""
     extensions: list[Any] | dict[Any, int | None] = dataclasses.field(default_factory=list)
     """Extension classes, built with ``from_crawler(crawler)``; they connect to signals."""
+    transport_class: Any = None
+    """A Transport class (or dotted path) used instead of aiohttp/httpx; built with
+    ``from_settings(settings)`` when it has one, else ``cls(settings)``."""
+    frontier_class: Any = None
+    """A Frontier class (or dotted path) used instead of the in-memory one (``--jobdir``
+    and Redis jobs bring their own); built with ``from_settings(settings)`` or ``cls()``."""
+    policy_class: Any = None
+    """A ConcurrencyPolicy class (or dotted path), one per domain instead of the adaptive
+    or fixed one; built with ``from_settings(settings)`` or ``cls(settings)``."""
+    sink_schemes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """``{scheme: sink class or dotted path}``: ``-o scheme://...`` builds that sink with
+    ``from_target(target, overwrite, settings)``, else ``cls(target, overwrite=...)``."""
 
     # HTTP cache (development)
     http_cache_dir: str | None = None
@@ -318,6 +331,12 @@ def coerce(key: str, value: Any, *, source: str = "settings") -> Any:
     try:
         if key in _COMPONENT_KEYS:
             return _coerce_components(value)
+        if key == "sink_schemes":
+            return _coerce_schemes(value)
+        if key in _CLASS_KEYS:
+            if value is None or isinstance(value, str | type):
+                return value or None
+            raise TypeError(f"expected a class or a dotted path, got {value!r}")
         return _coerce_to(_field_types()[key], value)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{source}: setting {key}: {exc}") from None
@@ -370,6 +389,7 @@ def _coerce_to(tp: Any, value: Any) -> Any:
 
 
 _COMPONENT_KEYS = frozenset({"middlewares", "extensions"})
+_CLASS_KEYS = frozenset({"transport_class", "frontier_class", "policy_class"})
 
 
 def _coerce_components(value: Any) -> list[Any] | dict[Any, int | None]:
@@ -389,6 +409,21 @@ def _coerce_components(value: Any) -> list[Any] | dict[Any, int | None]:
             out[entry] = order
         return out
     raise TypeError(f"expected a list or a mapping, got {value!r}")
+
+
+def _coerce_schemes(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = orjson.loads(value)
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a mapping of URL schemes to sink classes, got {value!r}")
+    out: dict[str, Any] = {}
+    for scheme, sink in value.items():
+        if not isinstance(scheme, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+            raise ValueError(f"not a URL scheme: {scheme!r}")
+        if not isinstance(sink, str | type):
+            raise TypeError(f"sink for {scheme!r} must be a class or a dotted path, got {sink!r}")
+        out[scheme.lower()] = sink
+    return out
 
 
 def _parse_list(text: str) -> list[Any]:

@@ -13,19 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
 from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
 
 __all__ = ["Dispatcher", "Slot", "slot_key"]
-
-
-def slot_key(url: str) -> str:
-    """``host[:port]`` of an http(s) URL (URLs reaching here are already validated)."""
-    start = url.find("//") + 2
-    end = url.find("/", start)
-    host = url[start:] if end == -1 else url[start:end]
-    return host.rsplit("@", 1)[-1].lower()
 
 
 class Slot:

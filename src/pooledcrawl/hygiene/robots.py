@@ -27,16 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 from protego import Protego
 
-from pooledcrawl.engine.dispatcher import slot_key
 from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
 from pooledcrawl.transport.base import TransportError
 
 if TYPE_CHECKING:
-    from pooledcrawl.engine.stats import Stats
     from pooledcrawl.settings import Settings
+    from pooledcrawl.stats import Stats
 
 __all__ = [
     "DONT_OBEY",

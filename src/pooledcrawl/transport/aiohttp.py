@@ -16,8 +16,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.metrics.timing import Timing
-from pooledcrawl.profiles.loader import session_connector_limit
 from pooledcrawl.settings import Settings
+from pooledcrawl.sizing import session_connector_limit
 from pooledcrawl.transport.base import TransportError
 from pooledcrawl.transport.metering import (
     MeteredConnector,
