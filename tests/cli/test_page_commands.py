@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -463,3 +464,25 @@ def test_new_templates_are_valid_python(
 )
 def test_new_user_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     assert_user_error(run(*args, cwd=tmp_path), message)
+
+
+# ---- the demo site as a target ------------------------------------------------------------
+def test_demo_serve_serves_the_bookstore_until_interrupted() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pooledcrawl", "demo", "--serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url is not None, line
+        assert b"<h1>All books</h1>" in direct(url.group(0))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
