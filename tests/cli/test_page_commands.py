@@ -373,6 +373,33 @@ def test_shell_opens_a_saved_page(tmp_path: Path) -> None:
     assert f"links ['next.html'] {(tmp_path / 'x').as_uri()}" in result.stdout.decode()
 
 
+IPYTHON_STUB = """
+def start_ipython(argv, user_ns):
+    print("ipython", argv, sorted(k for k in user_ns if not k.startswith("_")))
+    print("status", user_ns["response"].status)
+"""
+
+
+def test_shell_prefers_ipython_when_it_is_installed(demo: str, tmp_path: Path) -> None:
+    # a stand-in IPython package: what matters is that the shell hands it the namespace
+    (tmp_path / "IPython").mkdir()
+    (tmp_path / "IPython" / "__init__.py").write_text(IPYTHON_STUB)
+    result = run("shell", demo, PYTHONPATH=f"{SRC}{os.pathsep}{tmp_path}")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "ipython [] ['Request', 'fetch', 'request', 'response', 'settings', 'view']" in out
+    assert "status 200" in out
+    forced = run(
+        "shell",
+        demo,
+        "--shell",
+        "python",
+        stdin="print('plain', 1 + 1)\n",
+        PYTHONPATH=f"{SRC}{os.pathsep}{tmp_path}",
+    )
+    assert "plain 2" in forced.stdout.decode() and "ipython" not in forced.stdout.decode()
+
+
 def test_shell_with_neither_url_nor_file() -> None:
     assert_user_error(run("shell", "nowhere.html", "--shell", "python"), "nowhere.html")
 
