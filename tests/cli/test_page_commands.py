@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -372,6 +373,33 @@ def test_shell_opens_a_saved_page(tmp_path: Path) -> None:
     assert f"links ['next.html'] {(tmp_path / 'x').as_uri()}" in result.stdout.decode()
 
 
+IPYTHON_STUB = """
+def start_ipython(argv, user_ns):
+    print("ipython", argv, sorted(k for k in user_ns if not k.startswith("_")))
+    print("status", user_ns["response"].status)
+"""
+
+
+def test_shell_prefers_ipython_when_it_is_installed(demo: str, tmp_path: Path) -> None:
+    # a stand-in IPython package: what matters is that the shell hands it the namespace
+    (tmp_path / "IPython").mkdir()
+    (tmp_path / "IPython" / "__init__.py").write_text(IPYTHON_STUB)
+    result = run("shell", demo, PYTHONPATH=f"{SRC}{os.pathsep}{tmp_path}")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "ipython [] ['Request', 'fetch', 'request', 'response', 'settings', 'view']" in out
+    assert "status 200" in out
+    forced = run(
+        "shell",
+        demo,
+        "--shell",
+        "python",
+        stdin="print('plain', 1 + 1)\n",
+        PYTHONPATH=f"{SRC}{os.pathsep}{tmp_path}",
+    )
+    assert "plain 2" in forced.stdout.decode() and "ipython" not in forced.stdout.decode()
+
+
 def test_shell_with_neither_url_nor_file() -> None:
     assert_user_error(run("shell", "nowhere.html", "--shell", "python"), "nowhere.html")
 
@@ -463,3 +491,25 @@ def test_new_templates_are_valid_python(
 )
 def test_new_user_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     assert_user_error(run(*args, cwd=tmp_path), message)
+
+
+# ---- the demo site as a target ------------------------------------------------------------
+def test_demo_serve_serves_the_bookstore_until_interrupted() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pooledcrawl", "demo", "--serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url is not None, line
+        assert b"<h1>All books</h1>" in direct(url.group(0))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

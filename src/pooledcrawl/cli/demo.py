@@ -28,6 +28,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--stats", metavar="FILE", help="write crawl stats as JSON to FILE")
     parser.add_argument("--report", metavar="FILE", help="write an HTML report to FILE")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="only serve the site (on 127.0.0.1) until Ctrl-C: a target for fetch, parse, shell",
+    )
     parser.set_defaults(run=run)
 
 
@@ -88,6 +93,8 @@ class DemoServer:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.serve:
+        return serve_until_interrupted()
     spider_cls = load_spider_class(str(example_path()))
     with DemoServer() as server:
         url = f"http://127.0.0.1:{server.port}/"
@@ -108,3 +115,10 @@ def run(args: argparse.Namespace) -> int:
         write_report(stats.to_dict(), args.report)
         print(f"wrote the report to {args.report}")
     return code
+
+
+def serve_until_interrupted() -> int:
+    with DemoServer() as server:
+        print(f"demo bookstore at http://127.0.0.1:{server.port}/ (Ctrl-C stops it)", flush=True)
+        threading.Event().wait()  # Ctrl-C: the CLI exits 130 once the site is stopped
+    return 0

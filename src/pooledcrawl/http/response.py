@@ -208,9 +208,9 @@ class Response:
     @property
     def base_url(self) -> str:
         """What links on this page resolve against: the page's URL, or the http(s)
-        URL its ``<base href>`` names (HTML Standard, "document base URL"). The
-        bytes before ``<body`` are searched first, so a page without the tag is
-        not parsed for it."""
+        URL its ``<base href>`` names (HTML Standard, "document base URL"). Only
+        the bytes before ``<body`` are searched, where the tag belongs, so a page
+        without one is neither parsed nor scanned whole for it."""
         if self._base is None:
             self._base = self.url
             body = self.body
@@ -220,7 +220,7 @@ class Response:
             if _BASE_TAG.search(body, 0, len(body) if end == -1 else end) is not None:
                 selector = self.selector
                 if selector.type == "html":
-                    href = selector.root.xpath("string(//base[@href][1]/@href)")
+                    href = selector.root.xpath("string((//base[@href])[1]/@href)")
                     joined = join_url(self.url, href) if href.strip() else ""
                     if joined.startswith(("http://", "https://")):
                         self._base = joined
