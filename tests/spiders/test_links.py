@@ -106,6 +106,19 @@ def test_deny_extensions_default_and_custom() -> None:
     assert "http://site.test/files/manual.PDF" not in urls(LinkExtractor(deny_extensions=["pdf"]))
 
 
+def test_extension_is_read_from_the_last_path_segment_only() -> None:
+    body = (
+        b'<a href="http://example.ai">host, no path</a><a href="http://example.ai/x.ai">ai</a>'
+        b'<a href="/a.tar.gz">tarball</a><a href="/dir.pdf/page">dir</a>'
+        b'<a href="/page?file=x.pdf">query</a><a href="/b.JPG#frag">upper</a>'
+    )
+    assert urls(LinkExtractor(), body) == [
+        "http://example.ai",
+        "http://site.test/dir.pdf/page",
+        "http://site.test/page?file=x.pdf",
+    ]
+
+
 def test_restrict_css_and_xpaths() -> None:
     assert urls(LinkExtractor(restrict_css="#nav")) == [
         "http://site.test/docs/intro.html",
