@@ -162,6 +162,12 @@ def test_restrict_text_and_canonicalize() -> None:
         "https://sub.other.test/x.html",
         "https://other.test/y.html",
     ]
+    # the text filter comes before dedup: the second link to a URL may be the match
+    twice = b'<a href="/a.html">menu</a><a href="/a.html">Other A</a>'
+    assert [
+        (lk.url, lk.text)
+        for lk in LinkExtractor(restrict_text="^Other").extract_links(response(twice))
+    ] == [("http://site.test/a.html", "Other A")]
     body = b'<a href="/p?b=2&a=1">x</a><a href="/p?a=1&b=2">y</a>'
     assert urls(LinkExtractor(canonicalize=True), body) == ["http://site.test/p?a=1&b=2"]
     assert len(urls(LinkExtractor(), body)) == 2

@@ -190,14 +190,14 @@ class LinkExtractor:
                     url = canonicalize_url(url)
                 except ValueError:
                     continue
-            if self.unique:
-                if url in seen:
-                    continue
-                seen.add(url)
+            if self.unique and url in seen:
+                continue
             element = value.getparent()
             text = _text_of(element) if element is not None else ""
             if self.restrict_text and not any(r.search(text) for r in self.restrict_text):
-                continue
+                continue  # before `seen`: a later link to the URL may have matching text
+            if self.unique:
+                seen.add(url)
             rel = element.get("rel") if element is not None else None
             nofollow = rel is not None and "nofollow" in rel.lower().replace(",", " ").split()
             links.append(Link(url, text, fragment, nofollow))
