@@ -381,3 +381,15 @@ def test_plain_text_sitemap() -> None:
     spider = Shop()
     requests = spider._parse_sitemap(_response("https://s.test/urls.txt", text, "text/plain"))
     assert [r.url for r in requests] == ["https://shop.test/a.html", "https://shop.test/b.html"]
+
+
+@pytest.mark.parametrize("size", [1, 65_535, 65_536, 65_537, 300_000])
+def test_gunzip_in_chunks_gives_back_every_byte(size: int) -> None:
+    import os
+
+    from pooledcrawl.spiders.sitemap import _chunks
+
+    raw = os.urandom(size // 3) + b"a" * (size - size // 3)  # some incompressible
+    assert b"".join(_chunks(gzip.compress(raw), 10**9)) == raw
+    assert b"".join(_chunks(gzip.compress(raw) * 2, 10**9)) == raw * 2
+    assert all(len(chunk) <= 64 * 1024 for chunk in _chunks(gzip.compress(raw), 10**9))

@@ -181,18 +181,19 @@ def _chunks(body: bytes, max_size: int) -> Iterator[bytes]:
     while data:
         decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
         pending = data
-        while pending and not decompressor.eof:
+        while not decompressor.eof:
             try:
                 out = decompressor.decompress(pending, _CHUNK)
             except zlib.error as exc:
                 log.warning("corrupt gzip sitemap: %s", exc)
                 return
             pending = decompressor.unconsumed_tail
+            if not out and not pending:
+                break  # input used up (a truncated file), and nothing left inside zlib
             total += len(out)
             if total > max_size:
                 raise SitemapTooLarge(f"sitemap over the {max_size}-byte cap when gunzipped")
-            if out:
-                yield out
+            yield out
         # gzip files may hold several members one after another (RFC 1952 2.2)
         data = decompressor.unused_data if decompressor.eof else b""
         if not data.startswith(_GZIP_MAGIC):
