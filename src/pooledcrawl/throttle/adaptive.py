@@ -103,9 +103,14 @@ _STEP_SENDS = 20.0
 _BLOCK_COST = 5.0
 #: Seconds between steps up of a learned concurrency cap.
 _CONC_PROBE = 5.0
+#: Cuts, each within a second of the last, after which the rate they measured is
+#: taken as the ceiling all the same.
+_PROVISIONAL_CUTS = 3
 #: Window assumed when a block says nothing of the limiter's window.
 _SHORTEST_WINDOW = 1.0
-#: Catch-up sends remembered, to tell whether the server refuses exactly those.
+#: Sends this close to the one before are a bunch (one event-loop turn's worth).
+_BUNCH_GAP = 0.0005
+#: Bunched sends remembered, to tell whether a refused request was one of them.
 _EARLY_KEPT = 256
 #: After a block, the pace resumes at no less than this share of the last rate that
 #: was clean before it.
@@ -196,16 +201,12 @@ class AdaptivePolicy:
         self._ok_hist: deque[list[int]] = deque(maxlen=_HIST_SLOTS)  # [slot, successes]
         self._grown_at = -math.inf
         self._clean_rate = 0.0  # the rate before the last step up that was clean
-        self._catchup = cfg.burst  # 0 once the server refuses the catch-up sends
-        self._early: deque[float] = deque(maxlen=_EARLY_KEPT)  # catch-up send times
-        self._sends_paced = 0
+        self._early: deque[float] = deque(maxlen=_EARLY_KEPT)  # bunched send times
         self._last_send = -math.inf
-        self._sends_early = 0
-        self._refused_paced = 0
-        self._refused_early = 0
         self.blocks = 0
         # measurement
         self._latency: float | None = None  # EWMA of non-throttled responses
+        self._min_latency: float | None = None
         self._inflight = 0
         self._window_start: float | None = None
         self._w_sends = 0
@@ -237,7 +238,7 @@ class AdaptivePolicy:
             probe = self._probe_at
             return probe if probe > self._paused_until else self._paused_until
         rate = self._pace
-        paced = self._next_send - self._catchup / rate if rate else 0.0
+        paced = self._next_send - self.config.burst / rate if rate else 0.0
         return paced if paced > self._paused_until else self._paused_until
 
     @property
@@ -290,11 +291,10 @@ class AdaptivePolicy:
         if self._inflight > self._w_peak:
             self._w_peak = self._inflight
         rate = self._pace
-        if rate and self._paced and self._catchup:
-            self._sends_paced += 1
-            if now - self._last_send < 0.5 / rate:  # bunched: a catch-up send
-                self._sends_early += 1
-                self._early.append(now)
+        # bunched: sent right after the one before (a catch-up, or a burst of links)
+        bunched = now - self._last_send < (0.5 / rate if rate else _BUNCH_GAP)
+        if bunched:
+            self._early.append(now)
         self._last_send = now
         if rate:
             # GCRA: the theoretical send time advances by one interval per request;
@@ -333,6 +333,8 @@ class AdaptivePolicy:
             if status >= 500:
                 self._w_trouble += 1
             elif latency > 0:
+                if self._min_latency is None or latency < self._min_latency:
+                    self._min_latency = latency
                 previous = self._latency
                 self._latency = (
                     latency if previous is None else previous + 0.1 * (latency - previous)
@@ -406,14 +408,19 @@ class AdaptivePolicy:
             if self._paused_until > self._probe_at:
                 self._probe_at = self._paused_until
             return  # a probe refused: the schedule already waits longer next time
-        if self._paced and self._catchup:
-            self._learn_bunching(sent_at)
+        bunched = self._was_bunched(sent_at)
         if sent_at < self._cut_at:
             return  # sent before the last cut: part of the signal already acted on
         if retry_after is not None and retry_after > 0:
             self._block(now)
             self._block_told = True
             self._told_end = now + retry_after
+            return
+        if bunched:
+            # Refused for coming right after another (nginx limit_req without a
+            # burst refuses that at any rate): the spacing was wrong, not the rate.
+            if not self._paced:
+                self._pace_from_slow_start(now)
             return
         if self._paced and sent_at >= self._streak_sent + 0.5 / max(self._rate, _MIN_RATE):
             # only refusals sent apart count: one bunch of sends is one sample
@@ -462,22 +469,26 @@ class AdaptivePolicy:
             rate = min(rate, 0.5 * before)
         if self._hinted(now):
             self._hint_scale = max(self._hint_scale * rate / before, 0.05)
-        self._ceiling = accepted
+        if self._ceiling or elapsed >= _SHORTEST_WINDOW or self.cuts >= _PROVISIONAL_CUTS:
+            # what was accepted over less than a second (the shortest common
+            # window) is no ceiling, at first: the pace keeps growing from the cut
+            self._ceiling = accepted
         self._rate = max(rate, _MIN_RATE)
         self._cut(now)
 
-    def _learn_bunching(self, sent_at: float) -> None:
-        """Stop catching up if the server refuses the catch-up sends far more than
-        the others: it allows no burst at all (nginx ``limit_req`` without one)."""
-        self._refused_paced += 1
+    def _was_bunched(self, sent_at: float) -> bool:
         early = self._early
         i = bisect.bisect_left(early, sent_at - 1e-6)
-        if i < len(early) and early[i] <= sent_at + 1e-6:
-            self._refused_early += 1
-        if self._refused_paced >= 8 and self._sends_paced:
-            refused_share = self._refused_early / self._refused_paced
-            if refused_share > 0.5 and refused_share > 3 * self._sends_early / self._sends_paced:
-                self._catchup = 0.0
+        return i < len(early) and early[i] <= sent_at + 1e-6
+
+    def _pace_from_slow_start(self, now: float) -> None:
+        """Pace at slow start's own spread (no ceiling learned yet), so the next
+        refusal, of a request sent apart from the others, says something of the rate."""
+        rate = self._pace or 2.0 * self._current_send_rate(now)
+        self._rate = max(rate, _MIN_RATE)
+        self._next_send = now
+        self._paced = True
+        self._cut(now)
 
     def _block(self, now: float) -> None:
         """Stop sending but for single probes, until one gets through."""
@@ -619,6 +630,12 @@ class AdaptivePolicy:
         if span > 2.0 * self.window:
             return  # the domain was idle: nothing learned
         if not self._paced:
+            floor = self._min_latency
+            if floor is not None and self._latency is not None and self._latency > 2 * floor:
+                # Round trips twice the shortest seen: requests queue somewhere (the
+                # server, or a client already at full CPU), so more in flight would
+                # not go faster; it would only put more in the way of the first 429.
+                return
             if self._w_peak >= self._limit:
                 self._limit = min(
                     max(self._limit + 1, int(self._limit * cfg.slow_start)), self._max
@@ -631,7 +648,9 @@ class AdaptivePolicy:
             return  # the pacer was not the bottleneck: a higher rate would not be used
         if start_before_cut:
             return
-        if now - self._grown_at < max(self._growth_gate, _STEP_SENDS / self._rate):
+        searching = self._ceiling == 0.0
+        gate = self._growth_gate if searching else max(self._growth_gate, _STEP_SENDS / self._rate)
+        if now - self._grown_at < gate:
             return  # a window limiter only tells within its window whether a pace fits
         self._grown_at = now
         self._clean_rate = self._rate
