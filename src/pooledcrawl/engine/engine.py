@@ -25,7 +25,7 @@ from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.frontier.memory import MemoryFrontier
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
-from pooledcrawl.http.url import InvalidURL, canonical_or_raise
+from pooledcrawl.http.url import InvalidURL, UnsupportedScheme, canonical_or_raise, prepare_url
 from pooledcrawl.hygiene.filters import RequestFilter
 from pooledcrawl.hygiene.robots import RobotsFrontier
 from pooledcrawl.items.base import Sink, is_item
@@ -229,10 +229,16 @@ class Engine:
     def schedule(self, request: Request, parent: Request | None) -> None:
         """Validate, deduplicate and queue a request a spider yielded."""
         try:
-            canonical = canonical_or_raise(request.url, drop_tracking=self._drop_tracking)
+            url, canonical = prepare_url(request.url, drop_tracking=self._drop_tracking)
+        except UnsupportedScheme:
+            # mailto:, tel:, javascript:... a browser would not fetch them either
+            self.stats.links_skipped += 1
+            return
         except InvalidURL as exc:
             self._bad_url(request.url, exc)
             return
+        # the URL a browser would send (escapes kept as written); dedup uses the canonical form
+        request.url = url
         if parent is not None:
             request.depth = parent.depth + 1
         if self._filter is not None and not self._filter.admit(request, canonical):

@@ -18,7 +18,7 @@ from w3lib.encoding import (
     resolve_encoding,
 )
 
-from pooledcrawl.http.url import join_url, origin_of
+from pooledcrawl.http.url import Resolver
 
 if TYPE_CHECKING:
     from parsel import Selector, SelectorList
@@ -36,6 +36,9 @@ _XML_DECLARATION = re.compile(r"[\s\ufeff]*<\?xml\s")
 _MARKUP_START = re.compile(rb"[ \t\n\r\x0b\x0c]*<(?!\?xml)")
 # "prefix:name" in an XPath (not an axis's "::"); string literals may match too: harmless
 _PREFIX_RE = re.compile(r"[\w.-]:(?!:)")
+# the first <base> or <body> tag: a document's base URL comes from a <base href> in
+# its head, so the search stops where the body starts
+_BASE_OR_BODY = re.compile(rb"<(base|body)[\s/>]", re.I)
 #: lxml parse errors after which parsel decodes the page itself, with replacements
 _ENCODING_ERRORS = frozenset({9, 81})  # ERR_INVALID_CHAR, ERR_INVALID_ENCODING
 #: per-thread lxml HTML parsers: a cache, not crawl state
@@ -46,7 +49,7 @@ class Response:
     """An HTTP response. Text and selectors are decoded and parsed only when used."""
 
     __slots__ = (
-        "_origin",
+        "_resolver",
         "_selector",
         "_text",
         "body",
@@ -79,7 +82,7 @@ class Response:
         self.encoding_hint: str | None = None
         self._text: str | None = None
         self._selector: Selector | None = None
-        self._origin: str | None = None
+        self._resolver: Resolver | None = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -175,11 +178,34 @@ class Response:
     def xpath(self, query: str, **kwargs: Any) -> SelectorList[Selector]:
         return self.selector.xpath(query, **kwargs)
 
+    @property
+    def base_url(self) -> str:
+        """What this page's links resolve against: its ``<base href>`` if the head
+        has one (resolved against the page URL, as browsers do), else its URL."""
+        return self._links().base or self.url
+
+    def _links(self) -> Resolver:
+        if self._resolver is None:
+            self._resolver = Resolver(self._base_href(), self._link_encoding)
+        return self._resolver
+
+    def _base_href(self) -> str:
+        found = _BASE_OR_BODY.search(self.body)
+        if found is None or found.group(1).lower() != b"base":
+            return self.url
+        hrefs = _evaluate(self.selector, "(//base[@href])[1]/@href")
+        if not hrefs or not isinstance(hrefs[0], str):
+            return self.url
+        return Resolver(self.url, self._link_encoding).base_join(hrefs[0]) or self.url
+
+    def _link_encoding(self) -> str:
+        return self.encoding_hint or self._encoding()
+
     def urljoin(self, href: str) -> str:
-        """Resolve a link found on this page."""
-        if self._origin is None:
-            self._origin = origin_of(self.url) or ""
-        return join_url(self.url, href, self._origin or None)
+        """Resolve a link found on this page as a browser would (WHATWG URL Standard,
+        against the page's base URL); an href no browser can resolve comes back as
+        written, and the engine counts it as InvalidURL if it is followed."""
+        return self._links().join(href)
 
     def follow(
         self, href: str | Selector, callback: Callback | None = None, **kwargs: Any
@@ -201,7 +227,9 @@ class Response:
         xpath: str | None = None,
         **kwargs: Any,
     ) -> Iterator[Request]:
-        """Requests for many links: given URLs, or the elements a css/xpath query finds."""
+        """Requests for many links: given URLs, or the elements a css/xpath query finds.
+        Links to schemes the crawler cannot fetch (mailto:, tel:, javascript:...) are
+        yielded too: the engine skips them and counts them as ``links_skipped``."""
         from pooledcrawl.http.request import Request
 
         hrefs: list[str]
@@ -211,15 +239,9 @@ class Response:
             if css is None and xpath is None:
                 raise ValueError("follow_all needs urls, css= or xpath=")
             hrefs = self._hrefs(css, xpath)
-        if self._origin is None:
-            self._origin = origin_of(self.url) or ""
-        origin = self._origin
+        join = self._links().join
         for href in hrefs:
-            # root-relative links, the common case, joined inline (as join_url does)
-            if origin and href.startswith("/") and not href.startswith("//"):
-                yield Request(origin + href, callback, **kwargs)
-            else:
-                yield Request(self.urljoin(href), callback, **kwargs)
+            yield Request(join(href), callback, **kwargs)
 
     def _hrefs(self, css: str | None, xpath: str | None) -> list[str]:
         """The links a css/xpath query finds. The common case evaluates a compiled
