@@ -18,7 +18,7 @@ from w3lib.encoding import (
     resolve_encoding,
 )
 
-from pooledcrawl.http.url import Resolver
+from pooledcrawl.http.url import _PLAIN_ROOT_RE, Resolver
 
 if TYPE_CHECKING:
     from parsel import Selector, SelectorList
@@ -239,9 +239,14 @@ class Response:
             if css is None and xpath is None:
                 raise ValueError("follow_all needs urls, css= or xpath=")
             hrefs = self._hrefs(css, xpath)
-        join = self._links().join
+        links = self._links()
+        origin, join, plain_root = links.origin, links.join, _PLAIN_ROOT_RE.match
         for href in hrefs:
-            yield Request(join(href), callback, **kwargs)
+            # plain root-relative links, the common case, joined inline (as join does)
+            if origin is not None and href[:1] == "/" and plain_root(href) and "/." not in href:
+                yield Request(origin + href, callback, **kwargs)
+            else:
+                yield Request(join(href), callback, **kwargs)
 
     def _hrefs(self, css: str | None, xpath: str | None) -> list[str]:
         """The links a css/xpath query finds. The common case evaluates a compiled

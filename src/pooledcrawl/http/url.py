@@ -217,11 +217,8 @@ def validate_url(url: str) -> str:
 def _plain_absolute(url: str) -> bool:
     """True when ``url`` is plainly its own request URL and canonical form."""
     match = _PLAIN_URL_RE.match(url)
-    return (
-        match is not None
-        and url.find("/.", match.end(2)) == -1
-        and _plain_authority(match[1], match[2])
-    )
+    # ("/." can only be in the path: "http://.x/" merely takes the slow path)
+    return match is not None and "/." not in url and _plain_authority(match[1], match[2])
 
 
 @functools.lru_cache(maxsize=1024)
@@ -258,22 +255,30 @@ class Resolver:
     non-ASCII characters and a query, the one case the encoding changes.
     """
 
-    __slots__ = ("_directory", "_encoding", "_origin", "base")
+    __slots__ = ("_directory", "_encoding", "base", "origin")
 
     def __init__(self, base: str, encoding: Callable[[], str] | None = None) -> None:
+        self._encoding = encoding
+        #: ``scheme://host[:port]`` when plain hrefs may be joined by concatenation
+        self.origin: str | None = None
+        self._directory = ""
+        match = _PLAIN_URL_RE.match(base) if len(base) <= MAX_URL_LENGTH else None
+        if match is not None and "/." not in base and _plain_authority(match[1], match[2]):
+            self.base: str | None = base  # its own serialization: no parsing needed
+            self.origin = base[: match.end(2)]
+            self._directory = base[: base.rfind("/") + 1]
+            return
         try:
-            self.base: str | None = resolve(base)
+            self.base = resolve(base)
         except InvalidURL:
             self.base = None
-        self._encoding = encoding
-        self._origin: str | None = None
-        self._directory = ""
+            return
         href = self.base
-        if href is not None and href.startswith(("http://", "https://")):
+        if href.startswith(("http://", "https://")):
             start = href.index("//") + 2
             slash = href.find("/", start)
             if slash != -1 and _plain_authority(href[: start - 3], href[start:slash]):
-                self._origin = href[:slash]
+                self.origin = href[:slash]
                 end = len(href)
                 for mark in "?#":
                     cut = href.find(mark, slash)
@@ -283,10 +288,10 @@ class Resolver:
 
     def join(self, href: str) -> str:
         """``href`` resolved; as written (stripped) when no browser could resolve it."""
-        if self._origin is not None and "/." not in href:
+        if self.origin is not None and "/." not in href:
             if href[:1] == "/":
                 if _PLAIN_ROOT_RE.match(href) is not None:
-                    return self._origin + href
+                    return self.origin + href
             elif _PLAIN_RELATIVE_RE.match(href) is not None:
                 return self._directory + href
         return self.base_join(href) or href.strip()
