@@ -27,6 +27,8 @@ class Stats:
         self.retries = 0
         self.failed = 0
         self.duplicates_filtered = 0
+        #: links to schemes the crawler does not fetch (mailto:, tel:, javascript:...)
+        self.links_skipped = 0
         self.max_inflight = 0
         self.status_counts: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
@@ -64,6 +66,7 @@ class Stats:
             "retries": self.retries,
             "failed": self.failed,
             "duplicates_filtered": self.duplicates_filtered,
+            "links_skipped": self.links_skipped,
             "max_inflight": self.max_inflight,
             "http_versions": dict(self.http_versions),
             "domains": self.domains,
@@ -78,7 +81,8 @@ class Stats:
             f"  pages {d['pages']}  items {d['items']}  requests {d['requests']}  "
             f"pages/s {d['pages_per_s']}",
             f"  retries {d['retries']}  failed {d['failed']}  "
-            f"duplicates filtered {d['duplicates_filtered']}  max in flight {d['max_inflight']}",
+            f"duplicates filtered {d['duplicates_filtered']}  links skipped {d['links_skipped']}  "
+            f"max in flight {d['max_inflight']}",
             "  status " + (" ".join(f"{k}:{v}" for k, v in d["status_counts"].items()) or "-"),
         ]
         if d["errors"]:

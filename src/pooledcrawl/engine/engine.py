@@ -37,7 +37,7 @@ from pooledcrawl.errors import CloseSpider, IgnoreRequest, UsageError
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
-from pooledcrawl.http.url import InvalidURL, canonical_or_raise
+from pooledcrawl.http.url import InvalidURL, UnsupportedScheme, canonical_or_raise, prepare_url
 from pooledcrawl.hygiene.robots import RobotsFrontier
 from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
@@ -294,12 +294,18 @@ class Engine:
     def schedule(self, request: Request, parent: Request | None) -> None:
         """Validate, deduplicate and queue a request a spider yielded."""
         try:
-            canonical = canonical_or_raise(request.url, drop_tracking=self._drop_tracking)
+            url, canonical = prepare_url(request.url, drop_tracking=self._drop_tracking)
+        except UnsupportedScheme:
+            # mailto:, tel:, javascript:... a browser would not fetch them either
+            self.stats.links_skipped += 1
+            return
         except InvalidURL as exc:
             self.stats.bad_url(request.url, str(exc))
             if self._on_dropped:
                 self._dropped(request, "invalid_url")
             return
+        # the URL a browser would send (escapes kept as written); dedup uses the canonical form
+        request.url = url
         if parent is not None:
             request.depth = parent.depth + 1
         for admit in self._admit:  # offsite and depth rules (OffsiteDepth), ...

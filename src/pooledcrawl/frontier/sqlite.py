@@ -764,7 +764,15 @@ class SQLiteFrontier:
             self._seen_inserts = []
 
 
-_SCALARS = ("requests", "pages", "items", "retries", "failed", "duplicates_filtered")
+_SCALARS = (
+    "requests",
+    "pages",
+    "items",
+    "retries",
+    "failed",
+    "duplicates_filtered",
+    "links_skipped",
+)
 
 
 def stats_counters(stats: Stats) -> dict[str, Any]:

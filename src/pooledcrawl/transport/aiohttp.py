@@ -12,6 +12,7 @@ from aiohttp_socks import ProxyConnectionError as SocksConnectionError
 from aiohttp_socks import ProxyError as SocksError
 from aiohttp_socks import ProxyTimeoutError as SocksTimeoutError
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
@@ -98,7 +99,9 @@ class AiohttpTransport:
         try:
             async with session.request(
                 request.method,
-                request.url,
+                # sent as written: the engine made it the URL a browser sends, and
+                # yarl would otherwise re-quote it (%7e to ~, %zz to %25zz)
+                URL(request.url, encoded=True) if request.url.isascii() else request.url,
                 headers=request.headers,
                 data=request.body,
                 # aiohttp fails on its max_redirects-th redirect; ours is how many to follow
