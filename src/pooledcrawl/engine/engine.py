@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pooledcrawl.engine.callbacks import outputs_of
-from pooledcrawl.engine.dispatcher import Dispatcher, Slot
+from pooledcrawl.engine.dispatcher import Dispatcher, Slot, key_function
 from pooledcrawl.engine.progress import Progress
 from pooledcrawl.engine.stats import ErrorLog, Stats
 from pooledcrawl.errors import CloseSpider, UsageError
@@ -91,7 +91,7 @@ class Engine:
         self.items = ItemProcessor(sinks, self.stats, settings.max_items, settings=settings)
         self._clock = clock
         #: pool and latency metrics per domain, merged into the stats at the end
-        self.metrics = CrawlMetrics(clock())
+        self.metrics = CrawlMetrics(clock(), top=settings.top_hosts)
         self._policy_factory = policy_factory or make_policy_factory(settings)
         if policy_wrapper is not None:  # e.g. job-wide limits shared through Redis
             self._policy_factory = policy_wrapper(self._policy_factory)
@@ -132,6 +132,10 @@ class Engine:
             self._policy_factory,
             self._clock,
             proxies=self.proxies,
+            metrics=self.metrics,
+            key=key_function(self.settings.politeness_key),
+            idle_timeout=self.settings.slot_idle_timeout,
+            max_idle=self.settings.max_idle_slots,
         )
         self.stats.started_at = time.monotonic()
         self.metrics.started = self._clock()
@@ -159,9 +163,9 @@ class Engine:
                         task.cancel()
         finally:
             self.stats.finished_at = time.monotonic()
-            self.stats.domains = self.dispatcher.snapshot()
-            for key, values in self.metrics.snapshot().items():
-                self.stats.domains.setdefault(key, {}).update(values)
+            busy = self.dispatcher.retire_all()  # every host into the aggregates
+            self.stats.domains = self.metrics.hosts.top_domains()
+            self.stats.extra["hosts"] = self.metrics.hosts.summary(busy)
             self.stats.extra["timeline"] = self.metrics.timeline.to_dict()
             if self.proxies is not None:
                 self.stats.extra["proxies"] = self.proxies.snapshot(self._clock())
