@@ -61,6 +61,11 @@ class Settings:
     connector_limit_per_host: int | None = None
     keepalive_timeout: float = 60.0
     ttl_dns_cache: int = 300
+    """Longest time a DNS answer is kept (each is kept for its own TTL, up to this)."""
+    dns_servers: list[str] = dataclasses.field(default_factory=list)
+    """DNS servers to ask (``["127.0.0.1:5353"]``) through c-ares; empty: the system's."""
+    dns_negative_ttl: float = 30.0
+    """Seconds a name that failed to resolve is not asked again (RFC 2308 negative caching)."""
     timeout_total: float = 60.0
     timeout_connect: float = 10.0
     timeout_sock_connect: float = 10.0

@@ -20,6 +20,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pooledcrawl.errors import UsageError
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.http.request import Request
 from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
@@ -69,7 +70,12 @@ def key_function(mode: str, cache_size: int = 65_536) -> Callable[[str], str]:
         return slot_key
     if mode != "domain":
         raise ValueError(f"politeness key {mode!r}: choose from {', '.join(POLITENESS_KEYS)}")
-    import tldextract
+    try:
+        import tldextract
+    except ImportError:
+        raise UsageError(
+            "politeness_key=domain needs tldextract: pip install 'pooledcrawl[broad]'"
+        ) from None
 
     extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 

@@ -166,6 +166,9 @@ class Engine:
             busy = self.dispatcher.retire_all()  # every host into the aggregates
             self.stats.domains = self.metrics.hosts.top_domains()
             self.stats.extra["hosts"] = self.metrics.hosts.summary(busy)
+            dns = getattr(self.transport, "dns", None)  # the resolver's counts, if it has one
+            if dns is not None:
+                self.stats.extra["dns"] = dns.counts.to_dict()
             self.stats.extra["timeline"] = self.metrics.timeline.to_dict()
             if self.proxies is not None:
                 self.stats.extra["proxies"] = self.proxies.snapshot(self._clock())
