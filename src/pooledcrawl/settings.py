@@ -45,6 +45,17 @@ class Settings:
     """After it: rate step per round trip, as a share of the rate where 429s began."""
     autothrottle_backoff: float = 0.9
     """On a 429: the new rate as a share of what the server accepted."""
+    politeness_key: str = "host"
+    """What shares one limit: ``host`` (host:port) or ``domain`` (the registered domain,
+    eTLD+1, so ``a.example.com`` and ``b.example.com`` share one, as Scrapy's per-IP
+    slots roughly give)."""
+    slot_idle_timeout: float = 5.0
+    """Seconds a domain's slot stays live with nothing to do; then it is folded into the
+    per-host aggregates, keeping only its learned rate (broad crawls stay bounded)."""
+    max_idle_slots: int = 256
+    """Idle slots kept at most; past it the longest idle are folded first."""
+    top_hosts: int = 50
+    """Hosts kept in full detail in the stats, per ranking (pages, errors, 429s)."""
 
     # Transport
     http2: bool = False
@@ -61,6 +72,11 @@ class Settings:
     connector_limit_per_host: int | None = None
     keepalive_timeout: float = 60.0
     ttl_dns_cache: int = 300
+    """Longest time a DNS answer is kept (each is kept for its own TTL, up to this)."""
+    dns_servers: list[str] = dataclasses.field(default_factory=list)
+    """DNS servers to ask (``["127.0.0.1:5353"]``) through c-ares; empty: the system's."""
+    dns_negative_ttl: float = 30.0
+    """Seconds a name that failed to resolve is not asked again (RFC 2308 negative caching)."""
     timeout_total: float = 60.0
     timeout_connect: float = 10.0
     timeout_sock_connect: float = 10.0
@@ -232,6 +248,14 @@ class Settings:
             if not 0 < getattr(self, key) < 1:
                 raise UsageError(f"setting {key}: must be in (0, 1), got {getattr(self, key)}")
         _check_positive(self, "robots_timeout")
+        if self.politeness_key not in ("host", "domain"):
+            raise UsageError(
+                f"setting politeness_key: {self.politeness_key!r}; choose host or domain"
+            )
+        if self.slot_idle_timeout < 0 or self.max_idle_slots < 0 or self.top_hosts < 1:
+            raise UsageError(
+                "settings slot_idle_timeout and max_idle_slots must be >= 0, top_hosts >= 1"
+            )
         if self.max_depth is not None and self.max_depth < 0:
             raise UsageError(f"setting max_depth: must be >= 0, got {self.max_depth}")
         for key in ("max_retries", "max_redirects", "shutdown_grace", "robots_retry_delay"):

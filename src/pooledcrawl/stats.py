@@ -11,6 +11,9 @@ from pooledcrawl.metrics.summary import domain_table
 
 __all__ = ["ErrorLog", "Stats"]
 
+#: hosts with a line of their own in the summary (the stats file keeps the top N)
+_MAX_HOST_LINES = 20
+
 
 _MAX_BAD_URL_SAMPLES = 5
 
@@ -87,7 +90,16 @@ class Stats:
         ]
         if d["errors"]:
             lines.append("  errors " + " ".join(f"{k}:{v}" for k, v in d["errors"].items()))
-        for host, info in sorted(self.domains.items()):
+        hosts = self.extra.get("hosts")
+        if hosts and hosts.get("seen", 0) > 1:
+            spread = hosts["pages_per_host"]
+            lines.append(
+                f"  hosts {hosts['seen']:,} (done {hosts['done']:,}, blocked {hosts['blocked']:,},"
+                f" with errors {hosts['with_errors']:,}); pages per host p50 {spread['p50']}"
+                f" p90 {spread['p90']} max {spread['max']}"
+            )
+        busiest = sorted(self.domains.items(), key=lambda kv: (-int(kv[1].get("pages", 0)), kv[0]))
+        for host, info in sorted(busiest[:_MAX_HOST_LINES]):
             rate = info.get("rate")
             lines.append(
                 f"  {host}: concurrency {info.get('concurrency')}"

@@ -22,7 +22,7 @@ from pooledcrawl.components import (
     ordered_entries,
 )
 from pooledcrawl.engine.callbacks import outputs_of
-from pooledcrawl.engine.dispatcher import Dispatcher, Slot
+from pooledcrawl.engine.dispatcher import Dispatcher, Slot, key_function
 from pooledcrawl.engine.failure import Failure
 from pooledcrawl.engine.progress import ShowProgress
 from pooledcrawl.engine.proxies import ProxyGuard
@@ -99,7 +99,7 @@ class Engine:
         #: the crawl's clock (monotonic seconds), for extensions
         self.clock = clock
         #: pool and latency metrics per domain, merged into the stats at the end
-        self.metrics = CrawlMetrics(clock())
+        self.metrics = CrawlMetrics(clock(), top=settings.top_hosts)
         self._policy_factory = policy_factory or choose_policies(settings)
         if policy_wrapper is not None:  # e.g. job-wide limits shared through Redis
             self._policy_factory = policy_wrapper(self._policy_factory)
@@ -154,6 +154,10 @@ class Engine:
             self._policy_factory,
             self._clock,
             proxies=self.proxies,
+            metrics=self.metrics,
+            key=key_function(self.settings.politeness_key),
+            idle_timeout=self.settings.slot_idle_timeout,
+            max_idle=self.settings.max_idle_slots,
         )
         self.dispatcher.on_idle = self._idle
         if self._guard is not None:
@@ -187,9 +191,12 @@ class Engine:
                         task.cancel()
         finally:
             self.stats.finished_at = time.monotonic()
-            self.stats.domains = self.dispatcher.snapshot()
-            for key, values in self.metrics.snapshot().items():
-                self.stats.domains.setdefault(key, {}).update(values)
+            busy = self.dispatcher.retire_all()  # every host into the aggregates
+            self.stats.domains = self.metrics.hosts.top_domains()
+            self.stats.extra["hosts"] = self.metrics.hosts.summary(busy)
+            dns = getattr(self.transport, "dns", None)  # the resolver's counts, if it has one
+            if dns is not None:
+                self.stats.extra["dns"] = dns.counts.to_dict()
             self.stats.extra["timeline"] = self.metrics.timeline.to_dict()
             if self.signals.errors:
                 self.stats.errors.update(self.signals.errors)

@@ -688,6 +688,32 @@ class AdaptivePolicy:
         if self._conc_cap and self._rate * latency > 2 * top:
             self._rate = 2 * top / latency  # the cap binds: a higher pace means nothing
 
+    # ---- eviction ------------------------------------------------------------------
+    def memo(self) -> tuple[float, ...]:
+        """What this controller learned, in a few floats: a broad crawl drops idle
+        domains' controllers and builds them again from this when work returns."""
+        return (
+            float(self._limit),
+            self._rate if self._paced else 0.0,
+            self._ceiling,
+            -1.0 if self._latency is None else self._latency,
+            self._paused_until,
+            self._next_send,
+            self._hint_scale,
+        )
+
+    def restore(self, memo: tuple[float, ...]) -> None:
+        """Continue from :meth:`memo`: the learned rate, cap, pause and pacing hold."""
+        limit, rate, ceiling, latency, paused_until, next_send, hint_scale = memo
+        self._limit = max(1, min(int(limit), self._max))
+        self._paced = rate > 0.0
+        self._rate = rate
+        self._ceiling = ceiling
+        self._latency = None if latency < 0 else latency
+        self._paused_until = paused_until
+        self._next_send = next_send
+        self._hint_scale = hint_scale
+
     # ---- stats ---------------------------------------------------------------------
     def _record_row(self, now: float, status: int) -> None:
         t0 = self._t0 if self._t0 is not None else now

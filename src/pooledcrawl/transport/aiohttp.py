@@ -14,6 +14,7 @@ from aiohttp_socks import ProxyTimeoutError as SocksTimeoutError
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from pooledcrawl.dns.resolver import CachingResolver
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.metrics.timing import Timing
@@ -51,6 +52,13 @@ class AiohttpTransport:
         )
         self._ssl = _ssl_option(settings)
         self._cap = settings.max_response_size
+        #: one resolver for all sessions, made in the running loop (c-ares needs it)
+        self._resolver: CachingResolver | None = None
+
+    @property
+    def dns(self) -> CachingResolver | None:
+        """The resolver, for its counts (None before the first fetch)."""
+        return self._resolver
 
     def _session(self, proxy: str | None) -> aiohttp.ClientSession:
         session = self._sessions.get(proxy)
@@ -60,7 +68,9 @@ class AiohttpTransport:
                 "limit": session_connector_limit(s),
                 "limit_per_host": s.connector_limit_per_host or 0,
                 "keepalive_timeout": s.keepalive_timeout,
-                "ttl_dns_cache": s.ttl_dns_cache,
+                # DNS answers are cached by the resolver, each for its own TTL
+                "use_dns_cache": False,
+                "resolver": self._get_resolver(),
                 "ssl": self._ssl,
             }
             connector: aiohttp.TCPConnector
@@ -89,6 +99,17 @@ class AiohttpTransport:
             )
             self._sessions[proxy] = session
         return session
+
+    def _get_resolver(self) -> CachingResolver:
+        if self._resolver is None:
+            s = self._settings
+            self._resolver = CachingResolver(
+                servers=s.dns_servers,
+                max_ttl=float(s.ttl_dns_cache),
+                negative_ttl=s.dns_negative_ttl,
+                timeout=s.timeout_connect,
+            )
+        return self._resolver
 
     async def fetch(self, request: Request, proxy: str | None = None) -> Response:
         session = self._session(proxy)
@@ -163,6 +184,8 @@ class AiohttpTransport:
         sessions, self._sessions = self._sessions, {}
         for session in sessions.values():
             await session.close()
+        if self._resolver is not None:
+            await self._resolver.close()
 
 
 def _clean_headers(headers: CIMultiDictProxy[str]) -> CIMultiDictProxy[str]:
