@@ -113,7 +113,7 @@ def test_extension_is_read_from_the_last_path_segment_only() -> None:
         b'<a href="/page?file=x.pdf">query</a><a href="/b.JPG#frag">upper</a>'
     )
     assert urls(LinkExtractor(), body) == [
-        "http://example.ai",
+        "http://example.ai/",  # a browser adds the empty path's "/"
         "http://site.test/dir.pdf/page",
         "http://site.test/page?file=x.pdf",
     ]
