@@ -74,6 +74,15 @@ async def arun(*args: str, **extra: str) -> Result:
     return Result(proc.returncode, stdout, stderr.decode())
 
 
+def run_here(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
+    """``main(args)`` in this process: user errors need no subprocess to be checked."""
+    from pooledcrawl.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return Result(code, out.encode(), err)
+
+
 def assert_user_error(result: Result, text: str) -> None:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -241,8 +250,10 @@ async def test_fetch_goes_through_the_proxy_and_never_shows_its_secret() -> None
         (["fetch", "http://127.0.0.1:9/", "--profile", "nope"], "unknown profile"),
     ],
 )
-def test_fetch_user_errors_are_one_line(args: list[str], message: str) -> None:
-    assert_user_error(run(*args), message)
+def test_fetch_user_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert_user_error(run_here(capsys, *args), message)
 
 
 # ---- parse --------------------------------------------------------------------------------
@@ -325,13 +336,15 @@ def test_parse_passes_spider_arguments_and_shows_request_details(tmp_path: Path)
         (["--spider", "missing.py"], "missing.py"),
     ],
 )
-def test_parse_user_errors_are_one_line(demo: str, extra: list[str], message: str) -> None:
+def test_parse_user_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], demo: str, extra: list[str], message: str
+) -> None:
     args = ["parse", demo, "--spider", BOOKSTORE, *extra]
-    assert_user_error(run(*args), message)
+    assert_user_error(run_here(capsys, *args), message)
 
 
-def test_parse_needs_a_spider(demo: str) -> None:
-    assert_user_error(run("parse", demo), "--spider")
+def test_parse_needs_a_spider(capsys: pytest.CaptureFixture[str], demo: str) -> None:
+    assert_user_error(run_here(capsys, "parse", demo), "--spider")
 
 
 # ---- shell --------------------------------------------------------------------------------
@@ -400,8 +413,9 @@ def test_shell_prefers_ipython_when_it_is_installed(demo: str, tmp_path: Path) -
     assert "plain 2" in forced.stdout.decode() and "ipython" not in forced.stdout.decode()
 
 
-def test_shell_with_neither_url_nor_file() -> None:
-    assert_user_error(run("shell", "nowhere.html", "--shell", "python"), "nowhere.html")
+def test_shell_with_neither_url_nor_file(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_here(capsys, "shell", "nowhere.html", "--shell", "python")
+    assert_user_error(result, "nowhere.html")
 
 
 # ---- new ----------------------------------------------------------------------------------
@@ -489,8 +503,16 @@ def test_new_templates_are_valid_python(
         (["new", "ok", "example.com", "--dir", "/nonexistent/dir"], "not a directory"),
     ],
 )
-def test_new_user_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
-    assert_user_error(run(*args, cwd=tmp_path), message)
+def test_new_user_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_user_error(run_here(capsys, *args), message)
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---- the demo site as a target ------------------------------------------------------------
