@@ -162,16 +162,23 @@ async def test_fetch_over_http2(tmp_path: Path) -> None:
     from transport.h2site import GraphApp, make_certs, serve_hypercorn
 
     certs = make_certs(tmp_path)
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "h2.toml").write_text('description = "test"\n[http]\nhttp2 = true\n')
     app = GraphApp(3)
+    trust = ("-s", f"ca_bundle={certs.ca}")
     async with serve_hypercorn(app, certs) as base:
-        result = await arun(
-            "fetch", "--headers", "--http2", f"{base}/p/0.html", "-s", f"ca_bundle={certs.ca}"
+        result = await arun("fetch", "--headers", "--http2", f"{base}/p/0.html", *trust)
+        plain = await arun("fetch", "--headers", f"{base}/p/0.html", *trust)
+        profiled = await arun(
+            *("fetch", "--headers", f"{base}/p/0.html", *trust),
+            *("--profile", "h2", "--profiles-dir", str(profiles)),
         )
-        plain = await arun("fetch", "--headers", f"{base}/p/0.html", "-s", f"ca_bundle={certs.ca}")
     assert result.returncode == 0, result.stderr
     assert "< HTTP/2 200" in result.stdout.decode().splitlines()
     assert "< HTTP/1.1 200" in plain.stdout.decode().splitlines()
-    assert app.versions == {"2": 1, "1.1": 1}
+    assert "< HTTP/2 200" in profiled.stdout.decode().splitlines()  # the profile's version
+    assert app.versions == {"2": 2, "1.1": 1}
 
 
 def _free_port() -> int:
