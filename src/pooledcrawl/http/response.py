@@ -32,16 +32,17 @@ _CHARSET_RE = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
 # what str.strip() removes from an ASCII string and bytes.strip() does not
 _STR_ONLY_SPACE = frozenset(b"\x1c\x1d\x1e\x1f")
 _XML_DECLARATION = re.compile(r"[\s\ufeff]*<\?xml\s")
-# what bytes.strip() would leave starting with "<" (and not with "<?xml": sniffing
-# such a page needs its root element, see _sniff)
+# what bytes.strip() would leave starting with "<"
 _ANY_MARKUP_START = re.compile(rb"[ \t\n\r\x0b\x0c]*<")
+# the same, but not "<?xml": with no Content-Type, sniffing such a page needs its
+# root element (see _sniff)
 _MARKUP_START = re.compile(rb"[ \t\n\r\x0b\x0c]*<(?!\?xml)")
 # an XHTML page behind its XML declaration: the doctype or root element says html
+_XHTML_ROOT = re.compile(r"<(?:!doctype\s+html|html[\s>/])", re.I)
 #: how far w3lib's html_body_declared_encoding looks for a declaration
 _W3LIB_SCAN = 4096
 _META_CHARSET = re.compile(rb"<meta\s[^>]*charset", re.I)
 _BASE_TAG = re.compile(rb"<base[\s/>]", re.I)
-_XHTML_ROOT = re.compile(r"<(?:!doctype\s+html|html[\s>/])", re.I)
 # "prefix:name" in an XPath (not an axis's "::"); string literals may match too: harmless
 _PREFIX_RE = re.compile(r"[\w.-]:(?!:)")
 # the first <base> or <body> tag: a document's base URL comes from a <base href> in
