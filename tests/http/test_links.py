@@ -3,6 +3,7 @@ encoding for queries, awkward hrefs, and links to schemes the crawler skips."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from typing import Any
 
@@ -142,3 +143,24 @@ async def test_unfetchable_links_are_skipped_and_counted_not_errors() -> None:
     assert stats.links_skipped == stats.to_dict()["links_skipped"] == 15
     assert dict(stats.errors) == {"InvalidURL": 1}  # only what a browser rejects too
     assert "close_on_errors" not in stats.finish_reason
+
+
+def test_a_page_is_freed_as_soon_as_it_is_dropped() -> None:
+    """Resolving links keeps no reference cycle through the page (a cycle would hold
+    every page, body and tree until the cyclic GC runs: +16 MiB of peak RSS in the
+    throughput benchmark)."""
+
+    def crawl_a_page() -> None:
+        response = page(BASED.replace("x.html", "x.html?q=é"), charset="windows-1252")
+        urls = [r.url for r in response.follow_all(css="a")]
+        assert urls[0].endswith("x.html?q=%E9")
+        assert response.urljoin("y.html?q=é").endswith("y.html?q=%E9")
+
+    crawl_a_page()  # libraries' first-use set-up may leave garbage of its own
+    gc.collect()
+    gc.disable()
+    try:
+        crawl_a_page()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -28,7 +28,7 @@ def _ada(href: str, base: str | None = None) -> str | None:
         return None
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(st.lists(PIECES, min_size=1, max_size=8).map("".join))
 @example("http://h.test/p/1.html")
 @example("https://h.test:443/")
@@ -74,7 +74,7 @@ HREF_PIECES = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=4000, deadline=None)
+@settings(max_examples=2500, deadline=None)
 @given(BASES, st.lists(HREF_PIECES, min_size=1, max_size=6).map("".join))
 @example("http://h.test/dir/page.html", "/p/1.html")
 @example("http://h.test/dir/page.html", "p.html?x=1")

@@ -209,7 +209,7 @@ class Response:
 
     def _links(self) -> Resolver:
         if self._resolver is None:
-            self._resolver = Resolver(self._base_href(), self._link_encoding)
+            self._resolver = Resolver(self._base_href())
         return self._resolver
 
     def _base_href(self) -> str:
@@ -219,7 +219,7 @@ class Response:
         hrefs = _evaluate(self.selector, "(//base[@href])[1]/@href")
         if not hrefs or not isinstance(hrefs[0], str):
             return self.url
-        return Resolver(self.url, self._link_encoding).base_join(hrefs[0]) or self.url
+        return Resolver(self.url).base_join(hrefs[0], self._link_encoding) or self.url
 
     def _link_encoding(self) -> str:
         return self.encoding_hint or self._encoding()
@@ -228,7 +228,7 @@ class Response:
         """Resolve a link found on this page as a browser would (WHATWG URL Standard,
         against the page's base URL); an href no browser can resolve comes back as
         written, and the engine counts it as InvalidURL if it is followed."""
-        return self._links().join(href)
+        return self._links().join(href, self._link_encoding)
 
     def follow(
         self, href: str | Selector, callback: Callback | None = None, **kwargs: Any
@@ -269,7 +269,7 @@ class Response:
             if origin is not None and href[:1] == "/" and plain_root(href) and "/." not in href:
                 yield Request(origin + href, callback, **kwargs)
             else:
-                yield Request(join(href), callback, **kwargs)
+                yield Request(join(href, self._link_encoding), callback, **kwargs)
 
     def _hrefs(self, css: str | None, xpath: str | None) -> list[str]:
         """The links a css/xpath query finds. The common case evaluates a compiled

@@ -39,7 +39,6 @@ __all__ = [
     "prepare_url",
     "request_url",
     "resolve",
-    "validate_url",
 ]
 
 MAX_URL_LENGTH = 8192
@@ -62,6 +61,8 @@ _PLAIN_ROOT_RE = re.compile(
 _PLAIN_RELATIVE_RE = re.compile(
     r"[A-Za-z0-9\-_~!$&'()*+,;=@][A-Za-z0-9\-._~/!$&'()*+,;=@]*(?:\?[A-Za-z0-9\-._~/:!$&()*+,;=@?%]*)?\Z"
 )
+# what the standard strips from both ends of an href
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
 # what the special-query percent-encode set escapes, besides controls and non-ASCII
 _QUERY_ESCAPED = frozenset(b" \"#<>'")
 
@@ -135,10 +136,7 @@ def _usv(text: str) -> str:
 def _why_invalid(href: str, base: str | None) -> str:
     if len(href) > MAX_URL_LENGTH:
         return f"URL longer than {MAX_URL_LENGTH} characters"
-    stripped = href.strip(
-        "\x00\x01\x02\x03\x04\x05\x06\x07\x08\t\n\x0b\x0c\r\x0e\x0f"
-        "\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f "
-    )
+    stripped = href.strip(_C0_OR_SPACE)
     if base is None and not re.match(r"[A-Za-z][A-Za-z0-9+.\-]*:", stripped):
         return "URL has no scheme"
     return "not a URL a browser accepts (bad host or port)"
@@ -146,7 +144,7 @@ def _why_invalid(href: str, base: str | None) -> str:
 
 def _encode_query(resolved: str, href: str, encoding: str) -> str:
     """``resolved`` with the query ``href`` wrote percent-encoded in ``encoding``."""
-    raw = href.strip().replace("\t", "").replace("\n", "").replace("\r", "")
+    raw = href.strip(_C0_OR_SPACE).replace("\t", "").replace("\n", "").replace("\r", "")
     query = raw.split("#", 1)[0].split("?", 1)[1]
     out: list[str] = []
     for char in query:
@@ -208,12 +206,6 @@ def canonical_or_raise(url: str, *, drop_tracking: bool = False) -> str:
     return prepare_url(url, drop_tracking=drop_tracking)[1]
 
 
-def validate_url(url: str) -> str:
-    """Return ``url`` if it can be fetched; raise :class:`InvalidURL` saying why if not."""
-    request_url(url)
-    return url
-
-
 def _plain_absolute(url: str) -> bool:
     """True when ``url`` is plainly its own request URL and canonical form."""
     match = _PLAIN_URL_RE.match(url)
@@ -251,14 +243,15 @@ class Resolver:
     hrefs (most links) are joined by concatenation, which is what the URL Standard
     does with them too (property-tested against ada); the rest go to ada.
 
-    ``encoding`` returns the page's encoding; it is asked only for an href with
-    non-ASCII characters and a query, the one case the encoding changes.
+    ``encoding``, given to the joins, returns the page's encoding: it is asked only
+    for an href with non-ASCII characters and a query, the one case it changes. (A
+    Resolver keeps no reference to it: a page caching its Resolver would otherwise
+    form a cycle, and pages would wait for the cyclic GC to be freed.)
     """
 
-    __slots__ = ("_directory", "_encoding", "base", "origin")
+    __slots__ = ("_directory", "base", "origin")
 
-    def __init__(self, base: str, encoding: Callable[[], str] | None = None) -> None:
-        self._encoding = encoding
+    def __init__(self, base: str) -> None:
         #: ``scheme://host[:port]`` when plain hrefs may be joined by concatenation
         self.origin: str | None = None
         self._directory = ""
@@ -286,7 +279,7 @@ class Resolver:
                         end = min(end, cut)
                 self._directory = href[: href.rfind("/", slash, end) + 1]
 
-    def join(self, href: str) -> str:
+    def join(self, href: str, encoding: Callable[[], str] | None = None) -> str:
         """``href`` resolved; as written (stripped) when no browser could resolve it."""
         if self.origin is not None and "/." not in href:
             if href[:1] == "/":
@@ -294,17 +287,17 @@ class Resolver:
                     return self.origin + href
             elif _PLAIN_RELATIVE_RE.match(href) is not None:
                 return self._directory + href
-        return self.base_join(href) or href.strip()
+        return self.base_join(href, encoding) or href.strip()
 
-    def base_join(self, href: str) -> str | None:
+    def base_join(self, href: str, encoding: Callable[[], str] | None = None) -> str | None:
         """``href`` resolved by the URL Standard itself; None if a browser rejects it."""
         if self.base is None:
             return None
-        encoding = None
-        if self._encoding is not None and "?" in href and not href.isascii():
-            encoding = self._encoding()
+        page_encoding = None
+        if encoding is not None and "?" in href and not href.isascii():
+            page_encoding = encoding()
         try:
-            return resolve(href, self.base, encoding=encoding)
+            return resolve(href, self.base, encoding=page_encoding)
         except InvalidURL:
             return None
 
@@ -410,15 +403,3 @@ def fingerprint(canonical_url: str, method: str = "GET", body: bytes | None = No
     if method != "GET" or body:
         h.update(b"\0" + method.encode("ascii", "replace") + b"\0" + (body or b""))
     return int.from_bytes(h.digest(), "big")
-
-
-def origin_of(url: str) -> str | None:
-    """``scheme://host[:port]`` of an http(s) URL, or None."""
-    if url.startswith("http://"):
-        start = 7
-    elif url.startswith("https://"):
-        start = 8
-    else:
-        return None
-    slash = url.find("/", start)
-    return url if slash == -1 else url[:slash]
