@@ -230,14 +230,15 @@ def parse_lastmod(value: str | None) -> datetime | None:
 class SitemapSpider(Spider):
     """Crawls the URLs that sitemaps list (Scrapy's ``SitemapSpider``).
 
-    ``sitemap_urls``: sitemaps, sitemap indexes, or robots.txt files (whose
-    ``Sitemap:`` lines are followed). ``sitemap_rules``: ``(regex, callback)``
-    pairs; a URL goes to the first rule whose regex it matches, and to none if
-    none does. ``sitemap_follow``: regexes an index's child sitemaps must match.
-    ``sitemap_alternate_links``: also request the ``<xhtml:link rel="alternate">``
-    URLs. ``sitemap_filter(entries)`` may drop or change entries.
-    ``sitemap_modified_since`` (a datetime or an ISO date, also as ``-a``) keeps
-    only entries whose ``lastmod`` is that recent or missing.
+    - ``sitemap_urls``: sitemaps, sitemap indexes, or robots.txt files (whose
+      ``Sitemap:`` lines are followed); ``-a sitemap_urls=URL,URL`` works too.
+    - ``sitemap_rules``: ``(regex, callback)`` pairs; a URL goes to the first
+      rule whose regex it matches, and to none if none does.
+    - ``sitemap_follow``: regexes an index's child sitemaps must match.
+    - ``sitemap_alternate_links``: also request ``<xhtml:link rel="alternate">``.
+    - ``sitemap_filter(entries)``: may drop or change entries.
+    - ``sitemap_modified_since`` (a datetime or a W3C date, also as ``-a``):
+      keeps only entries whose ``lastmod`` is that recent, or missing.
     """
 
     sitemap_urls: ClassVar[Sequence[str]] = ()
@@ -252,6 +253,10 @@ class SitemapSpider(Spider):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if isinstance(self.sitemap_urls, str):
+            # -a sitemap_urls=URL[,URL...]: a string from the command line
+            urls = [u for u in re.split(r"[\s,]+", self.sitemap_urls) if u]
+            self.sitemap_urls = urls  # type: ignore[misc]
         self._cbs: list[tuple[re.Pattern[str], Callable[..., Any]]] = []
         for pattern, callback in self.sitemap_rules:
             if isinstance(callback, str):
