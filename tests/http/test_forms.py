@@ -212,3 +212,22 @@ def test_from_response_honours_the_form_attribute() -> None:
     ]
     other = FormRequest.from_response(response(body), formid="g")
     assert other.url == "http://site.test/g?other=x"
+
+
+def test_from_response_on_xhtml_with_an_xml_declaration() -> None:
+    """XHTML pages (DocBook, asciidoc) may be parsed as XML, their elements in the
+    XHTML namespace; forms are found and read all the same."""
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        b'<html xmlns="http://www.w3.org/1999/xhtml"><body>'
+        b'<form id="f" action="/login" method="post">'
+        b'<input type="hidden" name="csrf" value="t1"/><input name="user"/>'
+        b'<select name="s"><option>a</option><option selected="selected">b</option></select>'
+        b'<input type="submit" name="go" value="Go"/></form></body></html>'
+    )
+    for content_type in ("application/xhtml+xml", "application/xml", "text/html"):
+        request = FormRequest.from_response(
+            response(body, content_type=content_type), formcss="#f", formdata={"user": "u"}
+        )
+        assert request.url == "http://site.test/login"
+        assert body_pairs(request) == [("csrf", "t1"), ("s", "b"), ("go", "Go"), ("user", "u")]

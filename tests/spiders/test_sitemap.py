@@ -393,3 +393,12 @@ def test_gunzip_in_chunks_gives_back_every_byte(size: int) -> None:
     assert b"".join(_chunks(gzip.compress(raw), 10**9)) == raw
     assert b"".join(_chunks(gzip.compress(raw) * 2, 10**9)) == raw * 2
     assert all(len(chunk) <= 64 * 1024 for chunk in _chunks(gzip.compress(raw), 10**9))
+
+
+async def test_sitemap_urls_from_the_command_line(tmp_path: Path) -> None:
+    """``-a sitemap_urls=A,B``: a string becomes the list it names."""
+    spider = Shop(sitemap_urls="https://s.test/a.xml, https://s.test/b.xml.gz")
+    assert [r.url async for r in spider.start()] == [
+        "https://s.test/a.xml",
+        "https://s.test/b.xml.gz",
+    ]

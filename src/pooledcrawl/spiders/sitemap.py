@@ -1,17 +1,20 @@
 """Crawling from sitemaps: Scrapy's ``SitemapSpider``, with its names and meaning,
 on a streaming parser.
 
-Why our own parser and not ``ultimate-sitemap-parser`` (usp): usp is a whole
-sitemap *crawler*. It fetches robots.txt and every sitemap itself, with its own
-HTTP client, so those fetches would bypass this crawler's transports, proxies,
-per-domain limits, retries, robots rules and stats. It also returns a tree of
-page objects for the whole site when it is done, instead of handing out requests
-while it reads. What a spider needs is a parser for one response at a time. With
-lxml's pull parser that takes about a hundred lines. It reads
-``<urlset>``/``<sitemapindex>`` entries as the bytes arrive, gunzipped in small
-chunks, and frees each entry once it has been read. A sitemap of 50,000 URLs
-(the protocol's maximum) therefore never exists as one tree, and a gzip bomb
-stops at the size cap.
+Why our own parser and not ``ultimate-sitemap-parser`` (usp): usp is a sitemap
+*crawler*. ``sitemap_tree_for_homepage`` fetches robots.txt, well-known sitemap
+paths and every child sitemap itself, through its own synchronous web client
+(requests by default). Those fetches would bypass this crawler's transports,
+proxies, per-domain limits, retries, robots rules and stats, and would block the
+event loop. Its local entry point, ``sitemap_from_str``, takes one decoded
+string, cannot follow an index's children, and builds each sitemap's page list
+(swapped to a temporary file) before handing pages out. usp does read more
+formats (RSS, Atom, Google News). What a spider needs is a parser for one
+response at a time that hands out requests while it reads. lxml's pull parser
+does that in about a hundred lines. It reads ``<urlset>``/``<sitemapindex>``
+entries as the bytes arrive, gunzipped in small chunks, and frees each entry once
+it has been read. A sitemap of 50,000 URLs (the protocol's maximum) therefore
+never exists as one tree, and a gzip bomb stops at the size cap.
 """
 
 from __future__ import annotations
@@ -227,14 +230,15 @@ def parse_lastmod(value: str | None) -> datetime | None:
 class SitemapSpider(Spider):
     """Crawls the URLs that sitemaps list (Scrapy's ``SitemapSpider``).
 
-    ``sitemap_urls``: sitemaps, sitemap indexes, or robots.txt files (whose
-    ``Sitemap:`` lines are followed). ``sitemap_rules``: ``(regex, callback)``
-    pairs; a URL goes to the first rule whose regex it matches, and to none if
-    none does. ``sitemap_follow``: regexes an index's child sitemaps must match.
-    ``sitemap_alternate_links``: also request the ``<xhtml:link rel="alternate">``
-    URLs. ``sitemap_filter(entries)`` may drop or change entries.
-    ``sitemap_modified_since`` (a datetime or an ISO date, also as ``-a``) keeps
-    only entries whose ``lastmod`` is that recent or missing.
+    - ``sitemap_urls``: sitemaps, sitemap indexes, or robots.txt files (whose
+      ``Sitemap:`` lines are followed); ``-a sitemap_urls=URL,URL`` works too.
+    - ``sitemap_rules``: ``(regex, callback)`` pairs; a URL goes to the first
+      rule whose regex it matches, and to none if none does.
+    - ``sitemap_follow``: regexes an index's child sitemaps must match.
+    - ``sitemap_alternate_links``: also request ``<xhtml:link rel="alternate">``.
+    - ``sitemap_filter(entries)``: may drop or change entries.
+    - ``sitemap_modified_since`` (a datetime or a W3C date, also as ``-a``):
+      keeps only entries whose ``lastmod`` is that recent, or missing.
     """
 
     sitemap_urls: ClassVar[Sequence[str]] = ()
@@ -249,6 +253,10 @@ class SitemapSpider(Spider):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if isinstance(self.sitemap_urls, str):
+            # -a sitemap_urls=URL[,URL...]: a string from the command line
+            urls = [u for u in re.split(r"[\s,]+", self.sitemap_urls) if u]
+            self.sitemap_urls = urls  # type: ignore[misc]
         self._cbs: list[tuple[re.Pattern[str], Callable[..., Any]]] = []
         for pattern, callback in self.sitemap_rules:
             if isinstance(callback, str):
