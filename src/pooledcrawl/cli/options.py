@@ -104,7 +104,14 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> None:
         "--http2",
         action="store_true",
         default=None,
-        help="HTTP/2 over httpx (falls back to HTTP/1.1 per server); default: aiohttp HTTP/1.1",
+        help="offer HTTP/2 (HTTP/1.1 per server that declines it) over curl when installed, "
+        "else httpx; default: aiohttp HTTP/1.1",
+    )
+    crawl.add_argument(
+        "--transport",
+        choices=("aiohttp", "httpx", "curl"),
+        help="the HTTP client: aiohttp (HTTP/1.1), httpx or curl (pooledcrawl[curl]); "
+        "default: chosen from --http2 and impersonate",
     )
     crawl.add_argument(
         "--insecure",
@@ -159,6 +166,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         "pg_monitor": args.pg_monitor,
         "autothrottle": None if args.autothrottle is None else args.autothrottle == "on",
         "http2": getattr(args, "http2", None),
+        "transport": getattr(args, "transport", None),
         "insecure": getattr(args, "insecure", None),
         "http_cache_dir": getattr(args, "cache", None),
         "http_cache_mode": getattr(args, "cache_mode", None),

@@ -219,7 +219,9 @@ class Response:
         hrefs = _evaluate(self.selector, "(//base[@href])[1]/@href")
         if not hrefs or not isinstance(hrefs[0], str):
             return self.url
-        return Resolver(self.url).base_join(hrefs[0], self._link_encoding) or self.url
+        base = Resolver(self.url).base_join(hrefs[0], self._link_encoding)
+        # a javascript: or data: base would leave every relative link unfetchable
+        return base if base and base.startswith(("http://", "https://")) else self.url
 
     def _link_encoding(self) -> str:
         return self.encoding_hint or self._encoding()
