@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import socket
 import sys
@@ -57,3 +58,45 @@ def postgres_dsn() -> str:
 def unique_name() -> str:
     """A test-unique name for Redis key prefixes, tables, jobs."""
     return "t" + uuid.uuid4().hex[:12]
+
+
+#: Tests that take seconds (subprocesses, kill-and-resume, real servers, many Hypothesis
+#: examples, headless Chromium): marked ``slow``, so ``pytest -m "not slow"`` runs the
+#: rest in under a minute. Patterns are matched against the test's node id.
+SLOW = (
+    "tests/benchmarks/*",
+    "tests/cli/*",
+    "tests/distributed/*",
+    "tests/frontier/test_kill_resume.py::*",
+    "tests/frontier/test_frontier_memory.py::test_a_million_*",
+    "tests/frontier/test_memory_compact.py::*",
+    "tests/hostile/test_shutdown.py::*",
+    "tests/http/test_url.py::test_canonicalize_*",
+    "tests/http/test_url.py::test_equivalent_forms_*",
+    "tests/http/test_url_fastpath.py::*",
+    "tests/http/test_response_fastpaths.py::*",
+    "tests/hygiene/test_identity_dedup.py::test_close_on_errors_from_the_command_line",
+    "tests/items/test_items_cli.py::*",
+    "tests/items/test_postgres_sink.py::*",
+    "tests/items/test_pipelines.py::test_a_*_s*_the_crawl*",
+    "tests/metrics/test_pool_metrics_crawl.py::*",
+    "tests/metrics/test_metrics_pure.py::test_zeros_count_as_zero_*",
+    "tests/proxy/test_proxy_live.py::*",
+    "tests/report/*",
+    "tests/test_run.py::test_*_from_the_cli",
+    "tests/test_run.py::test_the_same_spider_from_a_script_*",
+    "tests/test_smoke.py::*",
+    "tests/throttle/test_adaptive.py::test_converges_*",
+    "tests/throttle/test_adaptive.py::test_follows_*",
+    "tests/throttle/test_hints.py::test_well_formed_*",
+    "tests/throttle/test_throttle_crawl.py::*",
+    "tests/transport/test_http2_transport.py::*",
+    "tests/engine/test_engine_crawl.py::test_500_page_*",
+    "tests/hostile/test_hostile_crawl.py::*",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(fnmatch.fnmatchcase(item.nodeid, pattern) for pattern in SLOW):
+            item.add_marker(pytest.mark.slow)

@@ -42,7 +42,7 @@ from pooledcrawl.hygiene.robots import RobotsFrontier
 from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
 from pooledcrawl.metrics import CrawlMetrics
-from pooledcrawl.middleware.chain import MiddlewareChain
+from pooledcrawl.middleware.chain import MiddlewareChain, checked_response
 from pooledcrawl.proxy.endpoint import ProxyConfig
 from pooledcrawl.proxy.pool import ProxyPool
 from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
@@ -145,6 +145,7 @@ class Engine:
         )
         self.middleware = MiddlewareChain.from_crawler(self)
         self._admit = self.middleware.schedule_hooks
+        self._response_hooks = self.middleware.response_hooks
 
     # ---- lifecycle -----------------------------------------------------------------
     async def run(self) -> Stats:
@@ -377,7 +378,9 @@ class Engine:
                 return await self._outcome(request, early)
         outcome = await self._fetch(request, slot)
         if isinstance(outcome, Response):
-            return await self._responded(request, outcome)
+            if self._response_hooks or self._on_response:
+                return await self._responded(request, outcome)
+            return outcome
         if outcome is None:
             return None
         if mw.on_exception:
@@ -402,15 +405,17 @@ class Engine:
 
     async def _responded(self, request: Request, response: Response) -> Response | Failure | None:
         """A response through ``process_response`` and ``response_received``."""
-        if self.middleware.on_response:
+        for hook in self._response_hooks:  # inlined: this runs for every response
             try:
-                got = await self.middleware.process_response(request, response, self.spider)
+                got = await hook(request, response, self.spider)
             except Exception as exc:
                 return self._give_up_on(request, exc, "process_response")
+            if got is None:
+                continue
             if isinstance(got, Request):
                 self._reschedule(got, request)
                 return None
-            response = got
+            response = checked_response(hook, got)
         if self._on_response:
             await self.signals.send(
                 signals.response_received, response=response, request=request, spider=self.spider

@@ -16,7 +16,7 @@ from pooledcrawl.middleware.httpcache import HttpCache
 if TYPE_CHECKING:
     from pooledcrawl.spider import Spider
 
-__all__ = ["BASE_MIDDLEWARES", "BUILTIN_MIDDLEWARES", "MiddlewareChain"]
+__all__ = ["BASE_MIDDLEWARES", "BUILTIN_MIDDLEWARES", "MiddlewareChain", "checked_response"]
 
 #: built-in middlewares on by default: short name -> order (lower runs first on the way
 #: out to the network, last on the way back)
@@ -45,7 +45,10 @@ class MiddlewareChain:
             _check(mw)
         forward, backward = self.middlewares, self.middlewares[::-1]
         self._requests = [m.process_request for m in forward if _has(m, "process_request")]
-        self._responses = [m.process_response for m in backward if _has(m, "process_response")]
+        #: in the order they run; the engine iterates it itself (one coroutine less
+        #: per response than process_response())
+        self.response_hooks = [m.process_response for m in backward if _has(m, "process_response")]
+        self._responses = self.response_hooks
         self._exceptions = [m.process_exception for m in backward if _has(m, "process_exception")]
         self._starts = [m.process_start for m in forward if _has(m, "process_start")]
         self._outputs = [
@@ -132,6 +135,14 @@ def _check(mw: Any) -> None:
             )
         if hook in _SYNC_HOOKS and inspect.iscoroutinefunction(method):
             raise UsageError(f"middleware {name}.{hook} must be a plain function (def)")
+
+
+def checked_response(hook: Any, result: Any) -> Response:
+    """``result`` if it is a Response; else a TypeError naming the hook."""
+    if isinstance(result, Response):
+        return result
+    _checked(hook, result)  # raises: neither a Request nor a Response
+    raise AssertionError  # pragma: no cover - _checked raised
 
 
 def _checked(hook: Any, result: Any) -> Request | Response:
