@@ -459,9 +459,10 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
 
 # ---- reporting ----------------------------------------------------------------------------
 def format_table(report: dict[str, Any]) -> str:
+    anchor = report.get("anchor_runs", report["runs"])
     lines = [
         f"rate-limiter families, {report['duration_s']:.0f} s from a cold start (x3 for 60 s "
-        f"windows), median of {report['runs']} run(s) ({report['anchor_runs']} for Scrapy); "
+        f"windows), median of {report['runs']} run(s) ({anchor} for Scrapy); "
         f"{report['machine']}",
         "",
         f"{'family':<16}{'contender':<24}{'good %':>8}{'429 %':>8}{'90% at':>8}{'lost':>6}",
@@ -481,6 +482,44 @@ def format_table(report: dict[str, Any]) -> str:
         "",
         "targets: >= 90% of the limit (80% for the penalty box), <= 3% 429s/503s, 0 lost",
     ]
+    return "\n".join(lines)
+
+
+def _pace_share(entry: dict[str, Any], result: dict[str, Any]) -> float | None:
+    """pooledcrawl's paced rate over the second half of its first run, as a share of
+    the limit: what the controller learned, whatever the client's CPU managed."""
+    for series in result.get("series", [])[:1]:
+        rates = series.get("rate") or []
+        limits = entry["limit"]
+        half = len(rates) // 2
+        pairs = [(r, lim) for r, lim in zip(rates[half:], limits[half:], strict=False) if r]
+        if pairs:
+            return float(statistics.median(r / lim for r, lim in pairs))
+    return None
+
+
+def format_markdown(report: dict[str, Any]) -> str:
+    """The README's table: family x contender."""
+    lines = [
+        "| family | pooledcrawl good % | 429s % | 90% at | paced at | "
+        "Scrapy good % | 429s % | 90% at |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cells(m: dict[str, Any] | None) -> list[str]:
+        if not m or m.get("share") is None:
+            return ["-", "-", "-"]
+        t90 = "never" if m["t90"] is None else f"{m['t90']:.0f} s"
+        return [f"{m['share']:.0%}", f"{m['share_429']:.1%}", t90]
+
+    for key, entry in report["families"].items():
+        contenders = entry["contenders"]
+        pc = contenders.get("pooledcrawl")
+        pace = _pace_share(entry, pc) if pc else None
+        row = [f"`{key}`", *cells(pc and pc["median"])]
+        row.append("-" if pace is None else f"{pace:.0%}")
+        row += cells(contenders.get("scrapy", {}).get("median"))
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -596,6 +635,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pages", type=int, default=20_000, help="site size (default 20000)")
     parser.add_argument("--site", type=Path, help="where the site is (generated if missing)")
     parser.add_argument("--out", type=Path, help="result JSON (default: benchmarks/results/)")
+    parser.add_argument(
+        "--report", type=Path, help="print the tables of a saved result JSON and rewrite its HTML"
+    )
     args = parser.parse_args(argv)
     if args.anchor_runs is None:
         args.anchor_runs = args.runs
@@ -606,8 +648,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
+    if args.report:
+        report = orjson.loads(args.report.read_bytes())
+        print(format_table(report), format_markdown(report), sep="\n\n")
+        write_html(report, args.report.with_suffix(".html"))
+        return 0
     report = run_all(args)
-    print(format_table(report))
+    print(format_table(report), format_markdown(report), sep="\n\n")
     out = args.out or RESULTS_DIR / f"limiters-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
