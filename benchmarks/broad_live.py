@@ -12,7 +12,7 @@ slot, its own connections) without binding any address but 127.0.0.1.
 Contenders, each in its own process:
 
 * ``pooledcrawl``: concurrency 256, ``domain_concurrency`` 4 (the controller's start
-  per host), ``dns_servers`` = the dnsmasq, ``depth_priority
+  per host), ``keepalive_timeout`` 5 s, ``dns_servers`` = the dnsmasq, ``depth_priority
   = -1`` (a host's links before the next hosts' first pages, so hosts finish as the
   crawl goes), its stats written to a file;
 * ``scrapy``: the settings of Scrapy's "Broad Crawls" page (DownloaderAwarePriorityQueue,
@@ -149,6 +149,8 @@ def _pooledcrawl(hosts: int, port: int, dns: str, out: Path) -> dict[str, Any]:
         concurrency=256,
         # a few connections per host, reused, rather than one per page at once
         domain_concurrency=4,
+        # a finished host's kept-alive connections go soon, not a minute later
+        keepalive_timeout=5.0,
         dns_servers=[dns],
         depth_priority=-1,
         progress_interval=3600.0,
@@ -281,8 +283,9 @@ def run_live(args: argparse.Namespace) -> int:
         (tmp / "dns").mkdir()
         names = {f"h{n}.bench.test": "127.0.0.1" for n in range(largest)}
         with _nginx(site, tmp / "nginx") as port, dnsmasq(names, tmp / "dns") as dns:
-            for hosts in sizes:
-                for contender in contenders:
+            # each contender's sizes back to back: its slope from one stretch of load
+            for contender in contenders:
+                for hosts in sizes:
                     runs = [
                         _run_one(contender, hosts, port, dns.server, tmp) for _ in range(args.runs)
                     ]
