@@ -169,7 +169,8 @@ class Dispatcher:
         # scans them all (a broad crawl has thousands): ``_ready`` (may send; served
         # round robin), ``_timed`` (paced or paused: a heap by the time they may send),
         # or nowhere while full (``release`` puts them back in ``_ready``). A slot
-        # behind a full proxy waits in ``_gated``, which is scanned (proxies are few).
+        # behind a full proxy, or whose limit is 0 (shared limits), waits in
+        # ``_gated``, which is scanned: such slots are few.
         self._ready: deque[Slot] = deque()
         self._timed: list[tuple[float, int, Slot]] = []
         self._gated: dict[str, Slot] = {}
@@ -274,7 +275,12 @@ class Dispatcher:
     def _wait_for_room(self, slot: Slot, now: float) -> None:
         """File a slot that has parked requests but may not send now by what it waits for."""
         if slot.inflight >= slot.policy.limit():
-            return  # full: release() queues it again
+            if slot.inflight:
+                return  # full: release() queues it again
+            # a limit of 0 (a job-wide grant ran out): no release will come, so it is
+            # looked at again on the next wake-up, as a slot behind a full proxy is
+            self._gated[slot.key] = slot
+            return
         ready_at = slot.policy.ready_at()
         if ready_at > now:
             heapq.heappush(self._timed, (ready_at, next(self._seq), slot))
