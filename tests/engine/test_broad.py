@@ -253,3 +253,12 @@ def test_the_stats_file_stays_small_with_long_lived_hosts() -> None:
     assert len(orjson.dumps(domains)) < 1024 * 1024
     assert "h1999.test" in domains and len(domains["h1999.test"]["timeline"]) == 1000  # type: ignore[arg-type]
     assert book.summary()["seen"] == 2000
+
+
+def test_an_unknown_politeness_key_is_a_usage_error() -> None:
+    from pooledcrawl.errors import UsageError
+
+    with pytest.raises(UsageError, match="politeness_key"):
+        Settings(politeness_key="street")
+    with pytest.raises(UsageError, match="top_hosts"):
+        Settings(top_hosts=0)
