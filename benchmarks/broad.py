@@ -48,7 +48,9 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def simulate(hosts: int, pages: int, latency: float, concurrency: int) -> dict[str, Any]:
+def simulate(
+    hosts: int, pages: int, latency: float, concurrency: int, per_host: int
+) -> dict[str, Any]:
     """Crawl ``hosts`` x ``pages`` through a fake transport; what it cost."""
     import orjson
 
@@ -85,7 +87,12 @@ def simulate(hosts: int, pages: int, latency: float, concurrency: int) -> dict[s
         def page(self, response: Response) -> None:
             return None
 
-    settings = Settings(concurrency=concurrency, progress_interval=3600.0, log_level="WARNING")
+    settings = Settings(
+        concurrency=concurrency,
+        domain_concurrency=per_host,  # parks a host's links: the dispatcher's busy case
+        progress_interval=3600.0,
+        log_level="WARNING",
+    )
     engine = Engine(Broad(), settings, transport=FakeTransport())
     spent = [0.0]
 
@@ -192,6 +199,8 @@ def run_simulation(args: argparse.Namespace) -> int:
                     str(args.latency),
                     "--concurrency",
                     str(args.concurrency),
+                    "--domain-concurrency",
+                    str(args.domain_concurrency),
                 ]
             )
         )
@@ -257,6 +266,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pages-per-host", type=int, default=11)
     parser.add_argument("--latency", type=float, default=0.01, help="simulated seconds per fetch")
     parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument(
+        "--domain-concurrency", type=int, default=2, help="simulated: per-host start cap"
+    )
     parser.add_argument("--runs", type=int, default=1, help="live runs per size (median)")
     parser.add_argument("--only", default="", help="live contenders, e.g. pooledcrawl,scrapy")
     parser.add_argument("--out", type=Path, help="result JSON (default: benchmarks/results/)")
@@ -270,7 +282,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     if args.child is not None:
-        result = simulate(args.child, args.pages_per_host, args.latency, args.concurrency)
+        result = simulate(
+            args.child, args.pages_per_host, args.latency, args.concurrency, args.domain_concurrency
+        )
         print(json.dumps(result))
         return 0
     if args.simulate is not None:

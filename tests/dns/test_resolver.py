@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from dnsmasq import Dnsmasq, bench_address, dnsmasq, dnsmasq_available
 from sites import serve
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo's `benchmarks`
+
+from benchmarks.dnsmasq import Dnsmasq, bench_address, dnsmasq, dnsmasq_available
 from pooledcrawl import Engine, Request, Response, Settings, Spider
 from pooledcrawl.dns import CachingResolver
 from pooledcrawl.proxy.endpoint import ProxyConfig, parse_proxy_url

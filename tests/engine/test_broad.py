@@ -202,3 +202,63 @@ async def test_domain_key_makes_subdomains_share_one_limit() -> None:
     assert set(by_host["engine"].stats.domains) == {"a.example.test", "b.example.test"}  # type: ignore[attr-defined]
     host_peak = sum(by_host["transport"].peak.values())  # type: ignore[attr-defined]
     assert host_peak == 4
+
+
+async def test_a_host_never_waits_behind_another_hosts_long_queue() -> None:
+    from pooledcrawl.throttle.fixed import FixedPolicy
+
+    clock = Clock()
+    frontier = MemoryFrontier()
+    dispatcher = Dispatcher(frontier, lambda _key: FixedPolicy(1), clock)
+    for i in range(500):  # a.test: a long queue, one request at a time
+        frontier.push(Request(f"http://a.test/{i}"), f"http://a.test/{i}")
+    request, slot = await dispatcher.next()  # type: ignore[misc]
+    assert slot.key == "a.test"
+    # a.test's other 499 are parked; then work for 300 other hosts arrives
+    for n in range(300):
+        frontier.push(Request(f"http://h{n}.test/"), f"http://h{n}.test/")
+    handed: list[str] = []
+    held = [(request, slot)]
+    for _ in range(300):
+        got = await dispatcher.next()
+        assert got is not None
+        handed.append(got[1].key)
+        held.append(got)
+    # every other host went out while a.test still had its one request in flight
+    assert "a.test" not in handed
+    assert len(set(handed)) == 300
+    # a.test's parked requests then go one at a time, as its slot frees up
+    first_request, first_slot = held[0]
+    dispatcher.release(first_slot)
+    dispatcher.finish(first_request)
+    got = await dispatcher.next()
+    assert got is not None and got[1].key == "a.test"
+    assert dispatcher.parked == 498
+
+
+def test_the_stats_file_stays_small_with_long_lived_hosts() -> None:
+    from pooledcrawl.metrics.hosts import HostBook
+
+    book = HostBook(top=50)
+    row = [100, 8, 12.5, 10, 0]
+    for n in range(2000):
+        # hosts crawled for an hour: a controller timeline of 3,600 rows each
+
+        def detail(n: int = n) -> dict[str, object]:
+            return {"timeline": [row] * 3600, "pages": n}
+
+        book.fold(f"h{n}.test", (n, n, n % 7, n % 5, 0), None, detail)
+    domains = book.top_domains()
+    assert len(domains) <= 150
+    assert len(orjson.dumps(domains)) < 1024 * 1024
+    assert "h1999.test" in domains and len(domains["h1999.test"]["timeline"]) == 1000  # type: ignore[arg-type]
+    assert book.summary()["seen"] == 2000
+
+
+def test_an_unknown_politeness_key_is_a_usage_error() -> None:
+    from pooledcrawl.errors import UsageError
+
+    with pytest.raises(UsageError, match="politeness_key"):
+        Settings(politeness_key="street")
+    with pytest.raises(UsageError, match="top_hosts"):
+        Settings(top_hosts=0)

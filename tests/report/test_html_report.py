@@ -201,3 +201,22 @@ async def test_headless_chromium_renders_the_charts(tmp_path: Path) -> None:
     assert green > 5000, f"status bars missing: {green} green pixels"
     blue = pixels.count(bytes.fromhex("2f6fde"))  # the pages/s line
     assert blue > 300, f"throughput line missing: {blue} blue pixels"
+
+
+def test_a_broad_crawl_report_counts_every_host_not_only_the_detailed() -> None:
+    from pooledcrawl.report.page import render_report
+
+    stats = {
+        "pages": 55_000,
+        "domains": {f"h{n}.bench.test": {"pages": 11} for n in range(50)},
+        "hosts": {
+            "seen": 5000,
+            "done": 5000,
+            "blocked": 3,
+            "with_errors": 7,
+            "pages_per_host": {"p50": 11, "max": 11},
+        },
+    }
+    html = render_report(stats)
+    assert "5,000 (5,000 done, 3 blocked, 7 with errors" in html
+    assert "of 5,000 domains" in html

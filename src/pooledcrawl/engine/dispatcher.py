@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 import ipaddress
+import itertools
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -93,7 +95,17 @@ class Slot:
     ``proxy`` is that proxy).
     """
 
-    __slots__ = ("backlog", "gate", "idle_at", "inflight", "key", "peak", "policy", "proxy")
+    __slots__ = (
+        "backlog",
+        "gate",
+        "idle_at",
+        "inflight",
+        "key",
+        "peak",
+        "policy",
+        "proxy",
+        "queued",
+    )
 
     def __init__(
         self,
@@ -109,6 +121,7 @@ class Slot:
         self.gate = gate
         self.proxy = gate if isinstance(gate, PoolProxy) else None
         self.idle_at = 0.0
+        self.queued = False  # in the dispatcher's ready queue
 
     def can_send(self, now: float) -> bool:
         return (
@@ -145,6 +158,16 @@ class Dispatcher:
         self._max_parked = max_parked
         self.slots: dict[str, Slot] = {}
         self._backlogged: dict[str, Slot] = {}  # insertion-ordered set
+        # Slots with parked requests wait in one of three places, so handing out never
+        # scans them all (a broad crawl has thousands): ``_ready`` (may send; served
+        # round robin), ``_timed`` (paced or paused: a heap by the time they may send),
+        # or nowhere while full (``release`` puts them back in ``_ready``). A slot
+        # behind a full proxy, or whose limit is 0 (shared limits), waits in
+        # ``_gated``, which is scanned: such slots are few.
+        self._ready: deque[Slot] = deque()
+        self._timed: list[tuple[float, int, Slot]] = []
+        self._gated: dict[str, Slot] = {}
+        self._seq = itertools.count()
         self._parked = 0
         #: when each parked request was parked: its pool wait (see waited())
         self._parked_at: dict[Request, float] = {}
@@ -188,13 +211,9 @@ class Dispatcher:
 
     def _take(self, now: float) -> tuple[Request, Slot] | None:
         if self._backlogged:
-            for slot in self._backlogged.values():
-                if slot.can_send(now):
-                    parked = slot.backlog.popleft()
-                    self._parked -= 1
-                    if not slot.backlog:
-                        del self._backlogged[slot.key]
-                    return parked, self._start(slot, now)
+            got = self._take_parked(now)
+            if got is not None:
+                return got
         while self._parked < self._max_parked:
             request = self._frontier.pop(now)
             if request is None:
@@ -205,10 +224,66 @@ class Dispatcher:
             slot.backlog.append(request)
             self._parked_at[request] = now
             self._parked += 1
-            self._backlogged[slot.key] = slot
-            if not slot.inflight and self._idle_slots:
-                self._idle_slots.pop(slot.key, None)
+            if len(slot.backlog) == 1:
+                self._backlogged[slot.key] = slot
+                self._wait_for_room(slot, now)
+                if not slot.inflight and self._idle_slots:
+                    self._idle_slots.pop(slot.key, None)
         return None
+
+    def _take_parked(self, now: float) -> tuple[Request, Slot] | None:
+        """A parked request whose slot may send now, slots served round robin."""
+        timed = self._timed
+        while timed and timed[0][0] <= now:
+            self._queue(heapq.heappop(timed)[2])
+        ready = self._ready
+        while ready:
+            slot = ready.popleft()
+            slot.queued = False
+            if not slot.backlog:
+                continue  # stale: its requests were rerouted
+            if slot.can_send(now):
+                return self._unpark(slot, now)
+            self._wait_for_room(slot, now)
+        if self._gated:
+            for slot in list(self._gated.values()):
+                if not slot.backlog:
+                    del self._gated[slot.key]
+                elif slot.can_send(now):
+                    del self._gated[slot.key]
+                    return self._unpark(slot, now)
+        return None
+
+    def _unpark(self, slot: Slot, now: float) -> tuple[Request, Slot]:
+        parked = slot.backlog.popleft()
+        self._parked -= 1
+        if slot.backlog:
+            self._queue(slot)  # to the back of the queue: the next slot goes first
+        else:
+            del self._backlogged[slot.key]
+        return parked, self._start(slot, now)
+
+    def _queue(self, slot: Slot) -> None:
+        if not slot.queued:
+            slot.queued = True
+            self._ready.append(slot)
+
+    def _wait_for_room(self, slot: Slot, now: float) -> None:
+        """File a slot that has parked requests but may not send now by what it waits for."""
+        if slot.inflight >= slot.policy.limit():
+            if slot.inflight:
+                return  # full: release() queues it again
+            # a limit of 0 (a job-wide grant ran out): no release will come, so it is
+            # looked at again on the next wake-up, as a slot behind a full proxy is
+            self._gated[slot.key] = slot
+            return
+        ready_at = slot.policy.ready_at()
+        if ready_at > now:
+            heapq.heappush(self._timed, (ready_at, next(self._seq), slot))
+        elif slot.gate is not None and not slot.gate.available(now):
+            self._gated[slot.key] = slot
+        else:
+            self._queue(slot)
 
     def _start(self, slot: Slot, now: float) -> Slot:
         if not slot.inflight and self._idle_slots:
@@ -319,7 +394,9 @@ class Dispatcher:
             for request in moved:
                 target = self._route(request, now)
                 target.backlog.append(request)
-                self._backlogged[target.key] = target
+                if len(target.backlog) == 1:
+                    self._backlogged[target.key] = target
+                    self._wait_for_room(target, now)
                 self._idle_slots.pop(target.key, None)
             if not slot.inflight:
                 self._went_idle(slot, now)
@@ -337,8 +414,13 @@ class Dispatcher:
     def _next_timer(self, now: float) -> float | None:
         """When something that is waiting on time (a retry, a paced slot) becomes due."""
         due = self._frontier.next_due()
-        for slot in self._backlogged.values():
-            if slot.inflight < slot.policy.limit():
+        timed = self._timed
+        if timed and (due is None or timed[0][0] < due):
+            due = timed[0][0]
+        if self._ready:
+            due = now  # a slot may send already: wake a worker at once
+        for slot in self._gated.values():
+            if slot.backlog and slot.inflight < slot.policy.limit():
                 ready = slot.policy.ready_at()
                 if slot.gate is not None:
                     # a proxy that is full waits for a release, not for a time
@@ -396,7 +478,9 @@ class Dispatcher:
         """The request's network exchange is over; its slot has room again."""
         slot.inflight -= 1
         self.inflight -= 1
-        if not slot.inflight and not slot.backlog:
+        if slot.backlog:
+            self._queue(slot)  # room again for what is parked on it
+        elif not slot.inflight:
             self._went_idle(slot, self._clock())
         if self._waiters:
             self.notify()

@@ -23,6 +23,9 @@ __all__ = ["HostBook"]
 #: pages, responses, transport errors, 429s, 401/403s; then the controller's memo
 _COUNTS = struct.Struct("<5I")
 _MAX_COUNT = 0xFFFFFFFF
+#: hosts whose per-second rows stay in the stats when more are detailed, and how many
+_ROWS_HOSTS = 10
+_MAX_TIMELINE_ROWS = 1000
 #: what the top-N lists rank hosts by
 CRITERIA = ("pages", "errors", "n429")
 
@@ -117,10 +120,21 @@ class HostBook:
             del self._details[key]
 
     def top_domains(self) -> dict[str, dict[str, Any]]:
-        """Full detail of the hosts in any top-N list, most pages first."""
-        return dict(
-            sorted(self._details.items(), key=lambda kv: (-int(kv[1].get("pages", 0)), kv[0]))
-        )
+        """Full detail of the hosts in any top-N list, most pages first. With many of
+        them, only the busiest keep their per-second rows (the stats file stays small)."""
+        ranked = sorted(self._details.items(), key=lambda kv: (-int(kv[1].get("pages", 0)), kv[0]))
+        if len(ranked) <= _ROWS_HOSTS:
+            return dict(ranked)
+        out: dict[str, dict[str, Any]] = {}
+        for rank, (key, detail) in enumerate(ranked):
+            detail = dict(detail)
+            if rank >= _ROWS_HOSTS:
+                detail.pop("timeline", None)
+                detail.pop("activity", None)
+            elif isinstance(detail.get("timeline"), list):
+                detail["timeline"] = detail["timeline"][-_MAX_TIMELINE_ROWS:]
+            out[key] = detail
+        return out
 
     def summary(self, busy: int = 0) -> dict[str, Any]:
         """Aggregates over every host folded in; ``busy``: hosts still working at the end."""

@@ -80,7 +80,10 @@ def render_report(stats: Mapping[str, Any]) -> str:
         "</div><div class='grid'>",
         *_per_domain(ranked[:_CHART_DOMAINS]),
         "</div>",
-        _domain_table(ranked[:_TABLE_DOMAINS], len(ranked)),
+        _domain_table(
+            ranked[:_TABLE_DOMAINS],
+            max(len(ranked), int((stats.get("hosts") or {}).get("seen") or 0)),
+        ),
         _counts_tables(stats),
         "</main>",
         f"<footer>pooledcrawl {escape(__version__)}: a self-contained file, "
@@ -135,8 +138,23 @@ def _header(stats: Mapping[str, Any]) -> str:
     protocol = ", ".join(f"{escape(str(k))} {v:,}" for k, v in versions.items()) or "-"
     return (
         "<header><h1>pooledcrawl crawl report</h1>"
-        f"<p>{reason} after {_duration(elapsed)} &middot; {len(stats.get('domains') or {})} "
+        f"<p>{reason} after {_duration(elapsed)} &middot; {_host_count(stats)} "
         f"domains &middot; {protocol}</p></header>"
+    )
+
+
+def _host_count(stats: Mapping[str, Any]) -> str:
+    """Hosts seen (a broad crawl's stats detail only the top N), with the aggregates."""
+    hosts = stats.get("hosts") or {}
+    seen = int(hosts.get("seen") or len(stats.get("domains") or {}))
+    if not hosts or seen <= len(stats.get("domains") or {}):
+        return f"{seen:,}"
+    spread = hosts.get("pages_per_host") or {}
+    return escape(
+        f"{seen:,} ({int(hosts.get('done') or 0):,} done, "
+        f"{int(hosts.get('blocked') or 0):,} blocked, "
+        f"{int(hosts.get('with_errors') or 0):,} with errors; pages per host "
+        f"p50 {spread.get('p50', 0)}, max {spread.get('max', 0)})"
     )
 
 
@@ -315,7 +333,8 @@ def _domain_table(ranked: Sequence[tuple[str, Mapping[str, Any]]], total: int) -
             f"<td>{escape(str(info.get('peak_concurrency', '-')))}</td></tr>"
         )
     more = (
-        f"<p class='note'>The {len(ranked)} busiest of {total} domains; the stats JSON has all.</p>"
+        f"<p class='note'>The {len(ranked)} busiest of {total:,} domains; the stats JSON "
+        "has the top hosts by pages, errors and 429s, and aggregates over all.</p>"
         if total > len(ranked)
         else ""
     )

@@ -1,0 +1,337 @@
+"""The live broad crawl: N host names, 11 pages each, one nginx, names through dnsmasq.
+
+    python -m benchmarks.broad --hosts 500,5000
+    python -m benchmarks.broad --hosts 500,5000 --only pooledcrawl --runs 3
+
+nginx (one worker, ``access_log off``) listens on 127.0.0.1 at an ephemeral port
+and serves the same 11 pages for every ``Host``: ``/p/0.html`` links to
+``/p/1.html`` ... ``/p/10.html``. dnsmasq, on another ephemeral loopback port,
+resolves ``h0.bench.test`` ... to 127.0.0.1, so each name is its own host (its own
+slot, its own connections) without binding any address but 127.0.0.1.
+
+Contenders, each in its own process:
+
+* ``pooledcrawl``: concurrency 256, ``domain_concurrency`` 4 (the controller's start
+  per host), ``keepalive_timeout`` 5 s, ``dns_servers`` = the dnsmasq, ``depth_priority
+  = -1`` (a host's links before the next hosts' first pages, so hosts finish as the
+  crawl goes), its stats written to a file;
+* ``scrapy``: the settings of Scrapy's "Broad Crawls" page (DownloaderAwarePriorityQueue,
+  CONCURRENT_REQUESTS 100, REACTOR_THREADPOOL_MAXSIZE 20, cookies, retries and
+  redirects off, DOWNLOAD_TIMEOUT 15, BFO order). Twisted resolves through the
+  system's resolver, which does not know the names; a ``DNS_RESOLVER`` subclass maps
+  ``*.bench.test`` to 127.0.0.1 without a lookup (which favours Scrapy).
+
+Reported: pages/s, peak RSS, RSS per host (slope between the smallest and largest
+size), and the stats file size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from benchmarks.dnsmasq import dnsmasq
+
+__all__ = ["run_live"]
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+PAGES = 11
+CONTENDERS = ("pooledcrawl", "scrapy")
+_FILLER = "<p>" + "Broad crawl benchmark page text. " * 60 + "</p>"
+
+
+def _site(root: Path) -> None:
+    pages = root / "p"
+    pages.mkdir(parents=True)
+    links = "".join(f'<li><a href="/p/{i}.html">page {i}</a></li>' for i in range(1, PAGES))
+    (pages / "0.html").write_text(
+        f"<html><head><title>0</title></head><body><ul>{links}</ul>{_FILLER}</body></html>"
+    )
+    for i in range(1, PAGES):
+        (pages / f"{i}.html").write_text(
+            f"<html><head><title>{i}</title></head><body>{_FILLER}</body></html>"
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def _nginx(site: Path, run_dir: Path) -> Iterator[int]:
+    for _ in range(3):
+        port = _free_port()
+        conf = run_dir / "nginx.conf"
+        conf.write_text(
+            f"""worker_processes 1;
+pid {run_dir}/nginx.pid;
+error_log {run_dir}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 100000;
+    client_body_temp_path {run_dir}; proxy_temp_path {run_dir};
+    fastcgi_temp_path {run_dir}; uwsgi_temp_path {run_dir}; scgi_temp_path {run_dir};
+    types {{ text/html html; }}
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        server_name _;
+        root {site};
+    }}
+}}
+"""
+        )
+        proc = subprocess.Popen(
+            ["nginx", "-c", str(conf), "-p", str(run_dir), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        up = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    up = True
+                    break
+            except OSError:
+                time.sleep(0.05)
+        try:
+            if up:
+                yield port
+                return
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    raise RuntimeError("nginx did not start")
+
+
+# ---- the contenders, each run as `python -m benchmarks.broad_live --contender ...` --------
+def _pooledcrawl(hosts: int, port: int, dns: str, out: Path) -> dict[str, Any]:
+    import asyncio
+    from collections.abc import AsyncIterator
+
+    import orjson
+
+    from pooledcrawl import Engine, Request, Response, Settings, Spider
+
+    class Broad(Spider):
+        name = "broad"
+
+        async def start(self) -> AsyncIterator[Request]:
+            for n in range(hosts):
+                yield Request(f"http://h{n}.bench.test:{port}/p/0.html", self.parse)
+
+        def parse(self, response: Response) -> Iterator[Request]:
+            yield from response.follow_all(css="a", callback=self.parse)
+
+    settings = Settings(
+        concurrency=256,
+        # a few connections per host, reused, rather than one per page at once
+        domain_concurrency=4,
+        # a finished host's kept-alive connections go soon, not a minute later
+        keepalive_timeout=5.0,
+        dns_servers=[dns],
+        depth_priority=-1,
+        progress_interval=3600.0,
+        log_level="WARNING",
+    )
+    started = time.perf_counter()
+    stats = asyncio.run(Engine(Broad(), settings).run())
+    elapsed = time.perf_counter() - started
+    out.write_bytes(orjson.dumps(stats.to_dict(), default=str))
+    return {"pages": stats.pages, "elapsed_s": elapsed, "stats_file_bytes": out.stat().st_size}
+
+
+def _scrapy(hosts: int, port: int, dns: str, out: Path) -> dict[str, Any]:
+    from collections.abc import AsyncIterator
+
+    import scrapy
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.resolver import CachingThreadedResolver
+    from twisted.internet import defer
+
+    class BenchResolver(CachingThreadedResolver):  # type: ignore[misc]
+        def getHostByName(self, name: str, timeout: Any = ()) -> Any:
+            if name.endswith(".bench.test"):
+                return defer.succeed("127.0.0.1")
+            return super().getHostByName(name, timeout)
+
+    sys.modules[__name__].BenchResolver = BenchResolver  # type: ignore[attr-defined]
+
+    class Broad(scrapy.Spider):  # type: ignore[misc]
+        name = "broad"
+
+        async def start(self) -> AsyncIterator[Any]:
+            for n in range(hosts):
+                yield scrapy.Request(f"http://h{n}.bench.test:{port}/p/0.html")
+
+        def parse(self, response: Any) -> Iterator[Any]:
+            yield from response.follow_all(css="a")
+
+        def closed(self, reason: str) -> None:
+            final.update(self.crawler.stats.get_stats())
+
+    final: dict[str, Any] = {}
+
+    settings = {
+        # https://docs.scrapy.org/en/latest/topics/broad-crawls.html
+        "SCHEDULER_PRIORITY_QUEUE": "scrapy.pqueues.DownloaderAwarePriorityQueue",
+        "CONCURRENT_REQUESTS": 100,
+        "REACTOR_THREADPOOL_MAXSIZE": 20,
+        "LOG_LEVEL": os.environ.get("BENCH_SCRAPY_LOG", "WARNING"),
+        "COOKIES_ENABLED": False,
+        "RETRY_ENABLED": False,
+        "DOWNLOAD_TIMEOUT": 15,
+        "REDIRECT_ENABLED": False,
+        "AJAXCRAWL_ENABLED": True,
+        "DEPTH_PRIORITY": 1,
+        "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
+        "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
+        "TWISTED_DNS_RESOLVER": f"{__name__}.BenchResolver",
+        "TELNETCONSOLE_ENABLED": False,
+        "ROBOTSTXT_OBEY": False,
+    }
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(Broad)
+    started = time.perf_counter()
+    process.crawl(crawler)
+    process.start()
+    elapsed = time.perf_counter() - started
+    stats = final
+    out.write_text(json.dumps(stats, default=str))
+    pages = int(stats.get("response_received_count", 0))
+    return {"pages": pages, "elapsed_s": elapsed, "stats_file_bytes": out.stat().st_size}
+
+
+def _child(args: argparse.Namespace) -> int:
+    run = _pooledcrawl if args.contender == "pooledcrawl" else _scrapy
+    result = run(args.n, args.port, args.dns, Path(args.stats_out))
+    result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps(result))
+    return 0
+
+
+def _run_one(contender: str, hosts: int, port: int, dns: str, tmp: Path) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(ROOT), str(ROOT / "src"), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    stats_out = tmp / f"stats-{contender}-{hosts}.json"
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.broad_live",
+        "--contender",
+        contender,
+        "--n",
+        str(hosts),
+        "--port",
+        str(port),
+        "--dns",
+        dns,
+        "--stats-out",
+        str(stats_out),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    if done.returncode:
+        raise RuntimeError(f"{contender} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = hosts * PAGES
+    if result["pages"] != expected:
+        raise RuntimeError(f"{contender} crawled {result['pages']} pages, expected {expected}")
+    result["pages_per_s"] = result["pages"] / result["elapsed_s"]
+    return result
+
+
+def run_live(args: argparse.Namespace) -> int:
+    if shutil.which("nginx") is None:
+        print("nginx is not installed (apt-get install nginx-light)", file=sys.stderr)
+        return 2
+    contenders = [c for c in (args.only.split(",") if args.only else CONTENDERS) if c]
+    sizes = sorted(args.hosts)
+    largest = sizes[-1]
+    rows: dict[str, dict[int, dict[str, Any]]] = {c: {} for c in contenders}
+    with tempfile.TemporaryDirectory(prefix="pcbench-broad-") as tmp_name:
+        tmp = Path(tmp_name)
+        os.chmod(tmp, 0o755)  # nginx's worker reads the site as an unprivileged user
+        site = tmp / "site"
+        _site(site)
+        (tmp / "nginx").mkdir()
+        (tmp / "dns").mkdir()
+        names = {f"h{n}.bench.test": "127.0.0.1" for n in range(largest)}
+        with _nginx(site, tmp / "nginx") as port, dnsmasq(names, tmp / "dns") as dns:
+            # each contender's sizes back to back: its slope from one stretch of load
+            for contender in contenders:
+                for hosts in sizes:
+                    runs = [
+                        _run_one(contender, hosts, port, dns.server, tmp) for _ in range(args.runs)
+                    ]
+                    row = {
+                        key: statistics.median(r[key] for r in runs)
+                        for key in ("pages_per_s", "elapsed_s", "peak_rss", "stats_file_bytes")
+                    }
+                    row["runs"] = len(runs)
+                    rows[contender][hosts] = row
+                    print(
+                        f"{contender:12} {hosts:>6,} hosts: {row['pages_per_s']:8,.0f} pages/s"
+                        f"  {row['elapsed_s']:7.1f} s  peak RSS {row['peak_rss'] / 2**20:6.1f} MB"
+                        f"  stats file {row['stats_file_bytes'] / 1024:8.1f} KB",
+                        flush=True,
+                    )
+    summary: dict[str, Any] = {}
+    for contender, by_size in rows.items():
+        small, big = by_size[sizes[0]], by_size[largest]
+        if len(sizes) > 1:
+            slope = (big["peak_rss"] - small["peak_rss"]) / (largest - sizes[0])
+            keep = big["pages_per_s"] / small["pages_per_s"]
+            summary[contender] = {"rss_per_host": slope, "pages_per_s_kept": keep}
+            print(
+                f"{contender:12} RSS per host (slope {sizes[0]:,} -> {largest:,}): {slope:,.0f} B;"
+                f" pages/s at {largest:,} = {keep:.0%} of at {sizes[0]:,}"
+            )
+    if "pooledcrawl" in rows and "scrapy" in rows:
+        ratio = rows["pooledcrawl"][largest]["pages_per_s"] / rows["scrapy"][largest]["pages_per_s"]
+        summary["ratio_vs_scrapy"] = ratio
+        print(f"pooledcrawl / Scrapy pages/s at {largest:,} hosts: {ratio:.1f}x (target >= 10x)")
+    out = args.out or RESULTS_DIR / f"broad-live-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "summary": summary}, indent=2, default=str))
+    print(f"results: {out}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.broad_live")
+    parser.add_argument("--contender", choices=CONTENDERS, required=True)
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--dns", required=True)
+    parser.add_argument("--stats-out", required=True)
+    return _child(parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
