@@ -76,6 +76,10 @@ def test_strict_build_has_every_page_and_the_generated_reference(site: Path) -> 
     for field in dataclasses.fields(Settings):
         assert f"<code>{field.name}</code>" in settings_page
     assert "<!-- settings-reference -->" not in settings_page
+    # The benchmark figures are part of the site and shown where they belong.
+    assert (site / "img" / "throughput.svg").is_file()
+    assert (site / "img" / "adaptive-timeline.svg").is_file()
+    assert 'src="img/throughput.svg"' in (site / "index.html").read_text(encoding="utf-8")
 
 
 def test_api_reference_documents_the_whole_public_api_and_every_protocol(site: Path) -> None:
