@@ -16,7 +16,8 @@ concurrency limit per second), with the charts of ``pooledcrawl.report``.
 ``docs/img/throughput.svg``: pages/s of pooledcrawl, the hand-written loop, Scrapy
 and Crawlee, from the newest ``benchmarks/results/throughput-*.json`` (written by
 ``python -m benchmarks.throughput``) or, when there is none, from the table of the
-README's Performance section, so the figure shows what the docs state.
+README's Performance section (``docs/performance.md`` once the README no longer
+has it), so the figure shows what the docs state.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "bars_from_results",
     "domain_timeline",
     "main",
+    "performance_text",
     "throughput_svg",
 ]
 
@@ -55,6 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 IMG_DIR = ROOT / "docs" / "img"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 README = ROOT / "README.md"
+PERFORMANCE_PAGE = ROOT / "docs" / "performance.md"
 #: the README's rows drawn by default: the side-by-side contenders, one target
 DEFAULT_ROWS = ("a", "b", "c", "d", "e")
 
@@ -224,18 +227,24 @@ def bars_from_results(report: Mapping[str, Any]) -> list[Bar]:
     return bars
 
 
+def performance_text() -> tuple[str, str]:
+    """``(where, text)``: the README's Performance section, else the docs' page."""
+    readme = README.read_text(encoding="utf-8")
+    section = readme.split("<!-- section:performance -->", 1)
+    if len(section) == 2:
+        return "README, Performance", section[1].split("<!-- section:", 1)[0]
+    return "docs/performance.md", PERFORMANCE_PAGE.read_text(encoding="utf-8")
+
+
 def bars_from_readme(text: str, rows: Sequence[str] = DEFAULT_ROWS) -> list[Bar]:
-    """The README's Performance table (``| (a) label | **3,428** | ...``), rows by letter."""
-    section = text.split("<!-- section:performance -->", 1)
-    if len(section) != 2:
-        raise ValueError("the README has no performance section")
-    body = section[1].split("<!-- section:", 1)[0]
-    lines = body.splitlines()
+    """The Performance table (``| (a) label | **3,428** | ...``), rows by letter, from
+    the first table with a pages/s column in ``text``."""
+    lines = text.splitlines()
     header = next(
         (i for i, line in enumerate(lines) if line.startswith("|") and "pages/s" in line), None
     )
     if header is None:
-        raise ValueError("the performance section has no pages/s table")
+        raise ValueError("no table with a pages/s column")
     columns = [c.strip() for c in lines[header].strip("|").split("|")]
     column = next(i for i, c in enumerate(columns) if "pages/s" in c)
     found: dict[str, Bar] = {}
@@ -251,7 +260,7 @@ def bars_from_readme(text: str, rows: Sequence[str] = DEFAULT_ROWS) -> list[Bar]
         found[match.group(1)] = Bar(f"({match.group(1)}) {label}", value)
     missing = [r for r in rows if r not in found]
     if missing:
-        raise ValueError(f"rows {missing} are not in the README's table")
+        raise ValueError(f"rows {missing} are not in the performance table")
     return [found[r] for r in rows]
 
 
@@ -314,11 +323,11 @@ def _throughput_from_args(args: argparse.Namespace) -> str:
             f"medians of {report.get('runs', '?')} runs, {str(report.get('date', ''))[:10]}"
         )
         return throughput_svg(bars_from_results(report), caption=caption)
-    text = README.read_text(encoding="utf-8")
-    caption = "the README's Performance table: 20,000 pages, medians of 3 runs"
+    where, text = performance_text()
+    caption = where
     match = re.search(r"\(`python -m benchmarks\.throughput ([^`]*)`\)", text)
     if match:
-        caption = f"README, Performance (python -m benchmarks.throughput {match.group(1)})"
+        caption = f"{where} (python -m benchmarks.throughput {match.group(1)})"
     return throughput_svg(bars_from_readme(text, args.rows), caption=caption)
 
 

@@ -81,8 +81,7 @@ def test_timeline_accepts_a_bare_row_list_and_a_coarser_interval() -> None:
         domain_timeline({"domains": {"h": {"pages": 3}}})
 
 
-README = """
-<!-- section:performance -->
+TABLE = """
 ## Performance
 
 | contender | pages/s (median) | runs | CPU/page |
@@ -94,27 +93,39 @@ README = """
 | ratio | value |
 |---|---:|
 | (a)/(d) | 16.6 |
-
-<!-- section:development -->
-| (z) not this one | 1 | | |
 """
 
 
 def test_readme_table_is_parsed_not_hard_coded() -> None:
-    bars = bars_from_readme(README, ["a", "e", "d"])
+    bars = bars_from_readme(TABLE, ["a", "e", "d"])
     assert bars == [
         Bar("(a) pooledcrawl, response.css", 3428.0),
         Bar("(e) Crawlee ParselCrawler", 1484.5),
         Bar("(d) Scrapy 2.19", 206.0),
     ]
     with pytest.raises(ValueError, match=r"\['z'\]"):
-        bars_from_readme(README, ["a", "z"])
-    with pytest.raises(ValueError, match="no performance section"):
+        bars_from_readme(TABLE, ["a", "z"])
+    with pytest.raises(ValueError, match="no table with a pages/s column"):
         bars_from_readme("# nothing here")
 
 
+def test_the_table_is_read_from_the_readme_then_from_the_docs_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme, page = tmp_path / "README.md", tmp_path / "performance.md"
+    monkeypatch.setattr(docs_figures, "README", readme)
+    monkeypatch.setattr(docs_figures, "PERFORMANCE_PAGE", page)
+    readme.write_text(f"# x\n<!-- section:performance -->{TABLE}<!-- section:dev -->\nmore")
+    where, text = docs_figures.performance_text()
+    assert where == "README, Performance" and "(d) Scrapy" in text and "more" not in text
+    readme.write_text("# a landing page, the tables moved to the docs\n")
+    page.write_text(TABLE)
+    assert docs_figures.performance_text() == ("docs/performance.md", TABLE)
+
+
 def test_the_readme_states_pooledcrawl_scrapy_and_crawlee_figures() -> None:
-    bars = bars_from_readme((ROOT / "README.md").read_text(encoding="utf-8"))
+    _, text = docs_figures.performance_text()  # the README's section, else the docs page
+    bars = bars_from_readme(text)
     labels = " ".join(b.label for b in bars)
     assert "pooledcrawl" in labels and "Scrapy" in labels and "Crawlee" in labels
     assert all(b.value > 0 for b in bars)
