@@ -1,7 +1,7 @@
-"""MkDocs hook: the settings reference is generated from the ``Settings`` dataclass.
+"""MkDocs hook: the settings and signals references are generated from the code.
 
-Every page that holds the marker below gets the table built from the source at
-build time, so the reference cannot drift from the code.
+Every page that holds one of the markers below gets its table built from the source
+at build time, so the reference cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -13,13 +13,36 @@ from pathlib import Path
 from typing import Any
 
 MARKER = "<!-- settings-reference -->"
-SETTINGS_SOURCE = Path(__file__).resolve().parents[1] / "src" / "pooledcrawl" / "settings.py"
+SIGNALS_MARKER = "<!-- signals-reference -->"
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "pooledcrawl"
+SETTINGS_SOURCE = PACKAGE / "settings.py"
+SIGNALS_SOURCE = PACKAGE / "signals.py"
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    if MARKER not in markdown:
-        return markdown
-    return markdown.replace(MARKER, settings_reference(SETTINGS_SOURCE))
+    if MARKER in markdown:
+        markdown = markdown.replace(MARKER, settings_reference(SETTINGS_SOURCE))
+    if SIGNALS_MARKER in markdown:
+        markdown = markdown.replace(SIGNALS_MARKER, signals_reference(SIGNALS_SOURCE))
+    return markdown
+
+
+def signals_reference(path: Path) -> str:
+    """A table of every module-level ``name = Signal("name", "args: meaning")``."""
+    out = ["| Signal | Keyword arguments | When |", "|---|---|---|"]
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if not (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and ast.unparse(node.value.func) == "Signal"
+            and len(node.value.args) == 2
+        ):
+            continue
+        name, doc = (ast.literal_eval(arg) for arg in node.value.args)
+        args, _, when = str(doc).partition(": ")
+        names = ", ".join(f"`{a.strip()}`" for a in args.split(",") if a.strip())
+        out.append(f"| `{name}` | {names} | {_cell(when)} |")
+    return "\n".join(out) + "\n"
 
 
 @dataclasses.dataclass
