@@ -11,13 +11,17 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # lets test folders import `sites`
 
 # A busy CI machine (2 cores, several jobs) can stall any example past Hypothesis's
-# 200 ms default deadline: CI (PCRAWL_REQUIRE_SERVICES=1) runs with no deadline.
-hypothesis_settings.register_profile("ci", deadline=None, print_blob=True)
+# 200 ms default deadline, and make input generation look "too slow": CI
+# (PCRAWL_REQUIRE_SERVICES=1) runs with no deadline and without that health check.
+hypothesis_settings.register_profile(
+    "ci", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
 if os.environ.get("PCRAWL_REQUIRE_SERVICES") or os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
