@@ -20,6 +20,7 @@ import orjson
 
 from pooledcrawl.engine.engine import Engine
 from pooledcrawl.engine.stats import Stats
+from pooledcrawl.engine.tiering import TierSpec
 from pooledcrawl.items.base import Sink
 from pooledcrawl.items.outputs import sink_for
 from pooledcrawl.proxy.endpoint import ProxyConfig
@@ -52,6 +53,14 @@ class CrawlJob:
     """``--fresh``: start the job in ``jobdir`` over."""
     proxies: ProxyConfig | None = None
     """The proxies (profile, ``--proxy`` or ``--proxy-file``); None connects directly."""
+    tiers: list[TierSpec] = field(default_factory=list)
+    """``--profile a,b,c``: the tiers, cheapest first (the first is ``settings`` and
+    ``proxies``); one entry names the single profile (for the cost stats)."""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        configs = [self.proxies, *(t.proxies for t in self.tiers)]
+        return tuple(s for c in configs if c is not None for s in c.secrets)
 
 
 def build_settings(
@@ -88,13 +97,15 @@ def run_job(
         options["frontier"] = frontier
     if job.proxies is not None:
         options["proxies"] = job.proxies
+    if job.tiers:
+        options["tiers"] = job.tiers
     engine = Engine(spider, job.settings, sinks=sinks, **options)
     if frontier is not None:
         frontier.attach(engine)
     if on_engine is not None:
         on_engine(engine)
     # proxy credentials never reach a log line, whatever library writes it
-    with masking_logs(job.proxies.secrets if job.proxies else ()):
+    with masking_logs(job.secrets):
         exit_code = asyncio.run(_run_with_signals(engine, job))
     return engine.stats, exit_code
 

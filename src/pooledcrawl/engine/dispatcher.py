@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.http.request import Request
 from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
 from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
+
+if TYPE_CHECKING:
+    from pooledcrawl.engine.tiering import Tiers
 
 __all__ = ["Dispatcher", "Slot", "slot_key"]
 
@@ -36,13 +39,14 @@ class Slot:
     ``proxy`` is that proxy).
     """
 
-    __slots__ = ("backlog", "gate", "inflight", "key", "peak", "policy", "proxy")
+    __slots__ = ("backlog", "gate", "inflight", "key", "peak", "policy", "proxy", "tier")
 
     def __init__(
         self,
         key: str,
         policy: ConcurrencyPolicy,
         gate: ProxyPool | PoolProxy | None = None,
+        tier: int = 0,
     ) -> None:
         self.key = key
         self.policy = policy
@@ -51,6 +55,8 @@ class Slot:
         self.backlog: deque[Request] = deque()
         self.gate = gate
         self.proxy = gate if isinstance(gate, PoolProxy) else None
+        #: the proxy tier (``--profile a,b,c``) its requests go through
+        self.tier = tier
 
     def can_send(self, now: float) -> bool:
         return (
@@ -69,8 +75,11 @@ class Dispatcher:
         *,
         max_parked: int = 10_000,
         proxies: ProxyPool | None = None,
+        tiers: Tiers | None = None,
     ) -> None:
         self._frontier = frontier
+        #: several proxy tiers: each domain's requests wait on its current tier's slot
+        self._tiers = tiers if tiers is not None and len(tiers) > 1 else None
         self._proxies = proxies
         self._policy_factory = policy_factory
         self._clock = clock
@@ -156,6 +165,8 @@ class Dispatcher:
         """The slot a request waits on. Static proxies: the proxy is picked here (the
         least-loaded healthy one whose domain x proxy slot may send, else the one that
         frees up first), so each IP keeps its own per-domain limits."""
+        if self._tiers is not None:
+            return self._tier_slot(request, now)
         pool = self._proxies
         if pool is None or not pool.per_proxy_slots:
             return self.slot_for(request.url)
@@ -174,6 +185,21 @@ class Dispatcher:
             candidates.append((not entry.healthy, len(slot.backlog), rank, slot))
         # none may send now: wait behind a healthy proxy with the shortest queue
         return min(candidates, key=lambda c: c[:3])[3]
+
+    def _tier_slot(self, request: Request, now: float) -> Slot:
+        """The domain's slot on the tier it uses now: each tier has its own per-domain
+        concurrency range, and its proxy pool as the gate."""
+        tiers = self._tiers
+        assert tiers is not None
+        host = slot_key(request.url)
+        index = tiers.choose(host, now)
+        tier = tiers[index]
+        key = host if index == 0 else f"{host} [{tier.name}]"
+        slot = self.slots.get(key)
+        if slot is None:
+            slot = Slot(key, tier.policy_factory(key), tier.proxies, tier=index)
+            self.slots[key] = slot
+        return slot
 
     def _proxy_slot(self, host: str, entry: PoolProxy) -> Slot:
         key = f"{host} via {entry.label}"

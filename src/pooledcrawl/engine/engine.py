@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pooledcrawl.engine.callbacks import outputs_of
-from pooledcrawl.engine.dispatcher import Dispatcher, Slot
+from pooledcrawl.engine.dispatcher import Dispatcher, Slot, slot_key
 from pooledcrawl.engine.progress import Progress
 from pooledcrawl.engine.stats import ErrorLog, Stats
+from pooledcrawl.engine.tiering import BlockBook, Tier, Tiers, TierSpec, cost_meter, proxy_pool
 from pooledcrawl.errors import CloseSpider, UsageError
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.frontier.memory import MemoryFrontier
@@ -31,9 +32,11 @@ from pooledcrawl.hygiene.robots import RobotsFrontier
 from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
 from pooledcrawl.metrics import CrawlMetrics
+from pooledcrawl.proxy.blocks import BlockDecision
 from pooledcrawl.proxy.endpoint import ProxyConfig
 from pooledcrawl.proxy.masking import SecretMasker
 from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
+from pooledcrawl.proxy.sessions import ProxySession
 from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
 from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider
@@ -79,6 +82,7 @@ class Engine:
         policy_wrapper: Callable[[PolicyFactory], PolicyFactory] | None = None,
         background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
         proxies: ProxyConfig | ProxyPool | None = None,
+        tiers: Sequence[TierSpec] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spider = spider
@@ -114,12 +118,29 @@ class Engine:
             getattr(spider, "handle_httpstatus_list", ())
         )
         self.dispatcher: Dispatcher  # created in run(): it needs the running loop
-        #: the job's proxies; None connects directly
-        self.proxies = _proxy_pool(proxies, settings)
-        self._masker = SecretMasker(
-            [s for e in self.proxies.entries for s in e.proxy.secrets] if self.proxies else ()
+        #: the job's proxies (the first tier's); None connects directly
+        self.proxies = proxy_pool(proxies, settings)
+        first = Tier(
+            0,
+            tiers[0].name if tiers else "default",
+            settings,
+            proxies=self.proxies,
+            transport=self.transport,
+            policy_factory=self._policy_factory,
         )
-        self._ban_statuses = frozenset(settings.ban_statuses)
+        wrap = policy_wrapper or (lambda factory: factory)
+        #: proxy tiers (``--profile a,b,c``); one when a single profile is used
+        self.tiers = Tiers.build(tiers, first, wrap=wrap)
+        #: block detection; None when nothing but the proxy ban statuses can be a block
+        self.blocks = BlockBook.create(settings, spider, self.tiers)
+        #: bytes and cost; None when no price, budget or tiers are set
+        self.cost = cost_meter(self.tiers, settings.budget)
+        if self.cost is not None:
+            for tier in self.tiers.tiers:
+                if hasattr(tier.transport, "count_bytes"):
+                    tier.transport.count_bytes = True
+        pools = [t.proxies for t in self.tiers.tiers if t.proxies is not None]
+        self._masker = SecretMasker([s for p in pools for e in p.entries for s in e.proxy.secrets])
         self._auth_warned: set[str] = set()
         #: why the crawl had to stop short (every proxy down); the CLI exits 3
         self.fatal: str | None = None
@@ -132,6 +153,7 @@ class Engine:
             self._policy_factory,
             self._clock,
             proxies=self.proxies,
+            tiers=self.tiers,
         )
         self.stats.started_at = time.monotonic()
         self.metrics.started = self._clock()
@@ -140,6 +162,7 @@ class Engine:
                 await self.frontier.open()
                 stack.push_async_callback(self.frontier.close)
                 stack.push_async_callback(self.transport.close)
+                stack.push_async_callback(self.tiers.close)
                 if self.robots is not None:
                     stack.push_async_callback(self.robots.close)
                 await self.items.open(self.spider)
@@ -147,9 +170,8 @@ class Engine:
                 async with _usage_errors_unwrapped(), asyncio.TaskGroup() as tg:
                     self.dispatcher.producers += 1
                     self._seeder = tg.create_task(self._seed())
-                    self._workers = [
-                        tg.create_task(self._worker()) for _ in range(self.settings.concurrency)
-                    ]
+                    workers = max(t.settings.concurrency for t in self.tiers.tiers)
+                    self._workers = [tg.create_task(self._worker()) for _ in range(workers)]
                     tg.create_task(self._watch())
                     if self.proxies is not None:
                         tg.create_task(self._watch_proxies(self.proxies))
@@ -165,6 +187,7 @@ class Engine:
             self.stats.extra["timeline"] = self.metrics.timeline.to_dict()
             if self.proxies is not None:
                 self.stats.extra["proxies"] = self.proxies.snapshot(self._clock())
+            self._tier_stats()
             if not self.stats.finish_reason:
                 self.stats.finish_reason = "finished"
         return self.stats
@@ -276,9 +299,16 @@ class Engine:
         started = self._clock()
         waited = self.dispatcher.waited(request, started)
         self.stats.requests += 1
-        proxy = self._take_proxy(request, slot, started)
+        tier = self.tiers[slot.tier]
+        pool = tier.proxies
+        proxy = self._take_proxy(request, slot, started, pool)
+        session = None
+        url = proxy.proxy.url if proxy is not None else None
+        if proxy is not None and tier.sessions is not None:
+            session = tier.sessions.take(proxy.proxy, slot_key(request.url), started)
+            url = session.proxy.url
         try:
-            response = await self.transport.fetch(request, proxy.proxy.url if proxy else None)
+            response = await tier.transport.fetch(request, url)
         except TransportError as exc:
             slot.policy.on_error(self._clock(), self._clock() - started)
             now = self._clock()
@@ -293,19 +323,24 @@ class Engine:
                 total_inflight=self.dispatcher.inflight,
             )
             self.dispatcher.release(slot)
-            if proxy is not None and self.proxies is not None:
+            if session is not None:
+                self._session_done(tier, session, url, now, blocked=False)
+            self.tiers.dropped(slot_key(request.url), slot.tier, now)
+            if proxy is not None and pool is not None:
                 exc = self._scrub(exc)
                 if not exc.proxy_fault:
-                    self.proxies.release(proxy)  # the target's doing: says nothing of the proxy
+                    pool.release(proxy)  # the target's doing: says nothing of the proxy
                 else:
                     if exc.name == "ProxyAuthenticationRequired":
                         self._warn_auth(proxy)
-                    if self._proxy_failed(request, proxy, started, exc.name):
+                    if self._proxy_failed(request, proxy, started, exc.name, tier):
                         return None
-            return self._on_transport_error(request, exc)
+            return self._on_transport_error(request, exc, tier.retry)
         except BaseException:
-            if proxy is not None and self.proxies is not None:
-                self.proxies.release(proxy)
+            if proxy is not None and pool is not None:
+                pool.release(proxy)
+            if session is not None:
+                self._session_done(tier, session, url, self._clock(), blocked=False)
             self.dispatcher.release(slot)
             raise
         now = self._clock()
@@ -324,17 +359,113 @@ class Engine:
         status = response.status
         self.stats.status_counts[status] += 1
         self.stats.http_versions[response.http_version] += 1
-        if proxy is not None and self._proxy_answered(request, proxy, started, status):
-            return None
-        if status in self.retry.retry_statuses:
+        block = None
+        if self.blocks is not None or self.cost is not None:
+            block = self._account(request, response, slot, tier, session, proxy, now)
+        if proxy is not None:
+            if session is not None and block is not None:
+                # the gateway answered: the exit was refused, so rotate the session
+                # rather than bench the gateway
+                assert pool is not None
+                if pool.succeeded(proxy, started):
+                    log.warning("proxy %s works again: crawl resumed", proxy.label)
+            elif self._proxy_answered(request, proxy, started, status, tier):
+                if session is not None:
+                    self._session_done(tier, session, url, now, blocked=False)
+                return None
+        if session is not None:
+            self._session_done(tier, session, url, now, blocked=block is not None)
+        if block is not None and (session is not None or block.kind != "status"):
+            return self._on_block(request, response, tier, fresh=session is not None)
+        if status in tier.retry.retry_statuses:
             retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-            decision = self.retry.for_status(request, status, retry_after)
+            decision = tier.retry.for_status(request, status, retry_after)
             if decision is not None:
                 self._requeue(request, decision)
                 return None
             if status != 429:
                 return self._give_up(request, None, response, f"HTTP {status}")
         return response
+
+    # ---- blocks, sessions, tiers and cost ------------------------------------------
+    def _account(
+        self,
+        request: Request,
+        response: Response,
+        slot: Slot,
+        tier: Tier,
+        session: ProxySession | None,
+        proxy: PoolProxy | None,
+        now: float,
+    ) -> BlockDecision | None:
+        """Block detection, the tier policy's window, and the cost meter, for a response."""
+        domain = slot_key(request.url)
+        block = self.blocks.check(response) if self.blocks is not None else None
+        if block is not None and self.blocks is not None:
+            self.blocks.count(
+                block,
+                domain=domain,
+                tier=tier.name,
+                session=session,
+                proxy=proxy.label if proxy is not None else None,
+            )
+        self.tiers.observe(domain, slot.tier, now, blocked=block is not None)
+        cost = self.cost
+        if cost is not None:
+            cost.charge(tier.name, f"{slot.tier}:{tier.name}", domain, response.wire_bytes)
+            if cost.over_budget(self.dispatcher.inflight):
+                self.request_stop(f"budget reached ({cost.total.cost:.4g} of {cost.budget:g})")
+        return block
+
+    def _session_done(
+        self, tier: Tier, session: ProxySession, url: str | None, now: float, *, blocked: bool
+    ) -> None:
+        assert tier.sessions is not None
+        if tier.sessions.done(session, now, blocked=blocked):
+            discard = getattr(tier.transport, "discard", None)
+            if discard is not None:
+                discard(url)  # its connections and cookies go with it
+
+    def _on_block(
+        self, request: Request, response: Response, tier: Tier, *, fresh: bool
+    ) -> Failure | None:
+        """A blocked response never reaches the spider. It is retried at once on a fresh
+        session (a new exit), or after a backoff without sessions, up to
+        ``max_block_retries`` without using the retry budget; then the budget; then
+        it is given up as ``Blocked``."""
+        assert self.blocks is not None
+        blocked = request.get_meta("_blocks", 0) + 1
+        request.meta["_blocks"] = blocked
+        if not request.get_meta("dont_retry") and blocked <= tier.settings.max_block_retries:
+            # a new session usually is a new IP; a few in a row blocked means the pool
+            # is burnt for now, so give it time
+            delay = 0.0 if fresh and blocked <= 3 else tier.retry.backoff(blocked)
+            self.blocks.retried += 1
+            self._requeue(request, RetryDecision(delay, counts=False))
+            return None
+        decision = tier.retry.for_error(request, True)
+        if decision is not None:
+            self._requeue(request, decision)
+            return None
+        return self._give_up(request, None, response, "Blocked")
+
+    def _tier_stats(self) -> None:
+        extra = self.stats.extra
+        if self.blocks is not None:
+            extra["blocks"] = self.blocks.snapshot(self.tiers)
+        if self.cost is not None:
+            extra["cost"] = self.cost.snapshot()
+        policy = self.tiers.policy
+        if policy is not None:
+            extra["tiers"] = {
+                "order": list(policy.names),
+                "domains": policy.snapshot(self.metrics.started),
+            }
+            for tier in self.tiers.tiers[1:]:
+                if tier.proxies is not None:
+                    extra.setdefault("tier_proxies", {})[tier.name] = tier.proxies.snapshot(
+                        self._clock()
+                    )
 
     async def _fetch_aside(self, request: Request) -> Response:
         """A fetch outside the crawl's slots and stats (robots.txt), through a proxy
@@ -351,10 +482,11 @@ class Engine:
             pool.release(entry)
 
     # ---- proxies -------------------------------------------------------------------
-    def _take_proxy(self, request: Request, slot: Slot, now: float) -> PoolProxy | None:
+    def _take_proxy(
+        self, request: Request, slot: Slot, now: float, pool: ProxyPool | None
+    ) -> PoolProxy | None:
         """The proxy this request goes through: the slot's own (static IPs) or the
         least-loaded available one (a rotating gateway), avoiding those it failed on."""
-        pool = self.proxies
         if pool is None:
             return None
         entry = slot.proxy or pool.choose(now, request.get_meta("_proxies_failed") or ())
@@ -374,13 +506,14 @@ class Engine:
         return exc
 
     def _proxy_answered(
-        self, request: Request, proxy: PoolProxy, sent_at: float, status: int
+        self, request: Request, proxy: PoolProxy, sent_at: float, status: int, tier: Tier
     ) -> bool:
         """A response came through ``proxy``. 407 and ban statuses bench it; True when the
         request went back to the frontier for another proxy."""
-        assert self.proxies is not None
-        if status != 407 and status not in self._ban_statuses:
-            if self.proxies.succeeded(proxy, sent_at):
+        pool = tier.proxies
+        assert pool is not None
+        if status != 407 and status not in tier.ban_statuses:
+            if pool.succeeded(proxy, sent_at):
                 log.warning("proxy %s works again: crawl resumed", proxy.label)
             return False
         if status == 407:
@@ -390,22 +523,29 @@ class Engine:
             bans = request.get_meta("_proxy_bans", 0) + 1
             request.meta["_proxy_bans"] = bans
             # a page that is forbidden whichever IP asks is the page, not the proxy
-            limit = min(len(self.proxies), 3) if self.proxies.per_proxy_slots else 3
+            limit = min(len(pool), 3) if pool.per_proxy_slots else 3
             if bans > limit:
-                self._bench(proxy, sent_at, f"HTTP {status}", ban=True)
+                self._bench(pool, proxy, sent_at, f"HTTP {status}", ban=True)
                 return False
-        return self._proxy_failed(request, proxy, sent_at, f"HTTP {status}", ban=ban)
+        return self._proxy_failed(request, proxy, sent_at, f"HTTP {status}", tier, ban=ban)
 
     def _proxy_failed(
-        self, request: Request, proxy: PoolProxy, sent_at: float, reason: str, *, ban: bool = False
+        self,
+        request: Request,
+        proxy: PoolProxy,
+        sent_at: float,
+        reason: str,
+        tier: Tier,
+        *,
+        ban: bool = False,
     ) -> bool:
         """The request failed because of its proxy: bench the proxy and send the request
         again through another, charging its retry budget once at most. False when the
         request has failed on proxies too often while others worked (then the error is
         handled as the target's)."""
-        pool = self.proxies
+        pool = tier.proxies
         assert pool is not None
-        self._bench(proxy, sent_at, reason, ban=ban)
+        self._bench(pool, proxy, sent_at, reason, ban=ban)
         tried = request.meta.setdefault("_proxies_failed", [])
         if proxy.label not in tried:
             tried.append(proxy.label)
@@ -417,7 +557,7 @@ class Engine:
         counts = False
         if not request.get_meta("_proxy_charged"):
             request.meta["_proxy_charged"] = True
-            counts = self.retry.for_error(request, True) is not None
+            counts = tier.retry.for_error(request, True) is not None
         self.stats.extra["proxy_retries"] = self.stats.extra.get("proxy_retries", 0) + 1
         self._requeue(request, RetryDecision(0.0, counts=counts))
         if pool.per_proxy_slots:
@@ -432,9 +572,9 @@ class Engine:
                 proxy.label,
             )
 
-    def _bench(self, proxy: PoolProxy, sent_at: float, reason: str, *, ban: bool) -> None:
-        pool = self.proxies
-        assert pool is not None
+    def _bench(
+        self, pool: ProxyPool, proxy: PoolProxy, sent_at: float, reason: str, *, ban: bool
+    ) -> None:
         was_healthy = proxy.healthy
         if pool.failed(proxy, sent_at, self._clock(), ban=ban):
             log.warning(
@@ -469,11 +609,13 @@ class Engine:
             if await self.dispatcher.wait_closed(wait):
                 return
 
-    def _on_transport_error(self, request: Request, exc: TransportError) -> Failure | None:
+    def _on_transport_error(
+        self, request: Request, exc: TransportError, retry: RetryPolicy
+    ) -> Failure | None:
         free = exc.stale_connection and not request.get_meta("_stale_retried")
         if free:
             request.meta["_stale_retried"] = True
-        decision = self.retry.for_error(request, exc.retryable, free=free)
+        decision = retry.for_error(request, exc.retryable, free=free)
         if decision is not None:
             self._requeue(request, decision)
             return None
@@ -563,17 +705,6 @@ class Engine:
             items.append(output)
         elif output is not None:
             self.stats.errors["UnsupportedOutput"] += 1
-
-
-def _proxy_pool(proxies: ProxyConfig | ProxyPool | None, settings: Settings) -> ProxyPool | None:
-    if proxies is None or isinstance(proxies, ProxyPool):
-        return proxies
-    return ProxyPool.from_config(
-        proxies,
-        cap=settings.proxy_concurrency,
-        backoff_base=settings.proxy_backoff_base,
-        backoff_cap=settings.proxy_backoff_cap,
-    )
 
 
 @contextlib.asynccontextmanager

@@ -27,6 +27,7 @@ from pooledcrawl.profiles.schema import (
     settings_type,
     type_error,
 )
+from pooledcrawl.proxy.cost import Price
 from pooledcrawl.proxy.endpoint import (
     PROXY_KINDS,
     Proxy,
@@ -38,6 +39,7 @@ from pooledcrawl.proxy.endpoint import (
     parse_proxy_url,
     read_proxy_file,
 )
+from pooledcrawl.proxy.sessions import DEFAULT_POOL_SIZE, SessionConfig
 from pooledcrawl.settings import Settings, coerce
 from pooledcrawl.sizing import little_law, with_headroom
 
@@ -91,6 +93,15 @@ class Profile:
     """The pool type it is tuned for; ``--proxy`` URLs are used that way."""
     credential_vars: tuple[str, ...] = ()
     """Environment variables the proxy credentials come from (names only)."""
+    session: SessionConfig | None = None
+    """The ``[session]`` table: sticky sessions through a rotating gateway."""
+    session_template: str | None = None
+    """The session template as written (``${VAR}`` not expanded), for ``profiles show``."""
+
+    @property
+    def price(self) -> Price:
+        s = self.effective
+        return Price(per_gb=s.price_per_gb, per_request=s.price_per_request)
 
     @property
     def effective(self) -> Settings:
@@ -175,11 +186,15 @@ def resolve(
     strict_env: bool = True,
 ) -> Profile:
     tree, origins, chain = _load_chain(source, sources, ())
+    template_shown = tree.get("session", {}).get("template")
     credential_vars = _expand_tree(tree, origins, env, strict_env)
     _check_sizing(tree, origins)
     settings, derived = _to_settings(tree, origins)
     sizing = tree.get("sizing", {})
+    session = _session_config(tree.get("session"), origins, source)
     proxy = _proxy_config(tree.get("proxy", {}), origins, source)
+    if proxy is not None and session is not None:
+        proxy = dataclasses.replace(proxy, session=session)
     return Profile(
         name=source.name,
         source=source,
@@ -192,6 +207,8 @@ def resolve(
         proxy=proxy,
         proxy_kind=_kind(tree.get("proxy", {}), origins, source),
         credential_vars=tuple(credential_vars),
+        session=session,
+        session_template=template_shown,
     )
 
 
@@ -286,7 +303,7 @@ def _unknown_key(path: Path, dotted: str) -> UsageError:
 
 def _check_structure(data: Tree, path: Path) -> None:
     """Unknown keys and wrong types, on the file as written (before ``${}`` expansion)."""
-    tables = (*SECTIONS, "sizing", "settings")
+    tables = (*SECTIONS, "sizing", "settings", "session")
     for key, value in data.items():
         if key in tables:
             if not isinstance(value, dict):
@@ -337,7 +354,9 @@ def _expand_tree(
             if missing and strict:
                 where = origins.get(dotted, "profile")
                 raise UsageError(f"{where}: {dotted}: environment variable {missing[0]} is not set")
-            if dotted in CREDENTIAL_KEYS or dotted.startswith(("proxy.url", "proxy.file")):
+            if dotted in CREDENTIAL_KEYS or dotted.startswith(
+                ("proxy.url", "proxy.file", "session.template")
+            ):
                 credential_vars.extend(m.group(1) for m in _env_refs(value))
             return expanded
         if isinstance(value, list):
@@ -458,6 +477,30 @@ def session_connector_limit(settings: Settings) -> int:
     if settings.proxy_concurrency is not None:
         inflight = min(inflight, settings.proxy_concurrency)
     return with_headroom(max(inflight, 1), HEADROOM)
+
+
+# ---- sessions ------------------------------------------------------------------------
+def _session_config(
+    table: Mapping[str, Any] | None, origins: Mapping[str, Path], source: ProfileSource
+) -> SessionConfig | None:
+    if table is None:
+        return None
+    where = origins.get("session.template", source.path)
+    template = table.get("template")
+    if not template:
+        raise UsageError(
+            f'{where}: session.template: required, e.g. "{{username}}-session-{{session}}"'
+        )
+    try:
+        return SessionConfig(
+            template=template,
+            max_age=_opt_float(table.get("max_age")),
+            max_uses=table.get("max_uses"),
+            pool_size=table.get("pool_size", DEFAULT_POOL_SIZE),
+            per_domain=table.get("per_domain", True),
+        )
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 # ---- proxies -------------------------------------------------------------------------

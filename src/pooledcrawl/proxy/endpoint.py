@@ -14,10 +14,13 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from pooledcrawl.errors import UsageError
+
+if TYPE_CHECKING:
+    from pooledcrawl.proxy.sessions import SessionConfig
 
 __all__ = [
     "PROXY_KINDS",
@@ -202,6 +205,8 @@ class ProxyConfig:
     proxies: tuple[Proxy, ...]
     source: str
     """Where the list came from, for messages: a profile file, ``--proxy``, ``--proxy-file``."""
+    session: SessionConfig | None = None
+    """Sticky sessions: the session id written into each proxy's credentials."""
 
     def __post_init__(self) -> None:
         if self.kind not in PROXY_KINDS:

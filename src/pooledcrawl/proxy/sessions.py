@@ -27,6 +27,7 @@ __all__ = ["ProxySession", "SessionConfig", "SessionPool", "parse_template"]
 
 _FIELD = re.compile(r"\{([^{}]*)\}")
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+DEFAULT_POOL_SIZE = 50
 
 
 def parse_template(template: str, *, where: str) -> Literal["username", "password"]:
@@ -58,7 +59,7 @@ class SessionConfig:
     """Seconds a session lives (providers keep an IP 1-30 min); None: no limit."""
     max_uses: int | None = None
     """Requests one session carries; None: no limit."""
-    pool_size: int = 50
+    pool_size: int = DEFAULT_POOL_SIZE
     """Live sessions at once (per domain with ``per_domain``)."""
     per_domain: bool = True
     """Sessions belong to one domain: a block on one site does not retire another's IP."""
