@@ -118,7 +118,9 @@ def test_spider_hook_and_bad_pattern() -> None:
 
 # ---- tiers ---------------------------------------------------------------------------
 def test_a_blocked_domain_escalates_and_others_stay() -> None:
-    tiers = TierPolicy(["datacenter", "residential"], window=10, threshold=0.5, min_samples=4)
+    tiers = TierPolicy(
+        ["datacenter", "residential"], window=10, threshold=0.5, min_samples=4, streak=100
+    )
     now = 0.0
     for _ in range(3):
         assert (
@@ -143,8 +145,18 @@ def test_a_blocked_domain_escalates_and_others_stay() -> None:
     }
 
 
+def test_a_run_of_blocks_escalates_a_domain_with_few_requests() -> None:
+    tiers = TierPolicy(["a", "b"], window=10, threshold=0.5, min_samples=10, streak=3)
+    tiers.observe("d", 0, 0.0, blocked=True)
+    tiers.observe("d", 0, 30.0, blocked=True)
+    tiers.observe("d", 0, 31.0, blocked=False)  # a success ends the run
+    tiers.observe("d", 0, 60.0, blocked=True)
+    tiers.observe("d", 0, 90.0, blocked=True)
+    assert tiers.observe("d", 0, 120.0, blocked=True) == 1
+
+
 def test_old_outcomes_leave_the_window() -> None:
-    tiers = TierPolicy(["a", "b"], window=10, threshold=0.5, min_samples=4)
+    tiers = TierPolicy(["a", "b"], window=10, threshold=0.5, min_samples=4, streak=100)
     for t in range(3):
         tiers.observe("d", 0, float(t), blocked=True)
     # 20 s later the three blocks are out of the window: one more block is 1 of 1

@@ -437,8 +437,9 @@ class Engine:
         blocked = request.get_meta("_blocks", 0) + 1
         request.meta["_blocks"] = blocked
         if not request.get_meta("dont_retry") and blocked <= tier.settings.max_block_retries:
-            # a new session usually is a new IP; a few in a row blocked means the pool
-            # is burnt for now, so give it time
+            # a new session usually is a new IP, and a tier above may take over; a few
+            # in a row blocked means the pool is burnt for now, so give it time
+            fresh = fresh or tier.index + 1 < len(self.tiers)
             delay = 0.0 if fresh and blocked <= 3 else tier.retry.backoff(blocked)
             self.blocks.retried += 1
             self._requeue(request, RetryDecision(delay, counts=False))

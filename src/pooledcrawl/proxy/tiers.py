@@ -2,9 +2,9 @@
 
 ``--profile datacenter,residential,mobile`` lists tiers cheapest first. Every
 domain starts on the first. When its block rate over a sliding window passes a
-threshold it moves up one tier; from time to time it sends a few probe requests
-through the tier below and moves back down when they all get through, as
-Crawlee's tiered proxies do. Pure: the engine passes the time.
+threshold, or after a run of blocks in a row, it moves up one tier; from time to
+time it sends a few probe requests through the tier below and moves back down
+when they all get through, as Crawlee's tiered proxies do. Pure: the engine passes the time.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ class DomainTier:
     probe_ok: int = 0
     probe_inflight: int = 0
     probe_interval: float = 0.0
+    #: blocks in a row on the current tier: a domain with few requests in flight
+    #: never fills the window, but a run of blocks says the same
+    streak: int = 0
     #: (time, tier) each time the tier changed, the first entry the start
     history: list[tuple[float, int]] = field(default_factory=list)
 
@@ -44,6 +47,7 @@ class TierPolicy:
         probe_interval: float = 60.0,
         probe_interval_cap: float = 600.0,
         probe_successes: int = 3,
+        streak: int = 5,
     ) -> None:
         if not names:
             raise ValueError("at least one tier")
@@ -56,6 +60,7 @@ class TierPolicy:
         self.probe_interval = probe_interval
         self.probe_interval_cap = probe_interval_cap
         self.probe_successes = probe_successes
+        self.streak = streak
         self._domains: dict[str, DomainTier] = {}
 
     def _state(self, domain: str, now: float) -> DomainTier:
@@ -93,11 +98,15 @@ class TierPolicy:
         window.append((now, blocked))
         while window and window[0][0] < now - self.window:
             window.popleft()
-        if len(window) < self.min_samples or state.tier + 1 >= len(self.names):
+        state.streak = state.streak + 1 if blocked else 0
+        if state.tier + 1 >= len(self.names):
             return None
-        blocks = sum(1 for _, b in window if b)
-        if blocks / len(window) < self.threshold:
-            return None
+        if state.streak < self.streak:
+            if len(window) < self.min_samples:
+                return None
+            blocks = sum(1 for _, b in window if b)
+            if blocks / len(window) < self.threshold:
+                return None
         return self._move(state, state.tier + 1, now, fresh_probe=True)
 
     def dropped(self, domain: str, tier: int, now: float) -> None:
@@ -123,6 +132,7 @@ class TierPolicy:
     def _move(self, state: DomainTier, tier: int, now: float, *, fresh_probe: bool) -> int:
         state.tier = tier
         state.window.clear()
+        state.streak = 0
         state.probe_ok = 0
         if fresh_probe:
             state.probe_interval = self.probe_interval
