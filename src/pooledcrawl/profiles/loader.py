@@ -27,6 +27,7 @@ from pooledcrawl.profiles.schema import (
     settings_type,
     type_error,
 )
+from pooledcrawl.proxy.blocks import compile_patterns
 from pooledcrawl.proxy.cost import Price
 from pooledcrawl.proxy.endpoint import (
     PROXY_KINDS,
@@ -416,6 +417,8 @@ def _to_settings(tree: Tree, origins: Mapping[str, Path]) -> tuple[dict[str, Any
             f"{dotted_of['domain_concurrency_max']} ({top}): an impossible range"
         )
 
+    if "ban_patterns" in layer:  # a bad regex is the profile's error, not the crawl's
+        compile_patterns(layer["ban_patterns"], where=where("ban_patterns"))
     derived = _derive_limits(tree.get("sizing", {}), layer)
     try:
         Settings().merged(layer, source="profile")
