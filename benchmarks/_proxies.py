@@ -125,16 +125,17 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 
 
 def _session_acls(addresses: list[str]) -> list[str]:
-    """``proxy_auth_regex`` ACLs: the last character of the session id picks the exit,
-    so a session keeps its exit and a new id lands on any of them."""
+    """``proxy_auth_regex`` ACLs: the last two characters of the session id pick the
+    exit, so a session keeps its exit and a new id lands on any of them (up to 1,296)."""
     groups: list[list[str]] = [[] for _ in addresses]
-    for i, char in enumerate(SESSION_ALPHABET):
-        groups[i % len(addresses)].append(char)
-    lines = []
-    for i, chars in enumerate(groups):
-        if chars:
-            lines.append(f"acl sess{i} proxy_auth_regex -i [-]session-[a-z0-9]*[{''.join(chars)}]$")
-    return lines
+    pairs = [a + b for a in SESSION_ALPHABET for b in SESSION_ALPHABET]
+    for i, pair in enumerate(pairs):
+        groups[i % len(addresses)].append(pair)
+    return [
+        f"acl sess{i} proxy_auth_regex -i [-]session-[a-z0-9]*({'|'.join(group)})$"
+        for i, group in enumerate(groups)
+        if group
+    ]
 
 
 def squid_config(port: int, workdir: Path, addresses: list[str], helper: str) -> str:
@@ -157,15 +158,14 @@ def squid_config(port: int, workdir: Path, addresses: list[str], helper: str) ->
         "auth_param basic children 8 startup=2 idle=1",
         "auth_param basic credentialsttl 2 hours",
         "acl authed proxy_auth REQUIRED",
-        "acl hasSession proxy_auth_regex -i [-]session-[a-z0-9]+$",
+        "acl hasSession proxy_auth_regex -i [-]session-[a-z0-9][a-z0-9]+$",
         *_session_acls(addresses),
     ]
     # no session: a uniformly random exit, from a chain of random ACLs (1/n, 1/(n-1)...)
     for i in range(n - 1):
         lines.append(f"acl rand{i} random 1/{n - i}")
     for i, address in enumerate(addresses):
-        if i < len(SESSION_ALPHABET):
-            lines.append(f"tcp_outgoing_address {address} hasSession sess{i}")
+        lines.append(f"tcp_outgoing_address {address} hasSession sess{i}")
     for i, address in enumerate(addresses[:-1]):
         lines.append(f"tcp_outgoing_address {address} !hasSession rand{i}")
     lines.append(f"tcp_outgoing_address {addresses[-1]} !hasSession")

@@ -106,7 +106,12 @@ def run_job(
         on_engine(engine)
     # proxy credentials never reach a log line, whatever library writes it
     with masking_logs(job.secrets):
-        exit_code = asyncio.run(_run_with_signals(engine, job))
+        try:
+            exit_code = asyncio.run(_run_with_signals(engine, job))
+        except Exception:
+            # logged here, inside the masking: a traceback may hold a proxy URL
+            log.exception("internal error")
+            exit_code = 1
     return engine.stats, exit_code
 
 

@@ -119,21 +119,23 @@ class AiohttpTransport:
 
     async def _trim(self, proxy: str | None) -> None:
         """After a fetch on ``proxy``: close it if retired and idle; close the least
-        recently used idle sessions past ``max_sessions``."""
+        recently used idle sessions past ``max_sessions``. The sessions to close are
+        taken out before the first await, so concurrent trims never close one twice."""
+        closing: list[aiohttp.ClientSession] = []
         if proxy in self._doomed and not self._busy[proxy]:
             self._doomed.discard(proxy)
-            del self._busy[proxy]
+            self._busy.pop(proxy, None)
             session = self._sessions.pop(proxy, None)
             if session is not None:
-                await session.close()
+                closing.append(session)
         excess = len(self._sessions) - self.max_sessions
-        if excess <= 0:
-            return
-        idle = [key for key in self._sessions if not self._busy[key]][:excess]
-        for key in idle:
-            self._busy.pop(key, None)
-            self._doomed.discard(key)
-            await self._sessions.pop(key).close()
+        if excess > 0:
+            for key in [key for key in self._sessions if not self._busy[key]][:excess]:
+                self._busy.pop(key, None)
+                self._doomed.discard(key)
+                closing.append(self._sessions.pop(key))
+        for session in closing:
+            await session.close()
 
     async def fetch(self, request: Request, proxy: str | None = None) -> Response:
         session = self._session(proxy)
