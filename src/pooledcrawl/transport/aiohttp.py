@@ -117,15 +117,15 @@ class AiohttpTransport:
         if proxy in self._sessions:
             self._doomed.add(proxy)
 
-    async def _trim(self, proxy: str | None) -> None:
-        """After a fetch on ``proxy``: close it if retired and idle; close the least
+    async def _trim(self) -> None:
+        """After a fetch: close the retired sessions that are idle; close the least
         recently used idle sessions past ``max_sessions``. The sessions to close are
         taken out before the first await, so concurrent trims never close one twice."""
         closing: list[aiohttp.ClientSession] = []
-        if proxy in self._doomed and not self._busy[proxy]:
-            self._doomed.discard(proxy)
-            self._busy.pop(proxy, None)
-            session = self._sessions.pop(proxy, None)
+        for key in [key for key in self._doomed if not self._busy[key]]:
+            self._doomed.discard(key)
+            self._busy.pop(key, None)
+            session = self._sessions.pop(key, None)
             if session is not None:
                 closing.append(session)
         excess = len(self._sessions) - self.max_sessions
@@ -184,7 +184,7 @@ class AiohttpTransport:
             end_metered_fetch(metering)
             self._busy[proxy] -= 1
             if self._doomed or len(self._sessions) > self.max_sessions:
-                await self._trim(proxy)
+                await self._trim()
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         """Read the body, never buffering past the size cap (decompressed size included)."""
