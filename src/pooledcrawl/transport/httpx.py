@@ -32,8 +32,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
-from pooledcrawl.proxy.cost import request_head_bytes
 from pooledcrawl.metrics.timing import Timing
+from pooledcrawl.proxy.cost import request_head_bytes
 from pooledcrawl.settings import Settings
 from pooledcrawl.transport.base import TransportError
 
