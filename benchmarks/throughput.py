@@ -21,9 +21,10 @@ job is purged afterwards): (g) is (a) with one worker on the Redis frontier;
 ``LATENCY_CONCURRENCY`` requests in flight per worker, one worker then two
 (``--workers 2``), under a job-wide domain cap above one worker's concurrency.
 
-Row (j) is (a) with ``--http2`` (httpx) against nginx's TLS + HTTP/2 port (a
-self-signed certificate, so ``--insecure``): the cost of HTTP/2 next to (a). It
-needs nginx; with the Python fallback server it is skipped.
+Rows (j) and (k) are (a) with ``--http2`` against nginx's TLS + HTTP/2 port (a
+self-signed certificate, so ``--insecure``): the cost of HTTP/2 next to (a), over
+httpx (j) and over curl_cffi (k, ``pooledcrawl[curl]``, what ``--http2`` uses when
+it is installed). They need nginx; with the Python fallback server they are skipped.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ RATIOS = (
     ("f", "a", 0.70),
     ("g", "a", 0.60),
     ("i", "h", 1.20),
+    ("k", "a", 0.80),
 )
 REDIS_URL = os.environ.get("PCRAWL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 #: rows (h) and (i): seconds every response of the "slow" port is held, and the
@@ -95,7 +97,8 @@ class Contender:
         if self.port == "h2" and not nginx_available():
             return "nginx is not installed (its TLS + HTTP/2 port is the target)"
         if self.requires is not None and importlib.util.find_spec(self.requires) is None:
-            return f"{self.requires} is not installed (pip install 'pooledcrawl[bench]')"
+            extra = "curl" if self.requires == "curl_cffi" else "bench"
+            return f"{self.requires} is not installed (pip install 'pooledcrawl[{extra}]')"
         if self.redis and not _redis_reachable(REDIS_URL):
             return f"Redis is not reachable at {REDIS_URL}"
         return None
@@ -110,7 +113,7 @@ def _pooledcrawl(
     jobdir: bool = False,
     redis_workers: int = 0,
     latency: bool = False,
-    http2: bool = False,
+    http2: str | None = None,
 ) -> Command:
     def command(start: str, out: Path, timing: Path, concurrency: int) -> list[str]:
         if latency:
@@ -126,8 +129,8 @@ def _pooledcrawl(
         if redis_workers:  # a new job each run: nothing seen, nothing queued
             job = f"bench-{out.stem}-{uuid.uuid4().hex[:8]}"
             argv += ["--frontier", REDIS_URL, "--job", job, "--workers", str(redis_workers)]
-        if http2:  # httpx, against a self-signed certificate
-            argv += ["--http2", "--insecure"]
+        if http2:  # httpx or curl, against a self-signed certificate
+            argv += ["--http2", "--transport", http2, "--insecure"]
         if latency:  # the domain's cap is job-wide: above one worker's concurrency
             argv += ["-s", f"domain_concurrency={4 * LATENCY_CONCURRENCY}"]
         return argv
@@ -179,10 +182,18 @@ CONTENDERS = (
     ),
     Contender(
         "j",
-        "pooledcrawl, CSS, HTTP/2",
-        _pooledcrawl("pc_css.py", http2=True),
+        "pooledcrawl, HTTP/2 httpx",
+        _pooledcrawl("pc_css.py", http2="httpx"),
         timing_from_stats=True,
         port="h2",
+    ),
+    Contender(
+        "k",
+        "pooledcrawl, HTTP/2 curl",
+        _pooledcrawl("pc_css.py", http2="curl"),
+        timing_from_stats=True,
+        port="h2",
+        requires="curl_cffi",
     ),
     Contender("c", "aiohttp loop, regex", _module("aiohttp_loop")),
     Contender("d", "Scrapy, CSS", _module("scrapy_spider"), requires="scrapy"),

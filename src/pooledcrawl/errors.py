@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["CloseSpider", "DropItem", "UsageError"]
+from typing import Any
+
+__all__ = ["CloseSpider", "DropItem", "IgnoreRequest", "UsageError"]
 
 
 class UsageError(Exception):
@@ -14,6 +16,17 @@ class UsageError(Exception):
 
 class DropItem(Exception):
     """Raised by a pipeline to drop an item; the message is counted as the reason."""
+
+
+class IgnoreRequest(Exception):
+    """Raised by a middleware to give a request up: its errback gets a Failure, and
+    ``stats.failed`` and ``stats.errors[reason]`` count it (as Scrapy's IgnoreRequest).
+    ``response``, when given, is the answer that made the request fail."""
+
+    def __init__(self, reason: str = "ignored", *, response: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.response = response
 
 
 class CloseSpider(Exception):

@@ -1,7 +1,8 @@
 """Running one crawl in this process: settings layers, sinks, signals, stats file.
 
-The CLI commands (``crawl``, ``demo``, later ``worker``) build a :class:`CrawlJob`
-and call :func:`run_job`; nothing here parses command lines.
+The CLI commands (``crawl``, ``demo``, ``worker``) build a :class:`CrawlJob` and call
+:func:`run_job`; scripts call :func:`run` or :func:`run_async`. Nothing here parses
+command lines.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import orjson
 from pooledcrawl.engine.engine import Engine
 from pooledcrawl.engine.stats import Stats
 from pooledcrawl.engine.tiering import TierSpec
+from pooledcrawl.errors import UsageError
 from pooledcrawl.items.base import Sink
 from pooledcrawl.items.outputs import sink_for
 from pooledcrawl.proxy.endpoint import ProxyConfig
@@ -28,7 +30,7 @@ from pooledcrawl.proxy.masking import masking_logs
 from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider
 
-__all__ = ["CrawlJob", "build_settings", "open_sink", "run_job"]
+__all__ = ["CrawlJob", "build_settings", "open_sink", "run", "run_async", "run_job"]
 
 log = logging.getLogger("pooledcrawl")
 
@@ -81,10 +83,71 @@ def open_sink(target: str, overwrite: bool, settings: Settings | None = None) ->
     return sink_for(target, overwrite, settings or Settings())
 
 
-def run_job(
-    job: CrawlJob, *, on_engine: Callable[[Engine], None] | None = None
-) -> tuple[Stats, int]:
-    """Run the crawl to its end; returns the stats and the process exit code."""
+def run(
+    spider_cls: type[Spider],
+    *,
+    settings: Mapping[str, Any] | None = None,
+    profile: str | None = None,
+    output: str | Sequence[str] | None = None,
+    overwrite: bool = False,
+    spider_args: Mapping[str, Any] | None = None,
+) -> Stats:
+    """Run ``spider_cls`` to its end from a script and return its stats.
+
+    ``settings`` is the top layer (over defaults < ``profile`` < the spider's
+    ``custom_settings``), as ``-s`` is on the command line; ``profile`` names a profile,
+    as ``--profile`` does (its proxies come with it); ``output`` is one or more targets as for
+    ``-o`` (appended to; ``overwrite=True`` acts as ``-O``). Inside a running event
+    loop, use :func:`run_async`.
+    """
+    return asyncio.run(
+        run_async(
+            spider_cls,
+            settings=settings,
+            profile=profile,
+            output=output,
+            overwrite=overwrite,
+            spider_args=spider_args,
+        )
+    )
+
+
+async def run_async(
+    spider_cls: type[Spider],
+    *,
+    settings: Mapping[str, Any] | None = None,
+    profile: str | None = None,
+    output: str | Sequence[str] | None = None,
+    overwrite: bool = False,
+    spider_args: Mapping[str, Any] | None = None,
+) -> Stats:
+    """:func:`run`, awaited in the caller's event loop (no signal handlers installed:
+    the application owns them; cancel the task to stop)."""
+    if not (isinstance(spider_cls, type) and issubclass(spider_cls, Spider)):
+        raise UsageError(f"run() needs a Spider subclass, got {spider_cls!r}")
+    profile_settings, proxies = None, None
+    name = profile or spider_cls.profile
+    if name:
+        from pooledcrawl.profiles.loader import load_profile
+
+        loaded = load_profile(name)
+        profile_settings, proxies = loaded.settings, loaded.proxy
+    targets = [output] if isinstance(output, str) else list(output or ())
+    job = CrawlJob(
+        spider_cls=spider_cls,
+        spider_args=dict(spider_args or {}),
+        settings=build_settings(spider_cls, settings or {}, profile_settings),
+        outputs=[(target, overwrite) for target in targets],
+        proxies=proxies,
+    )
+    engine = build_engine(job)
+    with masking_logs(job.secrets):
+        await engine.run()
+    return engine.stats
+
+
+def build_engine(job: CrawlJob) -> Engine:
+    """The spider, its sinks and frontier, and the engine wiring them."""
     spider = job.spider_cls(**job.spider_args)
     outputs, frontier = job.outputs, None
     if job.jobdir is not None:
@@ -102,12 +165,22 @@ def run_job(
     engine = Engine(spider, job.settings, sinks=sinks, **options)
     if frontier is not None:
         frontier.attach(engine)
+    return engine
+
+
+def run_job(
+    job: CrawlJob, *, on_engine: Callable[[Engine], None] | None = None
+) -> tuple[Stats, int]:
+    """Run the crawl to its end; returns the stats and the process exit code."""
+    engine = build_engine(job)
     if on_engine is not None:
         on_engine(engine)
     # proxy credentials never reach a log line, whatever library writes it
     with masking_logs(job.secrets):
         try:
             exit_code = asyncio.run(_run_with_signals(engine, job))
+        except UsageError:
+            raise  # one line, exit 2: the CLI says it
         except Exception:
             # logged here, inside the masking: a traceback may hold a proxy URL
             log.exception("internal error")

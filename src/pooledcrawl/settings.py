@@ -20,6 +20,8 @@ from pooledcrawl.errors import UsageError
 
 __all__ = ["Settings"]
 
+#: the values of the ``transport`` setting
+TRANSPORTS = ("auto", "aiohttp", "httpx", "curl")
 DEFAULT_USER_AGENT = f"pooledcrawl/{__version__} (+https://pooledcrawl.dev/bot)"
 
 
@@ -45,6 +47,14 @@ class Settings:
 
     # Transport
     http2: bool = False
+    """Offer HTTP/2 (TLS ALPN; HTTP/1.1 per server that declines it)."""
+    transport: str = "auto"
+    """``aiohttp`` | ``httpx`` | ``curl``; ``auto``: aiohttp for HTTP/1.1, and for HTTP/2
+    or ``impersonate`` curl when installed (``pooledcrawl[curl]``), else httpx."""
+    impersonate: str | None = None
+    """A browser curl_cffi can impersonate (``chrome``, ``firefox``, ``safari``, or a
+    versioned name such as ``chrome131``): its TLS and HTTP/2 fingerprint and default
+    headers, over the curl transport. A request's ``meta["impersonate"]`` overrides it."""
     connector_limit: int | None = None
     """aiohttp ``limit``; None derives it from concurrency (Little's Law, +30%)."""
     connector_limit_per_host: int | None = None
@@ -167,6 +177,24 @@ class Settings:
     """Sample ``pg_stat_activity`` and warn on a saturated pool or idle transactions."""
     pg_monitor_interval: float = 30.0
 
+    # Extending
+    middlewares: list[Any] | dict[Any, int | None] = dataclasses.field(default_factory=list)
+    """Middleware classes (dotted paths, classes or instances) in order; a mapping
+    ``{entry: order}`` places each among the built-ins, and ``None`` disables one."""
+    extensions: list[Any] | dict[Any, int | None] = dataclasses.field(default_factory=list)
+    """Extension classes, built with ``from_crawler(crawler)``; they connect to signals."""
+
+    # HTTP cache (development)
+    http_cache_dir: str | None = None
+    """Store every response under this folder and replay it on later runs (``--cache``)."""
+    http_cache_mode: str = "normal"
+    """``normal`` serves fresh entries and fetches the rest; ``refresh`` always fetches and
+    stores; ``offline`` never touches the network, and a miss fails (``--cache-mode``)."""
+    http_cache_expiration: float = 0.0
+    """Seconds a stored response is served; 0: forever."""
+    http_cache_ignore_http_codes: list[int] = dataclasses.field(default_factory=list)
+    """Statuses that are never stored."""
+
     # Output
     log_level: str = "INFO"
     progress_interval: float = 10.0
@@ -226,6 +254,25 @@ class Settings:
             raise UsageError(
                 f"setting domain_concurrency ({start}) is above domain_concurrency_max ({top})"
             )
+        if self.transport not in TRANSPORTS:
+            raise UsageError(
+                f"setting transport: expected one of {', '.join(TRANSPORTS)}, "
+                f"got {self.transport!r}"
+            )
+        if self.impersonate and self.transport in ("aiohttp", "httpx"):
+            raise UsageError(
+                f"setting impersonate needs the curl transport, not {self.transport} "
+                '(set transport = "curl" or leave it "auto")'
+            )
+        if self.http2 and self.transport == "aiohttp":
+            raise UsageError("setting http2: the aiohttp transport speaks HTTP/1.1 only")
+        if self.http_cache_mode not in ("normal", "refresh", "offline"):
+            raise UsageError(
+                f"setting http_cache_mode: expected normal, refresh or offline, "
+                f"got {self.http_cache_mode!r}"
+            )
+        if self.http_cache_expiration < 0:
+            raise UsageError("setting http_cache_expiration: must be >= 0")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise UsageError(f"setting log_level: unknown level {self.log_level!r}")
 
@@ -294,6 +341,8 @@ def coerce(key: str, value: Any, *, source: str = "settings") -> Any:
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise UsageError(f"{source}: unknown setting {key!r}{hint}")
     try:
+        if key in _COMPONENT_KEYS:
+            return _coerce_components(value)
         return _coerce_to(_field_types()[key], value)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{source}: setting {key}: {exc}") from None
@@ -343,6 +392,28 @@ def _coerce_to(tp: Any, value: Any) -> Any:
             raise TypeError(f"expected a mapping, got {value!r}")
         return {str(k): str(v) for k, v in value.items()}
     raise TypeError(f"unsupported setting type {tp!r}")  # pragma: no cover - a bug in Settings
+
+
+_COMPONENT_KEYS = frozenset({"middlewares", "extensions"})
+
+
+def _coerce_components(value: Any) -> list[Any] | dict[Any, int | None]:
+    """A list of components, or a mapping of them to orders (None disables one).
+    Entries are dotted paths, classes or instances; from ``-s``, a comma-separated
+    list or JSON (``{"pkg.mod.Class": 100, "UserAgent": null}``)."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = orjson.loads(text) if text.startswith("{") else _parse_list(text)
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, dict):
+        out: dict[Any, int | None] = {}
+        for entry, order in value.items():
+            if order is not None and (isinstance(order, bool) or not isinstance(order, int)):
+                raise TypeError(f"order of {entry!r} must be an integer or None, got {order!r}")
+            out[entry] = order
+        return out
+    raise TypeError(f"expected a list or a mapping, got {value!r}")
 
 
 def _parse_list(text: str) -> list[Any]:

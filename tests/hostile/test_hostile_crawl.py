@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import orjson
 import pytest
 from hostile_server import BOMB_SIZE, GOOD_PAGES, Hostile, hostile_server
+from needs import require_transport
 
 from pooledcrawl import Failure, Request, Response, Settings, Spider
 from pooledcrawl.engine.engine import Engine
@@ -133,9 +134,10 @@ def _reset_peak_rss() -> bool:
     return True
 
 
-async def _crawl() -> Outcome:
+async def _crawl(transport: str) -> Outcome:
     async with hostile_server() as hostile:
         settings = Settings(
+            transport=transport,
             concurrency=16,
             timeout_total=1.0,
             timeout_connect=1.0,
@@ -159,9 +161,11 @@ async def _crawl() -> Outcome:
         return Outcome(spider, stats, dict(hostile.hits), after["VmHWM"] - base)
 
 
-@pytest.fixture(scope="module")
-def outcome() -> Outcome:
-    return asyncio.run(_crawl())
+@pytest.fixture(scope="module", params=["aiohttp", "curl"])
+def outcome(request: pytest.FixtureRequest) -> Outcome:
+    """One crawl per transport (curl: when its extra is installed, as in CI)."""
+    require_transport(request.param)
+    return asyncio.run(_crawl(request.param))
 
 
 def failure_of(outcome: Outcome, path: str) -> Failure:

@@ -10,7 +10,7 @@ from multidict import CIMultiDict
 from parsel import Selector
 
 from pooledcrawl import Request, Response
-from pooledcrawl.http.response import _declared
+from pooledcrawl.http.response import _declared, _sniff, document_type
 
 URL = "http://h.test/dir/a.html"
 
@@ -23,9 +23,12 @@ def make_response(body: bytes, content_type: str | None) -> Response:
 
 
 def reference_selector(response: Response) -> Selector:
-    """What Response.selector was before the fast path: parsel on the decoded text."""
-    fresh = make_response(response.body, response.headers.get("Content-Type"))
-    return Selector(text=fresh.text)
+    """What Response.selector is without the fast path: parsel on the decoded text,
+    with the type the Content-Type decides (or the sniffed one)."""
+    content_type = response.headers.get("Content-Type")
+    fresh = make_response(response.body, content_type)
+    text = fresh.text
+    return Selector(text=text, type=document_type(content_type or "") or _sniff(text))
 
 
 def dump(selector: Selector) -> tuple[str, list[str], list[str]]:
@@ -93,7 +96,16 @@ def test_declared_encoding_shortcut_agrees_with_w3lib(parts: list[bytes]) -> Non
     assert _declared(body) == html_body_declared_encoding(body)
 
 
-CONTENT_TYPES = [None, "text/html", "text/html; charset=utf-8", "text/html; charset=cp1252"]
+CONTENT_TYPES = [
+    None,
+    "text/html",
+    "text/html; charset=utf-8",
+    "text/html; charset=cp1252",
+    "application/xhtml+xml",
+    "application/octet-stream",
+    "text/xml",
+    "application/json",
+]
 
 
 @settings(max_examples=300, deadline=None)

@@ -148,3 +148,22 @@ async def test_offsite_requests_are_filtered_unless_marked() -> None:
         stats = await crawl(Marked(start_urls=[f"{base}/start"]))
     assert sorted(hits) == ["/marked", "/start"]  # the start URL is dont_filter
     assert stats.extra["offsite_filtered"] == 4  # two links on each of the two pages
+
+
+async def test_the_offsite_depth_middleware_can_be_disabled_or_replaced() -> None:
+    class ShallowOnly:
+        """A replacement: depth 1 at most, whatever max_depth says."""
+
+        def process_schedule(
+            self, request: Request, canonical_url: str, spider: Spider
+        ) -> str | None:
+            return "too deep" if request.depth > 1 else None
+
+    hits: list[str] = []
+    async with serve(tree_app(hits)) as base:
+        spider = TreeSpider(start_urls=[f"{base}/n/r"])
+        stats = await crawl(spider, max_depth=2, middlewares={"OffsiteDepth": None})
+        assert len(hits) == 15 and "depth_filtered" not in stats.extra  # the rule is off
+        hits.clear()
+        await crawl(spider, max_depth=2, middlewares={"OffsiteDepth": None, ShallowOnly: 100})
+    assert sorted(hits, key=len) == ["r", "r0", "r1"]

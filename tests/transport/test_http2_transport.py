@@ -1,5 +1,6 @@
-"""The HTTP/2 transport against a real HTTP/2 server: hypercorn on 127.0.0.1 with
-trustme certificates. What was negotiated is checked on both ends."""
+"""The HTTP/2 transports (httpx, and curl when installed) against a real HTTP/2 server:
+hypercorn on 127.0.0.1 with trustme certificates. What was negotiated is checked on
+both ends. Tests that take ``kind`` run once per transport."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from h2site import Certs, GraphApp, make_certs, serve_hypercorn
 from multidict import CIMultiDictProxy
+from needs import require_transport
 
 from pooledcrawl import Request, Response, Spider
 from pooledcrawl.engine.engine import Engine
@@ -28,14 +30,24 @@ from pooledcrawl.transport.base import TransportError
 from pooledcrawl.transport.factory import make_transport
 from pooledcrawl.transport.httpx import HttpxTransport, _classify, httpx_limits
 
+H2_TRANSPORTS = ["httpx", "curl"]
+
 
 @pytest.fixture
 def certs(tmp_path: Path) -> Certs:
     return make_certs(tmp_path)
 
 
-def _settings(certs: Certs | None, **values: Any) -> Settings:
-    return Settings(http2=True, ca_bundle=str(certs.ca) if certs else None, **values)
+@pytest.fixture(params=H2_TRANSPORTS)
+def kind(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    require_transport(name)
+    return name
+
+
+def _settings(certs: Certs | None, kind: str = "httpx", **values: Any) -> Settings:
+    ca = str(certs.ca) if certs else None
+    return Settings(http2=True, transport=kind, ca_bundle=ca, **values)
 
 
 async def _get(transport: Any, url: str) -> Response:
@@ -44,11 +56,11 @@ async def _get(transport: Any, url: str) -> Response:
 
 
 # ---- negotiation ------------------------------------------------------------------------
-async def test_negotiates_http2_over_tls(certs: Certs) -> None:
+async def test_negotiates_http2_over_tls(certs: Certs, kind: str) -> None:
     app = GraphApp(20)
     async with serve_hypercorn(app, certs) as base:
-        transport = make_transport(_settings(certs))
-        assert isinstance(transport, HttpxTransport)
+        transport = make_transport(_settings(certs, kind))
+        assert type(transport).__name__.lower().startswith(kind)
         try:
             responses = await asyncio.gather(
                 *(_get(transport, f"{base}/p/{i}.html") for i in range(20))
@@ -62,10 +74,10 @@ async def test_negotiates_http2_over_tls(certs: Certs) -> None:
     assert sum(r.timing.reused for r in responses if r.timing) == 19
 
 
-async def test_falls_back_to_http11_when_alpn_offers_no_h2(certs: Certs) -> None:
+async def test_falls_back_to_http11_when_alpn_offers_no_h2(certs: Certs, kind: str) -> None:
     app = GraphApp(5)
     async with serve_hypercorn(app, certs, alpn=("http/1.1",)) as base:
-        transport = make_transport(_settings(certs))
+        transport = make_transport(_settings(certs, kind))
         try:
             response = await _get(transport, f"{base}/p/1.html")
         finally:
@@ -75,10 +87,10 @@ async def test_falls_back_to_http11_when_alpn_offers_no_h2(certs: Certs) -> None
     assert app.versions == {"1.1": 1}
 
 
-async def test_plain_http_is_http11(certs: Certs) -> None:
+async def test_plain_http_is_http11(certs: Certs, kind: str) -> None:
     app = GraphApp(5)
     async with serve_hypercorn(app, None) as base:
-        transport = make_transport(_settings(None))
+        transport = make_transport(_settings(None, kind))
         try:
             response = await _get(transport, f"{base}/p/1.html")
         finally:
@@ -88,8 +100,8 @@ async def test_plain_http_is_http11(certs: Certs) -> None:
 
 
 async def test_streams_per_connection_follow_the_server_limit(certs: Certs) -> None:
-    """The server allows 4 concurrent streams; 16 requests at once queue for streams
-    on the one connection (and the wait is measured) rather than failing."""
+    """httpx: the server allows 4 concurrent streams; 16 requests at once queue for
+    streams on the one connection (and the wait is measured) rather than failing."""
     app = GraphApp(16, delay=0.05)
     async with serve_hypercorn(app, certs, max_streams=4) as base:
         transport = make_transport(_settings(certs))
@@ -117,10 +129,10 @@ def test_a_domain_cap_above_the_stream_limit_is_warned_about(
 
 
 # ---- the same Response API --------------------------------------------------------------
-async def test_response_api_is_the_same_as_over_aiohttp(certs: Certs) -> None:
+async def test_response_api_is_the_same_as_over_aiohttp(certs: Certs, kind: str) -> None:
     async with serve_hypercorn(GraphApp(20), certs) as base:
         url = f"{base}/p/3.html"
-        h2 = make_transport(_settings(certs))
+        h2 = make_transport(_settings(certs, kind))
         h1 = AiohttpTransport(Settings(ca_bundle=str(certs.ca)))
         try:
             a, b = await _get(h2, url), await _get(h1, url)
@@ -174,12 +186,12 @@ async def _crawl(base: str, settings: Settings) -> tuple[list[Any], dict[str, An
 
 
 async def test_a_200_page_crawl_gives_the_same_items_over_http2_and_http11(
-    certs: Certs,
+    certs: Certs, kind: str
 ) -> None:
     app = GraphApp(200)
     async with serve_hypercorn(app, certs) as base:
         common = {"concurrency": 16, "ca_bundle": str(certs.ca), "progress_interval": 60.0}
-        h2_items, h2_stats = await _crawl(base, Settings(http2=True, **common))
+        h2_items, h2_stats = await _crawl(base, Settings(http2=True, transport=kind, **common))
         h1_items, h1_stats = await _crawl(base, Settings(http2=False, **common))
     assert len(h2_items) == 200
     key = lambda item: item["url"]  # noqa: E731
@@ -193,9 +205,9 @@ async def test_a_200_page_crawl_gives_the_same_items_over_http2_and_http11(
 
 
 # ---- TLS options ------------------------------------------------------------------------
-async def test_an_untrusted_certificate_fails_for_good(certs: Certs) -> None:
+async def test_an_untrusted_certificate_fails_for_good(certs: Certs, kind: str) -> None:
     async with serve_hypercorn(GraphApp(3), certs) as base:
-        transport = make_transport(Settings(http2=True))  # system CAs: trustme's is unknown
+        transport = make_transport(_settings(None, kind))  # default CAs: trustme's is unknown
         try:
             with pytest.raises(TransportError) as caught:
                 await _get(transport, f"{base}/p/1.html")
@@ -207,11 +219,11 @@ async def test_an_untrusted_certificate_fails_for_good(certs: Certs) -> None:
 
 @pytest.mark.parametrize("http2", [True, False])
 async def test_insecure_accepts_a_self_signed_target_with_one_warning(
-    certs: Certs, http2: bool, caplog: pytest.LogCaptureFixture
+    certs: Certs, http2: bool, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with serve_hypercorn(GraphApp(3), certs) as base:
         with caplog.at_level(logging.WARNING, "pooledcrawl.transport"):
-            transport = make_transport(Settings(http2=http2, insecure=True))
+            transport = make_transport(Settings(http2=http2, transport=kind, insecure=True))
         try:
             responses = [await _get(transport, f"{base}/p/{i}.html") for i in range(3)]
         finally:
@@ -279,11 +291,11 @@ async def http_proxy() -> AsyncIterator[str]:
             await proc.wait()
 
 
-async def test_http2_through_an_http_proxy_tunnel(certs: Certs, http_proxy: str) -> None:
+async def test_http2_through_an_http_proxy_tunnel(certs: Certs, http_proxy: str, kind: str) -> None:
     app = GraphApp(10)
     with_auth = http_proxy.replace("http://", "http://probe:s3cret@")
     async with serve_hypercorn(app, certs) as base:
-        transport = make_transport(_settings(certs))
+        transport = make_transport(_settings(certs, kind))
         try:
             # the proxy really is in the path: without its credentials, nothing gets through
             # (asked first: pproxy then trusts a client address that once authenticated)
@@ -302,8 +314,10 @@ async def test_http2_through_an_http_proxy_tunnel(certs: Certs, http_proxy: str)
     assert "s3cret" not in str(refused.value)
 
 
-async def test_a_dead_proxy_is_the_proxys_fault(certs: Certs, unused_tcp_port: int) -> None:
-    transport = make_transport(_settings(certs))
+async def test_a_dead_proxy_is_the_proxys_fault(
+    certs: Certs, unused_tcp_port: int, kind: str
+) -> None:
+    transport = make_transport(_settings(certs, kind))
     try:
         with pytest.raises(TransportError) as caught:
             await transport.fetch(
@@ -325,9 +339,9 @@ def test_limits_come_from_the_settings() -> None:
     assert derived.max_connections == derived.max_keepalive_connections == 85
 
 
-async def test_a_body_over_the_cap_fails_without_retry(certs: Certs) -> None:
+async def test_a_body_over_the_cap_fails_without_retry(certs: Certs, kind: str) -> None:
     async with serve_hypercorn(GraphApp(3), certs) as base:
-        transport = make_transport(_settings(certs, max_response_size=100))
+        transport = make_transport(_settings(certs, kind, max_response_size=100))
         try:
             with pytest.raises(TransportError) as caught:
                 await _get(transport, f"{base}/p/1.html")
@@ -336,8 +350,8 @@ async def test_a_body_over_the_cap_fails_without_retry(certs: Certs) -> None:
     assert caught.value.name == "ResponseTooLarge" and not caught.value.retryable
 
 
-async def test_refused_connection_is_retryable(unused_tcp_port: int) -> None:
-    transport = make_transport(Settings(http2=True))
+async def test_refused_connection_is_retryable(unused_tcp_port: int, kind: str) -> None:
+    transport = make_transport(_settings(None, kind))
     try:
         with pytest.raises(TransportError) as caught:
             await _get(transport, f"https://127.0.0.1:{unused_tcp_port}/")
@@ -367,7 +381,7 @@ def test_httpx_errors_map_like_aiohttp_ones(
     assert (error.name, error.retryable, error.stale_connection) == (name, retryable, stale)
 
 
-async def test_cookies_off_keeps_no_cookie(certs: Certs) -> None:
+async def test_cookies_off_keeps_no_cookie(certs: Certs, kind: str) -> None:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
@@ -379,7 +393,7 @@ async def test_cookies_off_keeps_no_cookie(certs: Certs) -> None:
     async with serve_hypercorn(app, certs) as base:
         results = {}
         for cookies in (True, False):
-            transport = make_transport(_settings(certs, cookies=cookies))
+            transport = make_transport(_settings(certs, kind, cookies=cookies))
             try:
                 await _get(transport, f"{base}/")
                 results[cookies] = (await _get(transport, f"{base}/")).body

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from pooledcrawl._version import __version__
-from pooledcrawl.cli import crawl, demo, distributed, probe, profiles, size
+from pooledcrawl.cli import (
+    crawl,
+    demo,
+    distributed,
+    fetch,
+    new,
+    parse,
+    probe,
+    profiles,
+    shell,
+    size,
+)
 from pooledcrawl.errors import UsageError
 
 __all__ = ["main"]
@@ -17,7 +29,7 @@ __all__ = ["main"]
 log = logging.getLogger("pooledcrawl")
 
 #: Each command module has ``add_parser(subparsers)`` and ``run(args) -> int``.
-COMMANDS = (crawl, demo, distributed, profiles, size, probe)
+COMMANDS = (crawl, demo, distributed, profiles, size, probe, fetch, parse, shell, new)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader left early (`pooledcrawl fetch URL | head`): exit as a process
+        # killed by SIGPIPE would, without a traceback at interpreter shutdown
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception:
         log.exception("internal error")
         return 1

@@ -67,6 +67,17 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="sample pg_stat_activity every 30 s and warn on a saturated pool",
     )
+    out.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="store responses under DIR and replay them on reruns (development)",
+    )
+    out.add_argument(
+        "--cache-mode",
+        choices=("normal", "refresh", "offline"),
+        help="with --cache: serve stored pages (normal), refetch them (refresh), or "
+        "never touch the network (offline)",
+    )
     out.add_argument("--log-level", default=None, help="DEBUG, INFO (default), WARNING, ERROR")
     crawl = parser.add_argument_group("crawl")
     crawl.add_argument(
@@ -111,7 +122,14 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> None:
         "--http2",
         action="store_true",
         default=None,
-        help="HTTP/2 over httpx (falls back to HTTP/1.1 per server); default: aiohttp HTTP/1.1",
+        help="offer HTTP/2 (HTTP/1.1 per server that declines it) over curl when installed, "
+        "else httpx; default: aiohttp HTTP/1.1",
+    )
+    crawl.add_argument(
+        "--transport",
+        choices=("aiohttp", "httpx", "curl"),
+        help="the HTTP client: aiohttp (HTTP/1.1), httpx or curl (pooledcrawl[curl]); "
+        "default: chosen from --http2 and impersonate",
     )
     crawl.add_argument(
         "--insecure",
@@ -167,7 +185,10 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         "pg_monitor": args.pg_monitor,
         "autothrottle": None if args.autothrottle is None else args.autothrottle == "on",
         "http2": getattr(args, "http2", None),
+        "transport": getattr(args, "transport", None),
         "insecure": getattr(args, "insecure", None),
+        "http_cache_dir": getattr(args, "cache", None),
+        "http_cache_mode": getattr(args, "cache_mode", None),
     }
     layer.update({key: value for key, value in flags.items() if value is not None})
     return layer
@@ -203,6 +224,8 @@ def job_from_args(args: argparse.Namespace, spider_target: str) -> CrawlJob:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.cache_mode and not args.cache:
+        raise UsageError("--cache-mode needs --cache DIR")
     if args.fresh and not args.jobdir:
         raise UsageError("--fresh needs --jobdir DIR")
     if args.jobdir and (args.frontier or args.job or args.workers):

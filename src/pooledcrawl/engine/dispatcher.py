@@ -101,6 +101,9 @@ class Dispatcher:
         #: producers that may still push (the seeding of start requests)
         self.producers = 0
         self.closed = False
+        #: called when the crawl looks over; True when more may come (the engine's
+        #: ``engine_idle`` receivers run as a producer), False to close
+        self.on_idle: Callable[[], bool] | None = None
         self._closed_event = asyncio.Event()
         frontier.on_ready = self.notify
 
@@ -118,7 +121,7 @@ class Dispatcher:
                     else:
                         self._arm(self._next_timer(now), now)  # e.g. a slot's next paced send
                 return got
-            if self._idle():
+            if self._idle() and (self.on_idle is None or not self.on_idle()):
                 self.close()
                 break
             await self._wait(self._next_timer(now), now)

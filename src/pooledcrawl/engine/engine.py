@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 import types
@@ -16,22 +17,24 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pooledcrawl import signals
+from pooledcrawl.components import build_components, ordered_entries
 from pooledcrawl.engine.callbacks import outputs_of
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot, slot_key
 from pooledcrawl.engine.progress import Progress
 from pooledcrawl.engine.stats import ErrorLog, Stats
 from pooledcrawl.engine.tiering import BlockBook, Tier, Tiers, TierSpec, cost_meter, proxy_pool
-from pooledcrawl.errors import CloseSpider, UsageError
+from pooledcrawl.errors import CloseSpider, IgnoreRequest, UsageError
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.frontier.memory import MemoryFrontier
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.http.url import InvalidURL, canonical_or_raise
-from pooledcrawl.hygiene.filters import RequestFilter
 from pooledcrawl.hygiene.robots import RobotsFrontier
 from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
 from pooledcrawl.metrics import CrawlMetrics
+from pooledcrawl.middleware.chain import MiddlewareChain
 from pooledcrawl.proxy.blocks import BlockDecision
 from pooledcrawl.proxy.endpoint import ProxyConfig
 from pooledcrawl.proxy.masking import SecretMasker
@@ -39,10 +42,10 @@ from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
 from pooledcrawl.proxy.sessions import ProxySession
 from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
 from pooledcrawl.settings import Settings
+from pooledcrawl.signals import SignalBus
 from pooledcrawl.spider import Spider
 from pooledcrawl.throttle.base import PolicyFactory
 from pooledcrawl.throttle.factory import policy_factory as make_policy_factory
-from pooledcrawl.throttle.hints import parse_retry_after
 from pooledcrawl.transport.base import Transport, TransportError
 from pooledcrawl.transport.factory import make_transport
 
@@ -70,6 +73,9 @@ class Failure:
 
 
 class Engine:
+    """Also the ``crawler`` that middlewares and extensions get in ``from_crawler``:
+    ``crawler.settings``, ``.signals``, ``.stats``, ``.spider``, ``.schedule()``."""
+
     def __init__(
         self,
         spider: Spider,
@@ -88,11 +94,19 @@ class Engine:
         self.spider = spider
         self.settings = settings
         self.stats = Stats()
+        #: the crawl's life-cycle events (see pooledcrawl.signals)
+        self.signals = SignalBus()
         # `is None`, not `or`: an empty frontier has len() 0 and is falsy
         self.frontier: Frontier = frontier if frontier is not None else MemoryFrontier()
         self.transport: Transport = transport or make_transport(settings)
+        #: charges a request's retry budget when a proxy fails it (see _proxy_failed);
+        #: the retry decisions themselves are the Retry middleware's
         self.retry = RetryPolicy.from_settings(settings)
-        self.items = ItemProcessor(sinks, self.stats, settings.max_items, settings=settings)
+        #: when a request a middleware retries may go again (see retry_later)
+        self._not_before: dict[Request, float] = {}
+        self.items = ItemProcessor(
+            sinks, self.stats, settings.max_items, settings=settings, signals=self.signals
+        )
         self._clock = clock
         #: pool and latency metrics per domain, merged into the stats at the end
         self.metrics = CrawlMetrics(clock())
@@ -105,8 +119,6 @@ class Engine:
         self._workers: list[asyncio.Task[None]] = []
         self._seeder: asyncio.Task[None] | None = None
         self._drop_tracking = settings.drop_tracking_params
-        #: offsite and depth rules; None when the spider and settings set none
-        self._filter = RequestFilter.create(spider, settings, self.stats)
         #: with obey_robots, what the dispatcher pops from: requests robots.txt allows
         self.robots: RobotsFrontier | None = None
         if settings.obey_robots:
@@ -131,8 +143,11 @@ class Engine:
         wrap = policy_wrapper or (lambda factory: factory)
         #: proxy tiers (``--profile a,b,c``); one when a single profile is used
         self.tiers = Tiers.build(tiers, first, wrap=wrap)
-        #: block detection; None when nothing but the proxy ban statuses can be a block
+        #: what the BlockDetection middleware reports to; None when nothing but the
+        #: proxy ban statuses can be a block (then that middleware is left out)
         self.blocks = BlockBook.create(settings, spider, self.tiers)
+        #: the tier and session each request in flight went through, for the blocks
+        self._routes: dict[Request, tuple[int, ProxySession | None, str | None, str | None]] = {}
         #: bytes and cost; None when no price, budget or tiers are set
         self.cost = cost_meter(self.tiers, settings.budget)
         if self.cost is not None:
@@ -144,6 +159,19 @@ class Engine:
         self._auth_warned: set[str] = set()
         #: why the crawl had to stop short (every proxy down); the CLI exits 3
         self.fatal: str | None = None
+        # live lists: an unwatched signal costs one truth test where it would be sent
+        self._on_scheduled = self.signals.receivers(signals.request_scheduled)
+        self._on_dropped = self.signals.receivers(signals.request_dropped)
+        self._on_response = self.signals.receivers(signals.response_received)
+        self._on_idle = self.signals.receivers(signals.engine_idle)
+        self._idle_rounds_left = True
+        self._idle_task: asyncio.Task[None] | None = None
+        #: built last: their from_crawler() may use anything above
+        self.extensions = build_components(
+            ordered_entries({}, settings.extensions), self, "extension", {}
+        )
+        self.middleware = MiddlewareChain.from_crawler(self)
+        self._admit = self.middleware.schedule_hooks
 
     # ---- lifecycle -----------------------------------------------------------------
     async def run(self) -> Stats:
@@ -155,6 +183,7 @@ class Engine:
             proxies=self.proxies,
             tiers=self.tiers,
         )
+        self.dispatcher.on_idle = self._idle
         self.stats.started_at = time.monotonic()
         self.metrics.started = self._clock()
         try:
@@ -167,6 +196,8 @@ class Engine:
                     stack.push_async_callback(self.robots.close)
                 await self.items.open(self.spider)
                 stack.push_async_callback(self.items.close)
+                stack.push_async_callback(self._close_spider)
+                await self.signals.send(signals.spider_opened, spider=self.spider)
                 async with _usage_errors_unwrapped(), asyncio.TaskGroup() as tg:
                     self.dispatcher.producers += 1
                     self._seeder = tg.create_task(self._seed())
@@ -185,12 +216,46 @@ class Engine:
             for key, values in self.metrics.snapshot().items():
                 self.stats.domains.setdefault(key, {}).update(values)
             self.stats.extra["timeline"] = self.metrics.timeline.to_dict()
+            if self.signals.errors:
+                self.stats.errors.update(self.signals.errors)
             if self.proxies is not None:
                 self.stats.extra["proxies"] = self.proxies.snapshot(self._clock())
             self._tier_stats()
             if not self.stats.finish_reason:
                 self.stats.finish_reason = "finished"
         return self.stats
+
+    async def _close_spider(self) -> None:
+        """``spider_closed``, then ``Spider.closed(reason)``, before sinks close (so
+        both may still write items through them... and see the final counts)."""
+        reason = self.stats.finish_reason or "finished"
+        await self.signals.drain()
+        await self.signals.send(signals.spider_closed, spider=self.spider, reason=reason)
+        closed = getattr(self.spider, "closed", None)
+        if callable(closed):
+            try:
+                result = closed(reason)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                self._errors.record(f"{type(self.spider).__name__}.closed", exc)
+
+    def _idle(self) -> bool:
+        """Nothing left to fetch: True keeps the crawl open while ``engine_idle``
+        receivers run; the crawl ends when a round of them scheduled nothing."""
+        if not self._on_idle or not self._idle_rounds_left or self.dispatcher.closed:
+            return False
+        self.dispatcher.producers += 1
+        self._idle_task = asyncio.get_running_loop().create_task(self._send_idle())
+        return True
+
+    async def _send_idle(self) -> None:
+        try:
+            await self.signals.send(signals.engine_idle, spider=self.spider)
+        finally:
+            if self.frontier.exhausted():
+                self._idle_rounds_left = False
+            self.dispatcher.producer_done()
 
     def request_stop(self, reason: str, *, grace: float | None = None) -> None:
         """Stop taking new work; in-flight requests get ``grace`` seconds (default: the
@@ -218,7 +283,10 @@ class Engine:
             if not await self.frontier.claim_seeding():
                 return
             try:
-                async for request in self.spider.start():
+                start = self.spider.start()
+                if self.middleware.on_start:
+                    start = self.middleware.process_start(start, self.spider)
+                async for request in start:
                     if self.dispatcher.closed:
                         break
                     if isinstance(request, Request):
@@ -255,15 +323,32 @@ class Engine:
             canonical = canonical_or_raise(request.url, drop_tracking=self._drop_tracking)
         except InvalidURL as exc:
             self._bad_url(request.url, exc)
+            if self._on_dropped:
+                self._dropped(request, "invalid_url")
             return
         if parent is not None:
             request.depth = parent.depth + 1
-        if self._filter is not None and not self._filter.admit(request, canonical):
-            return
+        for admit in self._admit:  # offsite and depth rules (OffsiteDepth), ...
+            refused = admit(request, canonical, self.spider)
+            if refused is not None:
+                if self._on_dropped:
+                    self._dropped(request, refused)
+                return
         if self.frontier.push(request, canonical):
             self.dispatcher.notify()
+            if self._on_scheduled:
+                self.signals.send_nowait(
+                    signals.request_scheduled, request=request, spider=self.spider
+                )
         else:
             self.stats.duplicates_filtered += 1
+            if self._on_dropped:
+                self._dropped(request, "duplicate")
+
+    def _dropped(self, request: Request, reason: str) -> None:
+        self.signals.send_nowait(
+            signals.request_dropped, request=request, spider=self.spider, reason=reason
+        )
 
     def _bad_url(self, url: str, exc: InvalidURL) -> None:
         self.stats.errors["InvalidURL"] += 1
@@ -280,7 +365,7 @@ class Engine:
             if dispatcher.inflight > self.stats.max_inflight:
                 self.stats.max_inflight = dispatcher.inflight
             try:
-                outcome = await self._fetch(request, slot)
+                outcome = await self._download(request, slot)
                 if isinstance(outcome, Response):
                     await self._handle_response(request, outcome)
                 elif outcome is not None and request.errback is not None:
@@ -293,9 +378,110 @@ class Engine:
             if limit is not None and sum(self.stats.errors.values()) >= limit:
                 self.request_stop(f"close_on_errors reached ({limit} errors)")
 
-    async def _fetch(self, request: Request, slot: Slot) -> Response | Failure | None:
-        """Fetch once: a response for the spider, a Failure when given up, or None
-        when the request went back to the frontier for a retry."""
+    async def _download(self, request: Request, slot: Slot) -> Response | Failure | None:
+        if self.blocks is None:
+            return await self._download_once(request, slot)
+        try:
+            return await self._download_once(request, slot)
+        finally:
+            self._routes.pop(request, None)
+
+    async def _download_once(self, request: Request, slot: Slot) -> Response | Failure | None:
+        """The fetch wrapped in the downloader middlewares (each step only when some
+        middleware has that hook), then ``response_received``: a response for the
+        spider, a Failure for the errback, or None when a request went back to the
+        frontier (a retry, or one a middleware put in its place)."""
+        mw = self.middleware
+        if mw.on_request:
+            early: Request | Response | Failure | None
+            try:
+                early = await mw.process_request(request, self.spider)
+            except Exception as exc:
+                early = self._give_up_on(request, exc, "process_request")
+            if early is not None:
+                # answered or replaced before the network: the slot's policy saw nothing
+                self.dispatcher.waited(request, self._clock())
+                self.dispatcher.release(slot)
+                return await self._outcome(request, early)
+        outcome = await self._fetch(request, slot)
+        if isinstance(outcome, Response):
+            return await self._responded(request, outcome)
+        if outcome is None:
+            return None
+        if mw.on_exception:
+            recovered: Request | Response | Failure | None
+            try:
+                recovered = await mw.process_exception(request, outcome, self.spider)
+            except Exception as exc:
+                recovered = self._give_up_on(request, exc, "process_exception")
+            if recovered is not None:
+                return await self._outcome(request, recovered)
+        return self._give_up(request, outcome, None, outcome.name)
+
+    async def _outcome(
+        self, request: Request, got: Request | Response | Failure
+    ) -> Response | Failure | None:
+        if isinstance(got, Failure):
+            return got
+        if isinstance(got, Request):
+            self._reschedule(got, request)
+            return None
+        return await self._responded(request, got)
+
+    async def _responded(self, request: Request, response: Response) -> Response | Failure | None:
+        """A response through ``process_response`` and ``response_received``."""
+        if self.middleware.on_response:
+            try:
+                got = await self.middleware.process_response(request, response, self.spider)
+            except Exception as exc:
+                return self._give_up_on(request, exc, "process_response")
+            if isinstance(got, Request):
+                self._reschedule(got, request)
+                return None
+            response = got
+        if self._on_response:
+            await self.signals.send(
+                signals.response_received, response=response, request=request, spider=self.spider
+            )
+        return response
+
+    def _give_up_on(self, request: Request, exc: Exception, hook: str) -> Failure:
+        """A middleware raised: IgnoreRequest gives the request up; anything else is
+        also a bug, logged once per kind."""
+        if isinstance(exc, IgnoreRequest):
+            if exc.response is not None:
+                return self._give_up(request, None, exc.response, exc.reason)
+            return self._give_up(request, exc, None, exc.reason)
+        self._errors.record(f"middleware {hook}", exc)
+        return self._give_up(request, exc, None, f"middleware:{type(exc).__name__}")
+
+    def retry_later(self, request: Request, decision: RetryDecision) -> Request:
+        """For a retry middleware: count the retry and set when ``request`` may go
+        again; return the request from the hook and the engine queues it."""
+        request.attempts += 1
+        if decision.counts:
+            request.retries += 1
+        self.stats.retries += 1
+        self._not_before[request] = self._clock() + decision.delay
+        return request
+
+    def _reschedule(self, new: Request, current: Request) -> None:
+        """A middleware returned a request: the same one goes back to the frontier as
+        is (a retry: no duplicate filter), another is scheduled as a new request."""
+        if new is current:
+            not_before = self._not_before.pop(current, None)
+            if not_before is None:
+                current.attempts += 1
+                not_before = self._clock()
+            self.frontier.push_later(current, not_before)
+        else:
+            new.depth = current.depth  # a stand-in, not a link one level down
+            self.schedule(new, None)
+
+    async def _fetch(self, request: Request, slot: Slot) -> Response | TransportError | None:
+        """Fetch once, with the slot's, the proxies' and the sessions' accounting: the
+        response, the error, or None when the request went back to the frontier for
+        another proxy."""
         started = self._clock()
         waited = self.dispatcher.waited(request, started)
         self.stats.requests += 1
@@ -307,6 +493,9 @@ class Engine:
         if proxy is not None and tier.sessions is not None:
             session = tier.sessions.take(proxy.proxy, slot_key(request.url), started)
             url = session.proxy.url
+        if self.blocks is not None:
+            label = proxy.label if proxy is not None else None
+            self._routes[request] = (slot.tier, session, url, label)
         try:
             response = await tier.transport.fetch(request, url)
         except TransportError as exc:
@@ -335,7 +524,7 @@ class Engine:
                         self._warn_auth(proxy)
                     if self._proxy_failed(request, proxy, started, exc.name, tier):
                         return None
-            return self._on_transport_error(request, exc, tier.retry)
+            return exc
         except BaseException:
             if proxy is not None and pool is not None:
                 pool.release(proxy)
@@ -359,63 +548,29 @@ class Engine:
         status = response.status
         self.stats.status_counts[status] += 1
         self.stats.http_versions[response.http_version] += 1
-        block = None
-        if self.blocks is not None or self.cost is not None:
-            block = self._account(request, response, slot, tier, session, proxy, now)
+        if self.cost is not None:
+            self._charge(request, response, slot, tier)
+        if session is not None:
+            self._session_done(tier, session, url, now, blocked=False)
         if proxy is not None:
-            if session is not None and block is not None:
-                # the gateway answered: the exit was refused, so rotate the session
-                # rather than bench the gateway
+            if session is not None and status in tier.ban_statuses:
+                # the gateway answered: the exit was refused, so the BlockDetection
+                # middleware rotates the session rather than bench the gateway
                 assert pool is not None
                 if pool.succeeded(proxy, started):
                     log.warning("proxy %s works again: crawl resumed", proxy.label)
             elif self._proxy_answered(request, proxy, started, status, tier):
-                if session is not None:
-                    self._session_done(tier, session, url, now, blocked=False)
                 return None
-        if session is not None:
-            self._session_done(tier, session, url, now, blocked=block is not None)
-        if block is not None and (session is not None or block.kind != "status"):
-            return self._on_block(request, response, tier, fresh=session is not None)
-        if status in tier.retry.retry_statuses:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-            decision = tier.retry.for_status(request, status, retry_after)
-            if decision is not None:
-                self._requeue(request, decision)
-                return None
-            if status != 429:
-                return self._give_up(request, None, response, f"HTTP {status}")
         return response
 
     # ---- blocks, sessions, tiers and cost ------------------------------------------
-    def _account(
-        self,
-        request: Request,
-        response: Response,
-        slot: Slot,
-        tier: Tier,
-        session: ProxySession | None,
-        proxy: PoolProxy | None,
-        now: float,
-    ) -> BlockDecision | None:
-        """Block detection, the tier policy's window, and the cost meter, for a response."""
-        domain = slot_key(request.url)
-        block = self.blocks.check(response) if self.blocks is not None else None
-        if block is not None and self.blocks is not None:
-            self.blocks.count(
-                block,
-                domain=domain,
-                tier=tier.name,
-                session=session,
-                proxy=proxy.label if proxy is not None else None,
-            )
-        self.tiers.observe(domain, slot.tier, now, blocked=block is not None)
+    def _charge(self, request: Request, response: Response, slot: Slot, tier: Tier) -> None:
         cost = self.cost
-        if cost is not None:
-            cost.charge(tier.name, f"{slot.tier}:{tier.name}", domain, response.wire_bytes)
-            if cost.over_budget(self.dispatcher.inflight):
-                self.request_stop(f"budget reached ({cost.total.cost:.4g} of {cost.budget:g})")
-        return block
+        assert cost is not None
+        domain = slot_key(request.url)
+        cost.charge(tier.name, f"{slot.tier}:{tier.name}", domain, response.wire_bytes)
+        if cost.over_budget(self.dispatcher.inflight):
+            self.request_stop(f"budget reached ({cost.total.cost:.4g} of {cost.budget:g})")
 
     def _session_done(
         self, tier: Tier, session: ProxySession, url: str | None, now: float, *, blocked: bool
@@ -426,29 +581,55 @@ class Engine:
             if discard is not None:
                 discard(url)  # its connections and cookies go with it
 
-    def _on_block(
-        self, request: Request, response: Response, tier: Tier, *, fresh: bool
-    ) -> Failure | None:
-        """A blocked response never reaches the spider. It is retried at once on a fresh
-        session (a new exit), or after a backoff without sessions, up to
-        ``max_block_retries`` without using the retry budget; then the budget; then
-        it is given up as ``Blocked``."""
-        assert self.blocks is not None
+    def retry_policy(self, request: Request) -> RetryPolicy:
+        """For the Retry middleware: the retry policy of the tier ``request`` went through."""
+        route = self._routes.get(request)
+        return self.tiers[route[0] if route is not None else 0].retry
+
+    def on_block_decision(
+        self, request: Request, response: Response, decision: BlockDecision | None
+    ) -> Request | None:
+        """For the BlockDetection middleware: what the decision on ``response`` means.
+
+        It is counted (per domain, tier, session and proxy) and fed to the tier policy.
+        A block never reaches the spider: the session that got it is retired, and the
+        request is retried at once on a fresh session (a new exit) or through the tier
+        above, else after a backoff, up to ``max_block_retries`` without using the
+        retry budget; then the budget; then it is given up as ``Blocked``. A ban
+        status with no session in play stays the proxy pool's business, as before."""
+        book = self.blocks
+        route = self._routes.get(request)
+        if book is None or route is None:
+            return None
+        index, session, url, label = route
+        tier = self.tiers[index]
+        now = self._clock()
+        domain = slot_key(request.url)
+        self.tiers.observe(domain, index, now, blocked=decision is not None)
+        if decision is None:
+            return None
+        book.count(decision, domain=domain, tier=tier.name, session=session, proxy=label)
+        if session is not None:
+            assert tier.sessions is not None
+            if tier.sessions.retire(session):
+                discard = getattr(tier.transport, "discard", None)
+                if discard is not None:
+                    discard(url)
+        elif decision.kind == "status":
+            return None
         blocked = request.get_meta("_blocks", 0) + 1
         request.meta["_blocks"] = blocked
         if not request.get_meta("dont_retry") and blocked <= tier.settings.max_block_retries:
             # a new session usually is a new IP, and a tier above may take over; a few
             # in a row blocked means the pool is burnt for now, so give it time
-            fresh = fresh or tier.index + 1 < len(self.tiers)
+            fresh = session is not None or tier.index + 1 < len(self.tiers)
             delay = 0.0 if fresh and blocked <= 3 else tier.retry.backoff(blocked)
-            self.blocks.retried += 1
-            self._requeue(request, RetryDecision(delay, counts=False))
-            return None
-        decision = tier.retry.for_error(request, True)
-        if decision is not None:
-            self._requeue(request, decision)
-            return None
-        return self._give_up(request, None, response, "Blocked")
+            book.retried += 1
+            return self.retry_later(request, RetryDecision(delay, counts=False))
+        decision_ = tier.retry.for_error(request, True)
+        if decision_ is not None:
+            return self.retry_later(request, decision_)
+        raise IgnoreRequest("Blocked", response=response)
 
     def _tier_stats(self) -> None:
         extra = self.stats.extra
@@ -469,8 +650,34 @@ class Engine:
                     )
 
     async def _fetch_aside(self, request: Request) -> Response:
-        """A fetch outside the crawl's slots and stats (robots.txt), through a proxy
-        when the crawl uses them, so it comes from the same addresses."""
+        """A fetch outside the crawl's slots and stats (robots.txt). As in Scrapy it
+        passes the downloader middlewares, so a cache can answer it and a signer sign
+        it; but it is never retried (``dont_retry``), and the caller judges the raw
+        status itself, so a middleware giving the request up does not count."""
+        request.meta["dont_retry"] = True
+        mw = self.middleware
+        try:
+            if mw.on_request:
+                early = await mw.process_request(request, self.spider)
+                if isinstance(early, Response):
+                    return early
+            response = await self._fetch_through_pool(request)
+            if mw.on_response:
+                try:
+                    got = await mw.process_response(request, response, self.spider)
+                except IgnoreRequest:
+                    return response
+                if isinstance(got, Response):
+                    return got
+            return response
+        except TransportError:
+            raise
+        except Exception as exc:
+            self._errors.record("middleware on robots.txt", exc)
+            raise TransportError(type(exc).__name__, str(exc), retryable=False) from None
+
+    async def _fetch_through_pool(self, request: Request) -> Response:
+        """Through a proxy when the crawl uses them, so it comes from the same addresses."""
         pool = self.proxies
         if pool is None:
             return await self.transport.fetch(request)
@@ -610,18 +817,6 @@ class Engine:
             if await self.dispatcher.wait_closed(wait):
                 return
 
-    def _on_transport_error(
-        self, request: Request, exc: TransportError, retry: RetryPolicy
-    ) -> Failure | None:
-        free = exc.stale_connection and not request.get_meta("_stale_retried")
-        if free:
-            request.meta["_stale_retried"] = True
-        decision = retry.for_error(request, exc.retryable, free=free)
-        if decision is not None:
-            self._requeue(request, decision)
-            return None
-        return self._give_up(request, exc, None, exc.name)
-
     def _requeue(self, request: Request, decision: RetryDecision) -> None:
         request.attempts += 1
         if decision.counts:
@@ -682,7 +877,11 @@ class Engine:
         kwargs = request._cb_kwargs or {}
         try:
             result = callback(arg, **kwargs)
-            if type(result) is types.GeneratorType:
+            if self.middleware.on_output:
+                stream = self.middleware.process_spider_output(arg, outputs_of(result), self.spider)
+                async for output in stream:
+                    self._take_output(output, request, items)
+            elif type(result) is types.GeneratorType:
                 # the usual callback: a plain generator, iterated without an async wrapper
                 for output in result:
                     self._take_output(output, request, items)

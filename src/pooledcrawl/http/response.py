@@ -26,14 +26,22 @@ if TYPE_CHECKING:
     from pooledcrawl.http.request import Callback, Request
     from pooledcrawl.metrics.timing import Timing
 
-__all__ = ["Response"]
+__all__ = ["Response", "document_type"]
 
 _CHARSET_RE = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
 # what str.strip() removes from an ASCII string and bytes.strip() does not
 _STR_ONLY_SPACE = frozenset(b"\x1c\x1d\x1e\x1f")
 _XML_DECLARATION = re.compile(r"[\s\ufeff]*<\?xml\s")
-# what bytes.strip() would leave starting with "<" but not with "<?xml"
+# what bytes.strip() would leave starting with "<" (and not with "<?xml": sniffing
+# such a page needs its root element, see _sniff)
+_ANY_MARKUP_START = re.compile(rb"[ \t\n\r\x0b\x0c]*<")
 _MARKUP_START = re.compile(rb"[ \t\n\r\x0b\x0c]*<(?!\?xml)")
+# an XHTML page behind its XML declaration: the doctype or root element says html
+#: how far w3lib's html_body_declared_encoding looks for a declaration
+_W3LIB_SCAN = 4096
+_META_CHARSET = re.compile(rb"<meta\s[^>]*charset", re.I)
+_BASE_TAG = re.compile(rb"<base[\s/>]", re.I)
+_XHTML_ROOT = re.compile(r"<(?:!doctype\s+html|html[\s>/])", re.I)
 # "prefix:name" in an XPath (not an axis's "::"); string literals may match too: harmless
 _PREFIX_RE = re.compile(r"[\w.-]:(?!:)")
 #: lxml parse errors after which parsel decodes the page itself, with replacements
@@ -46,6 +54,7 @@ class Response:
     """An HTTP response. Text and selectors are decoded and parsed only when used."""
 
     __slots__ = (
+        "_base",
         "_origin",
         "_selector",
         "_text",
@@ -83,6 +92,7 @@ class Response:
         self._text: str | None = None
         self._selector: Selector | None = None
         self._origin: str | None = None
+        self._base: str | None = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -105,7 +115,9 @@ class Response:
                 self.encoding_hint = encoding
                 return self.body.decode(encoding, "replace")
         try:
-            encoding, text = html_to_unicode(content_type, self.body)
+            encoding, text = html_to_unicode(
+                content_type, self.body, auto_detect_fun=_late_declared
+            )
         except (LookupError, ValueError):
             encoding, text = "utf-8", self.body.decode("utf-8", "replace")
         self.encoding_hint = encoding
@@ -121,7 +133,13 @@ class Response:
             if encoding is not None:
                 return encoding
         bom, _ = read_bom(body)
-        return bom or http_content_type_encoding(content_type) or _declared(body) or "utf-8"
+        return (
+            bom
+            or http_content_type_encoding(content_type)
+            or _declared(body)
+            or _late_declared(body)
+            or "utf-8"
+        )
 
     def json(self) -> Any:
         """The body parsed as JSON (orjson)."""
@@ -136,25 +154,31 @@ class Response:
         return self._selector
 
     def _parse(self, selector_cls: type[Selector]) -> Selector:
-        """The page parsed, as ``Selector(text=self.text)`` would, at less cost: markup
-        is typed ``html`` up front (parsel would first try it as JSON), and a UTF-8
-        page goes to lxml as bytes instead of being decoded and encoded again."""
+        """The page parsed as its Content-Type says (``document_type``), sniffed
+        only when the header names no markup or JSON type. HTML is the common case,
+        and a UTF-8 page goes to lxml as bytes instead of being decoded and encoded
+        again; the result is what ``Selector(text=self.text, type=...)`` gives."""
         body = self.body
-        if self._text is None and self._plain_markup(body) and _is_utf8(self._encoding()):
+        kind = document_type(self.headers.get("Content-Type", "") or "")
+        if (
+            self._text is None
+            and (kind == "html" or (kind is None and _MARKUP_START.match(body) is not None))
+            and self._plain_markup(body)
+            and _is_utf8(self._encoding())
+        ):
             root = _utf8_html_root(body)
             if root is not None:
                 return selector_cls(root=root, type="html")
             return selector_cls(body=body, encoding="utf-8", type="html")
         text = self.text
-        markup = text.lstrip().startswith("<") and _XML_DECLARATION.match(text) is None
-        return selector_cls(text=text, type="html" if markup else None)
+        return selector_cls(text=text, type=kind or _sniff(text))
 
     @staticmethod
     def _plain_markup(body: bytes) -> bool:
         """HTML whose bytes parsel strips and cleans exactly as it would its text:
-        it starts with ``<`` (so it is neither JSON nor an XML declaration) and
-        ends in ASCII that both ``str.strip`` and ``bytes.strip`` agree on."""
-        if _MARKUP_START.match(body) is None or b"\x00" in body:
+        it starts with ``<`` and ends in ASCII that both ``str.strip`` and
+        ``bytes.strip`` agree on, with no NUL (parsel drops those from text)."""
+        if _ANY_MARKUP_START.match(body) is None or b"\x00" in body:
             return False
         tail = body[-64:].rstrip() or body.rstrip()  # no copy of the whole page
         return bool(tail) and tail[-1] < 0x80 and tail[-1] not in _STR_ONLY_SPACE
@@ -179,10 +203,31 @@ class Response:
         return self.selector.xpath(query, **kwargs)
 
     def urljoin(self, href: str) -> str:
-        """Resolve a link found on this page."""
+        """Resolve a link found on this page (against its ``<base href>``, if any)."""
         if self._origin is None:
-            self._origin = origin_of(self.url) or ""
-        return join_url(self.url, href, self._origin or None)
+            self._origin = origin_of(self.base_url) or ""
+        return join_url(self.base_url, href, self._origin or None)
+
+    @property
+    def base_url(self) -> str:
+        """What links on this page resolve against: the page's URL, or the http(s)
+        URL its ``<base href>`` names (HTML Standard, "document base URL"). The
+        bytes before ``<body`` are searched first, so a page without the tag is
+        not parsed for it."""
+        if self._base is None:
+            self._base = self.url
+            body = self.body
+            end = body.find(b"<body")
+            if end == -1:
+                end = body.find(b"<BODY")
+            if _BASE_TAG.search(body, 0, len(body) if end == -1 else end) is not None:
+                selector = self.selector
+                if selector.type == "html":
+                    href = selector.root.xpath("string(//base[@href][1]/@href)")
+                    joined = join_url(self.url, href) if href.strip() else ""
+                    if joined.startswith(("http://", "https://")):
+                        self._base = joined
+        return self._base
 
     def follow(
         self, href: str | Selector, callback: Callback | None = None, **kwargs: Any
@@ -215,7 +260,7 @@ class Response:
                 raise ValueError("follow_all needs urls, css= or xpath=")
             hrefs = self._hrefs(css, xpath)
         if self._origin is None:
-            self._origin = origin_of(self.url) or ""
+            self._origin = origin_of(self.base_url) or ""
         origin = self._origin
         for href in hrefs:
             # root-relative links, the common case, joined inline (as join_url does)
@@ -247,6 +292,34 @@ class Response:
         return f"<Response {self.status} {self.url}>"
 
 
+@functools.lru_cache(maxsize=128)
+def document_type(content_type: str) -> str | None:
+    """The parser a Content-Type asks for: ``html`` for text/html and XHTML (as
+    browsers and Scrapy's HtmlResponse do, whatever the body starts with),
+    ``xml`` for ``*/xml`` and ``*+xml``, ``json`` for ``*/json`` and ``*+json``;
+    None when the header is missing or names no such type (octet-stream,
+    text/plain, ...): the body is sniffed then."""
+    media = content_type.partition(";")[0].strip().lower()
+    if media in ("text/html", "application/xhtml+xml"):
+        return "html"
+    if media.endswith(("/json", "+json")):
+        return "json"
+    if media.endswith(("/xml", "+xml")):
+        return "xml"
+    return None
+
+
+def _sniff(text: str) -> str | None:
+    """The type of a page with no useful Content-Type: markup is HTML unless an
+    XML declaration opens it and no html doctype or root follows; anything else
+    is left to parsel (JSON if it parses as a JSON document, else HTML)."""
+    if not text.lstrip().startswith("<"):
+        return None
+    if _XML_DECLARATION.match(text) is not None and _XHTML_ROOT.search(text, 0, 2048) is None:
+        return "xml"
+    return "html"
+
+
 def _href_of(sel: Selector) -> str | None:
     return _href_of_node(sel.root)
 
@@ -270,6 +343,24 @@ def _declared(body: bytes) -> str | None:
         if b"charset" not in head and b"<?xml" not in head and b"<!--" not in head:
             return None
     return html_body_declared_encoding(body)
+
+
+def _late_declared(body: bytes) -> str | None:
+    """A ``<meta charset>`` in the head past the 4 KB w3lib scans: browsers honour
+    one anywhere in the head (they start decoding again when the parser reaches
+    it; HTML Standard, "changing the encoding while parsing"). Long inline
+    scripts and styles put it there. Two ``find`` calls bound the search to the
+    head, so a page with its ``<body>`` early pays nothing more."""
+    if len(body) <= _W3LIB_SCAN:
+        return None
+    ends = [i for i in (body.find(b"<body"), body.find(b"<BODY")) if i != -1]
+    end = min(ends) if ends else len(body)
+    if end <= _W3LIB_SCAN:
+        return None
+    match = _META_CHARSET.search(body, _W3LIB_SCAN - 512, end)
+    if match is None:
+        return None
+    return html_body_declared_encoding(body[match.start() : match.start() + 1024])
 
 
 def _evaluate(selector: Selector, xpath: str) -> list[Any] | None:

@@ -72,6 +72,8 @@ class RequestFilter:
         self._max_depth = max_depth
         self._depth_priority = depth_priority
         self._hosts: dict[str, bool] = {}
+        #: why the last request admit() refused was refused: "depth" or "offsite"
+        self.reason = ""
         self._logged: set[str] = set()
 
     @classmethod
@@ -95,9 +97,11 @@ class RequestFilter:
             extra["request_depth_max"] = depth
         if self._max_depth is not None and depth > self._max_depth:
             extra["depth_filtered"] = extra.get("depth_filtered", 0) + 1
+            self.reason = "depth"
             return False
         if self._domains and not self._onsite(request, canonical_url):
             extra["offsite_filtered"] = extra.get("offsite_filtered", 0) + 1
+            self.reason = "offsite"
             return False
         if self._depth_priority and depth:
             request.priority -= depth * self._depth_priority

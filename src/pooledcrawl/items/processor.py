@@ -14,6 +14,7 @@ from pooledcrawl.engine.stats import ErrorLog, Stats
 from pooledcrawl.errors import DropItem
 from pooledcrawl.items.base import Item, Sink
 from pooledcrawl.items.pipelines import build_pipelines
+from pooledcrawl.signals import SignalBus, item_dropped, item_scraped
 
 if TYPE_CHECKING:
     from pooledcrawl.settings import Settings
@@ -54,6 +55,7 @@ class ItemProcessor:
         *,
         settings: Settings | None = None,
         pipelines: Sequence[Any] = (),
+        signals: SignalBus | None = None,
     ) -> None:
         self._sinks = list(sinks)
         # Sinks that may wait (a database) open first, so a refused connection fails the
@@ -73,6 +75,10 @@ class ItemProcessor:
         self._failed: Counter[str] = Counter()
         self._sink_seconds = 0.0
         self._last_refresh = 0.0
+        self._signals = signals
+        # live receiver lists: no per-item cost while nobody listens
+        self._on_scraped = signals.receivers(item_scraped) if signals else []
+        self._on_dropped = signals.receivers(item_dropped) if signals else []
 
     # ---- lifecycle -------------------------------------------------------------------
     async def open(self, spider: Spider) -> None:
@@ -112,6 +118,10 @@ class ItemProcessor:
             started = time.perf_counter()
             for sink in self._writers:
                 await sink.write(items)
+            if self._on_scraped:
+                assert self._signals is not None
+                for item in items:
+                    await self._signals.send(item_scraped, item=item, spider=self._spider)
             now = time.perf_counter()
             self._sink_seconds += now - started
             if now - self._last_refresh >= _STATS_REFRESH:
@@ -174,7 +184,13 @@ class ItemProcessor:
                     if inspect.isawaitable(result):
                         result = await result
                 except DropItem as exc:
-                    self._count_drop(str(exc) or "dropped")
+                    reason = str(exc) or "dropped"
+                    self._count_drop(reason)
+                    if self._on_dropped:
+                        assert self._signals is not None
+                        await self._signals.send(
+                            item_dropped, item=current, spider=spider, reason=reason
+                        )
                     current = None
                     break
                 except Exception as exc:

@@ -52,6 +52,8 @@ SECTIONS: dict[str, dict[str, str]] = {
     },
     "http": {
         "http2": "http2",
+        "transport": "transport",
+        "impersonate": "impersonate",
         "max_response_size": "max_response_size",
         "max_redirects": "max_redirects",
         "user_agent": "user_agent",

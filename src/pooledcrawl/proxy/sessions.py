@@ -181,6 +181,15 @@ class SessionPool:
             return True
         return False
 
+    def retire(self, session: ProxySession) -> bool:
+        """``session`` was blocked (after its request ended): it is not used again. True
+        when this call retired it."""
+        session.blocks += 1
+        if session.retired:
+            return False
+        self._retire(self._live.get(session.domain, []), session, blocked=True)
+        return True
+
     def _retire(self, live: list[ProxySession], session: ProxySession, *, blocked: bool) -> None:
         session.retired = True
         if session in live:

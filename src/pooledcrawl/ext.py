@@ -1,0 +1,70 @@
+"""The extension protocols: what a custom component implements.
+
+Everything a user plugs in is typed here, in one place:
+
+- :class:`DownloaderMiddleware` and :class:`SpiderMiddleware`: listed in the
+  ``middlewares`` setting;
+- :class:`Extension`: listed in the ``extensions`` setting; connects to
+  :mod:`pooledcrawl.signals`;
+- :class:`Crawler`: what ``from_crawler(crawler)`` receives;
+- :class:`Frontier`, :class:`Transport`, :class:`Sink` and :class:`ConcurrencyPolicy`:
+  the engine's I/O components and per-domain policy.
+
+Protocols are structural: implement the methods, no base class needed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.items.base import Sink
+from pooledcrawl.middleware.base import DownloaderMiddleware, SpiderMiddleware
+from pooledcrawl.throttle.base import ConcurrencyPolicy
+from pooledcrawl.transport.base import Transport, TransportError
+
+if TYPE_CHECKING:
+    from pooledcrawl.engine.stats import Stats
+    from pooledcrawl.http.request import Request
+    from pooledcrawl.settings import Settings
+    from pooledcrawl.signals import SignalBus
+    from pooledcrawl.spider import Spider
+
+__all__ = [
+    "ConcurrencyPolicy",
+    "Crawler",
+    "DownloaderMiddleware",
+    "Extension",
+    "Frontier",
+    "Middleware",
+    "Sink",
+    "SpiderMiddleware",
+    "Transport",
+    "TransportError",
+]
+
+#: either kind of middleware (one class may implement both)
+Middleware = DownloaderMiddleware | SpiderMiddleware
+
+
+class Crawler(Protocol):
+    """The running crawl, as middlewares and extensions see it."""
+
+    settings: Settings
+    signals: SignalBus
+    stats: Stats
+    spider: Spider
+
+    def schedule(self, request: Request, parent: Request | None) -> None:
+        """Queue a request (deduplicated and filtered like a spider's)."""
+
+    def request_stop(self, reason: str, *, grace: float | None = None) -> None:
+        """End the crawl: no new requests; in-flight ones get ``grace`` seconds."""
+
+
+class Extension(Protocol):
+    """Any class; built with ``from_crawler(crawler)`` when it defines one (else with no
+    arguments), and returning None from ``from_crawler`` leaves it out."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Any: ...

@@ -1,0 +1,514 @@
+"""HTTP/2 (and HTTP/1.1) over libcurl through curl_cffi: the fast HTTP/2 transport, and
+the one that can present a browser's TLS and HTTP/2 fingerprint (``impersonate``).
+
+Installed with ``pip install 'pooledcrawl[curl]'``. What to know:
+
+* **Sessions.** One libcurl multi handle (its connection pool), one share handle
+  (cookies, DNS and TLS sessions) and a free list of easy handles per proxy *and*
+  identity: a connection opened with one browser's ClientHello must never carry a
+  request that claims to be another browser.
+* **HTTP/2 and fallback.** h2 is offered through TLS ALPN (``CURL_HTTP_VERSION_2TLS``);
+  a server that does not select it gets HTTP/1.1, per server, on the same session.
+  Plain ``http://`` is HTTP/1.1. libcurl multiplexes up to the server's
+  ``MAX_CONCURRENT_STREAMS`` (at most 100) per connection and opens another
+  connection past that, within the connection limits.
+* **The same rules as the other transports.** Redirects are followed here, not by
+  libcurl, so loops, the hop limit and non-http(s) targets fail with the same names
+  as over aiohttp; bodies are capped after decompression (a gzip bomb stops at the
+  cap), and ``Content-Length`` over the cap fails before the body is read.
+* **Timeouts.** ``timeout_connect`` and ``timeout_total`` are libcurl's connect and
+  transfer timeouts (in ms). ``timeout_sock_read`` (no byte for that long) is
+  libcurl's low-speed check, which counts whole seconds: it is rounded up.
+* **Metrics, and what libcurl cannot report.** Reuse comes from
+  ``CURLINFO_NUM_CONNECTS`` per exchange. The pool wait of an exchange on a kept-alive
+  connection (or HTTP/2 stream) is its ``PRETRANSFER_TIME_T``: all of it was waiting.
+  When the wait ended in a *new* connection, it is not told apart from connecting
+  (as over aiohttp): ``CURLINFO_QUEUE_TIME_T`` would, but it over-counts transfers
+  that waited behind others (seen with libcurl 8.23). A kept-alive connection the
+  server had closed is resent on a fresh one by libcurl, for every method, without
+  telling: ``disconnects`` stays 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterable
+from io import BytesIO
+from typing import Final
+from urllib.parse import urljoin, urlsplit
+
+from curl_cffi import (
+    AsyncCurl,
+    Curl,
+    CurlError,
+    CurlHttpVersion,
+    CurlInfo,
+    CurlLockData,
+    CurlMOpt,
+    CurlOpt,
+    CurlShare,
+    ffi,
+    lib,
+)
+from curl_cffi.requests.impersonate import REAL_TARGET_MAP, BrowserType
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from pooledcrawl.errors import UsageError
+from pooledcrawl.http.request import Request
+from pooledcrawl.http.response import Response
+from pooledcrawl.metrics.timing import Timing
+from pooledcrawl.profiles.loader import session_connector_limit
+from pooledcrawl.settings import DEFAULT_USER_AGENT, Settings
+from pooledcrawl.transport.base import TransportError
+
+__all__ = ["CurlTransport", "check_impersonate", "impersonate_targets"]
+
+log = logging.getLogger("pooledcrawl.transport")
+
+#: TransportError name when a proxy refuses our credentials (as over aiohttp)
+PROXY_AUTH_FAILED = "ProxyAuthenticationRequired"
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+_HTTP_VERSIONS: Final = {1: "HTTP/1.0", 2: "HTTP/1.1", 3: "HTTP/2", 4: "HTTP/2", 30: "HTTP/3"}
+#: libcurl's CURLproxycode values (curl.h): SOCKS replies that blame the target, not the proxy
+_PX_TARGET_SIDE: Final = frozenset({19, 21, 22, 24})  # refused, host/net unreachable, TTL
+_PX_AUTH: Final = frozenset({12, 14, 28, 33})  # no auth method, auth recv/send, user rejected
+
+
+def impersonate_targets() -> list[str]:
+    """Every browser name curl_cffi can impersonate: versioned targets and aliases."""
+    return sorted({b.value for b in BrowserType} | set(REAL_TARGET_MAP))
+
+
+def check_impersonate(target: str) -> str:
+    """``target`` resolved to a versioned one (``chrome`` -> ``chrome152``), or a UsageError."""
+    if target in REAL_TARGET_MAP:
+        return REAL_TARGET_MAP[target]
+    if target in {b.value for b in BrowserType}:
+        return target
+    names = ", ".join(n for n in impersonate_targets() if not n[-1].isdigit())
+    raise UsageError(
+        f"setting impersonate: curl_cffi knows no browser {target!r} "
+        f"(try one of {names}, or a versioned name such as chrome131)"
+    )
+
+
+class _CappedBody:
+    """The write target of a transfer: refuses to hold more than ``cap`` bytes.
+
+    libcurl hands it the *decoded* body, so the cap holds for compressed bodies too;
+    the exception travels back through curl_cffi and fails the transfer."""
+
+    __slots__ = ("cap", "parts", "size")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        if self.size > self.cap:
+            raise TransportError(
+                "ResponseTooLarge", f"body over the {self.cap}-byte cap", retryable=False
+            )
+        self.parts.append(data)
+        return len(data)
+
+
+class _Session:
+    """A multi handle (the connection pool), its share handle and idle easy handles."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.multi = AsyncCurl()
+        limit = session_connector_limit(settings)
+        _multi_setopt(self.multi, CurlMOpt.MAX_TOTAL_CONNECTIONS, limit)
+        _multi_setopt(self.multi, CurlMOpt.MAXCONNECTS, limit)
+        if settings.connector_limit_per_host:
+            per_host = settings.connector_limit_per_host
+            _multi_setopt(self.multi, CurlMOpt.MAX_HOST_CONNECTIONS, per_host)
+        self.share = CurlShare(dns=True, ssl_session=True)
+        if settings.cookies:
+            self.share.share(CurlLockData.COOKIE)
+        self.idle: list[Curl] = []
+
+    def take(self) -> Curl:
+        return self.idle.pop() if self.idle else Curl()
+
+    async def close(self) -> None:
+        await self.multi.close()  # type: ignore[no-untyped-call]
+        for curl in self.idle:
+            curl.close()
+        self.idle.clear()
+        with contextlib.suppress(CurlError):  # a handle still in flight: freed with it
+            self.share.close()
+
+
+class CurlTransport:
+    """One session per (proxy, impersonated browser), each made on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._sessions: dict[tuple[str | None, str | None], _Session] = {}
+        self._cap = settings.max_response_size
+        wanted = settings.impersonate
+        self._impersonate = check_impersonate(wanted) if wanted else None
+        self._targets: dict[str, str] = {}
+        # a browser identity sends its own User-Agent, unless the user set one on purpose
+        base: dict[str, str] = {}
+        if settings.user_agent != DEFAULT_USER_AGENT or not self._impersonate:
+            base["user-agent"] = settings.user_agent
+        base.update((k.lower(), v) for k, v in settings.default_headers.items())
+        self._base_headers = base
+        self._base_lines = _header_lines(base.items())
+        self._user_agent_lines = _header_lines([("user-agent", settings.user_agent)])
+
+    # ---- sessions ---------------------------------------------------------------------
+    def _target(self, request: Request) -> str | None:
+        meta = request._meta
+        wanted = meta.get("impersonate") if meta else None
+        if wanted is None:
+            return self._impersonate
+        if not wanted:  # "" or False: no browser identity for this request
+            return None
+        target = self._targets.get(wanted)
+        if target is None:
+            try:
+                target = check_impersonate(str(wanted))
+            except UsageError as exc:
+                raise TransportError("ImpersonateError", str(exc), retryable=False) from None
+            self._targets[wanted] = target
+        return target
+
+    def _session(self, proxy: str | None, target: str | None) -> _Session:
+        key = (proxy, target)
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = _Session(self._settings)
+        return session
+
+    # ---- fetching ---------------------------------------------------------------------
+    async def fetch(self, request: Request, proxy: str | None = None) -> Response:
+        target = self._target(request)
+        session = self._session(proxy, target)
+        timing = Timing()
+        started = time.perf_counter()
+        curl = session.take()
+        method, url, body = request.method, request.url, request.body
+        headers = request.headers
+        visited = [url]
+        try:
+            async with asyncio.timeout(self._settings.timeout_total):
+                while True:
+                    sink = _CappedBody(self._cap)
+                    head = BytesIO()
+                    self._configure(curl, session, method, url, headers, body, proxy, target)
+                    curl.setopt(CurlOpt.WRITEDATA, sink)
+                    curl.setopt(CurlOpt.HEADERDATA, head)
+                    try:
+                        await session.multi.add_handle(curl)
+                    except CurlError as exc:
+                        raise _classify(curl, exc, proxy, self._cap) from exc
+                    finally:
+                        curl.clean_handles_and_buffers()
+                    opened = _info(curl, CurlInfo.NUM_CONNECTS)
+                    timing.opened += opened
+                    timing.reused += opened == 0
+                    if not opened:
+                        # on a kept-alive connection (or stream), the time until the
+                        # request could be sent was all waiting for it
+                        timing.conn_wait += _info(curl, CurlInfo.PRETRANSFER_TIME_T) / 1e6
+                    status = _info(curl, CurlInfo.RESPONSE_CODE)
+                    if status not in _REDIRECTS:
+                        break
+                    location = _redirect_target(curl, url, head.getvalue())
+                    if location is None:
+                        break
+                    if len(visited) > self._settings.max_redirects:
+                        raise _too_many(visited)
+                    if urlsplit(location).scheme.lower() not in ("http", "https"):
+                        raise TransportError(
+                            "RedirectRefused",
+                            f"redirect to a non-http(s) URL: {location}",
+                            retryable=False,
+                        )
+                    method, body, headers = _redirected(
+                        status, method, body, headers, url, location
+                    )
+                    url = location
+                    visited.append(url)
+                timing.body = time.perf_counter() - started
+                # the final exchange's body transfer: total time less time to first byte
+                transfer = _info(curl, CurlInfo.TOTAL_TIME_T) - _info(
+                    curl, CurlInfo.STARTTRANSFER_TIME_T
+                )
+                timing.headers = max(timing.body - transfer / 1e6, 0.0)
+                version = _HTTP_VERSIONS.get(_info(curl, CurlInfo.HTTP_VERSION), "HTTP/1.1")
+        except TransportError as exc:
+            _discard(session, curl)
+            exc.args = (_scrub(str(exc.args[0]), proxy),)
+            raise
+        except TimeoutError as exc:
+            _discard(session, curl)
+            raise TransportError("TimeoutError", "timed out", retryable=True) from exc
+        except BaseException:
+            _discard(session, curl)
+            raise
+        session.idle.append(curl)
+        response = Response(
+            url, status, _parse_headers(head.getvalue()), b"".join(sink.parts), request, version
+        )
+        response.timing = timing
+        return response
+
+    def _configure(
+        self,
+        curl: Curl,
+        session: _Session,
+        method: str,
+        url: str,
+        headers: dict[str, str] | None,
+        body: bytes | None,
+        proxy: str | None,
+        target: str | None,
+    ) -> None:
+        """Every option of one exchange, on a handle fresh from ``reset()``."""
+        s = self._settings
+        curl.reset()
+        curl.setopt(CurlOpt.SHARE, session.share._curl_share)
+        curl.setopt(CurlOpt.URL, url.encode())
+        if headers:
+            merged = dict(self._base_headers)
+            merged.update((k.lower(), v) for k, v in headers.items())
+            curl.setopt(CurlOpt.HTTPHEADER, _header_lines(merged.items()))
+        elif self._base_lines:
+            curl.setopt(CurlOpt.HTTPHEADER, self._base_lines)
+        if method == "HEAD":
+            curl.setopt(CurlOpt.NOBODY, 1)
+        elif method != "GET" or body:
+            if body or method in ("POST", "PUT", "PATCH"):
+                curl.setopt(CurlOpt.POSTFIELDSIZE, len(body or b""))
+                curl.setopt(CurlOpt.COPYPOSTFIELDS, body or b"")
+            if method != "POST":
+                curl.setopt(CurlOpt.CUSTOMREQUEST, method.encode())
+        if target is not None:
+            # sets the ClientHello, the HTTP/2 SETTINGS and the browser's default
+            # headers, merged with ours above in the browser's order
+            if curl.impersonate(target, default_headers=True) != 0:
+                raise TransportError(
+                    "ImpersonateError", f"curl_cffi cannot impersonate {target}", retryable=False
+                )
+        else:
+            curl.setopt(CurlOpt.ACCEPT_ENCODING, b"")  # every coding libcurl decodes
+        http2 = s.http2 or target is not None
+        if http2:
+            curl.setopt(CurlOpt.HTTP_VERSION, CurlHttpVersion.V2TLS)
+            # requests that start together wait for the first connection's ALPN, then
+            # share it as streams, rather than each opening its own connection
+            curl.setopt(CurlOpt.PIPEWAIT, 1)
+        else:
+            curl.setopt(CurlOpt.HTTP_VERSION, CurlHttpVersion.V1_1)
+        if s.cookies:
+            curl.setopt(CurlOpt.COOKIEFILE, b"")  # the cookie engine, on the shared jar
+        curl.setopt(CurlOpt.TIMEOUT_MS, int(s.timeout_total * 1000))
+        curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, int(min(s.timeout_connect, s.timeout_total) * 1000))
+        curl.setopt(CurlOpt.LOW_SPEED_LIMIT, 1)
+        curl.setopt(CurlOpt.LOW_SPEED_TIME, max(math.ceil(s.timeout_sock_read), 1))
+        curl.setopt(CurlOpt.MAXFILESIZE_LARGE, self._cap)
+        curl.setopt(CurlOpt.MAXAGE_CONN, max(int(s.keepalive_timeout), 1))
+        curl.setopt(CurlOpt.DNS_CACHE_TIMEOUT, s.ttl_dns_cache)
+        curl.setopt(CurlOpt.NOSIGNAL, 1)
+        if s.insecure:
+            curl.setopt(CurlOpt.SSL_VERIFYPEER, 0)
+            curl.setopt(CurlOpt.SSL_VERIFYHOST, 0)
+            curl.setopt(CurlOpt.PROXY_SSL_VERIFYPEER, 0)
+            curl.setopt(CurlOpt.PROXY_SSL_VERIFYHOST, 0)
+            curl._skip_cacert = True
+        elif s.ca_bundle:
+            curl.setopt(CurlOpt.CAINFO, s.ca_bundle)
+            curl.setopt(CurlOpt.PROXY_CAINFO, s.ca_bundle)
+        if proxy is not None:
+            curl.setopt(CurlOpt.PROXY, proxy)
+            curl.setopt(CurlOpt.SUPPRESS_CONNECT_HEADERS, 1)
+            if url.startswith("https") and not proxy.startswith("socks"):
+                curl.setopt(CurlOpt.HTTPPROXYTUNNEL, 1)
+        else:
+            curl.setopt(CurlOpt.PROXY, b"")  # no proxy from the environment
+
+    async def close(self) -> None:
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            await session.close()
+
+
+# ---- helpers --------------------------------------------------------------------------
+def _multi_setopt(multi: AsyncCurl, option: CurlMOpt, value: int) -> None:
+    """A long option of the multi handle. curl_cffi 0.17's ``AsyncCurl.setopt`` passes a
+    pointer *to* the long, which ``curl_multi_setopt`` (varargs) reads as the value: a
+    limit of some billions. The value itself, cast to ``void *``, has the width and
+    calling convention of a ``long`` on LP64 platforms (Linux, macOS)."""
+    code = lib.curl_multi_setopt(multi._curlm, int(option), ffi.cast("void *", value))
+    if code != 0:
+        raise UsageError(f"libcurl refused {option.name} = {value} (code {code})")
+
+
+def _info(curl: Curl, option: CurlInfo) -> int:
+    value = curl.getinfo(option)
+    return value if isinstance(value, int) else 0
+
+
+def _discard(session: _Session, curl: Curl) -> None:
+    """Drop a handle after a failure: libcurl may still hold it (a timeout), and its
+    state is not worth trusting for the next request."""
+    with contextlib.suppress(CurlError):
+        session.multi.remove_handle(curl)
+    curl.close()
+
+
+def _header_lines(items: Iterable[tuple[str, str]]) -> list[bytes]:
+    # "Name;" is libcurl's way to send a header with an empty value
+    return [(f"{k}: {v}" if v else f"{k};").encode("latin-1", "replace") for k, v in items]
+
+
+def _parse_headers(raw: bytes) -> CIMultiDictProxy[str]:
+    """The last response's headers (libcurl writes every hop's and any 1xx block).
+    Values that are not UTF-8 are read as Latin-1, HTTP's historical charset."""
+    start = raw.rfind(b"\r\nHTTP/")
+    lines = raw[start + 2 if start >= 0 else 0 :].split(b"\r\n")
+    headers: CIMultiDict[str] = CIMultiDict()
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name[0] in b" \t":
+            continue
+        try:
+            text = value.strip().decode("utf-8")
+        except UnicodeDecodeError:
+            text = value.strip().decode("latin-1")
+        headers.add(name.decode("latin-1"), text)
+    return CIMultiDictProxy(headers)
+
+
+def _redirect_target(curl: Curl, url: str, raw_headers: bytes) -> str | None:
+    location = curl.getinfo(CurlInfo.REDIRECT_URL)
+    if isinstance(location, bytes) and location:
+        return location.decode("utf-8", "replace")
+    # libcurl leaves REDIRECT_URL empty for schemes it would not follow: read the header
+    value = _parse_headers(raw_headers).get("Location")
+    return urljoin(url, value) if value else None
+
+
+def _redirected(
+    status: int,
+    method: str,
+    body: bytes | None,
+    headers: dict[str, str] | None,
+    url: str,
+    location: str,
+) -> tuple[str, bytes | None, dict[str, str] | None]:
+    """The next hop's method, body and headers, as browsers and aiohttp do it: 303 (and
+    301/302 after a POST) turns into a GET without a body; credentials stay on their origin."""
+    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+        method, body = "GET", None
+    if headers and urlsplit(url).netloc != urlsplit(location).netloc:
+        headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")}
+    return method, body, headers
+
+
+def _too_many(visited: list[str]) -> TransportError:
+    if len(set(visited)) < len(visited):
+        return TransportError(
+            "RedirectLoop", f"redirect loop through {len(set(visited))} URLs", retryable=False
+        )
+    return TransportError(
+        "TooManyRedirects", f"more than {len(visited) - 1} redirects", retryable=False
+    )
+
+
+def _scrub(message: str, proxy: str | None) -> str:
+    """No proxy credentials in a message, whatever libcurl put in it."""
+    if proxy is None:
+        return message
+    parts = urlsplit(proxy)
+    for secret in (parts.password, parts.username, proxy):
+        if secret and len(secret) >= 3:
+            message = message.replace(secret, "***")
+    return message
+
+
+def _message(exc: CurlError) -> str:
+    text = str(exc).split(". See https://curl.se/", 1)[0]
+    return text.removeprefix("Failed to perform, ")
+
+
+def _classify(curl: Curl, exc: CurlError, proxy: str | None, cap: int) -> TransportError:
+    """Map libcurl's error codes onto the names the aiohttp transport uses for the same
+    failure, retryable or final, the target's fault or the proxy's."""
+    code = int(exc.code)
+    message = _scrub(_message(exc), proxy)
+    via_proxy = proxy is not None
+    if code == 28:
+        return TransportError("TimeoutError", message, retryable=True)
+    if code == 63:  # CURLE_FILESIZE_EXCEEDED: MAXFILESIZE, announced or (decoded) so far
+        length = _info(curl, CurlInfo.CONTENT_LENGTH_DOWNLOAD_T)
+        if length > cap:
+            why = f"Content-Length {length} over the {cap}-byte cap"
+        else:
+            why = f"body over the {cap}-byte cap"
+        return TransportError("ResponseTooLarge", why, retryable=False)
+    if code == 3:
+        return TransportError("InvalidURL", message, retryable=False)
+    if via_proxy:
+        connect_code = _info(curl, CurlInfo.HTTP_CONNECTCODE)
+        if connect_code in (401, 407):
+            # 407 is the standard answer; tinyproxy, for one, answers a CONNECT with
+            # wrong credentials 401: either way the proxy refused them
+            return TransportError(
+                PROXY_AUTH_FAILED,
+                f"the proxy answered {connect_code} to CONNECT",
+                retryable=True,
+                proxy_fault=True,
+            )
+        if connect_code >= 300:
+            # 502/504 on CONNECT: the proxy is fine, the target is not reachable through it
+            return TransportError(
+                "ClientHttpProxyError",
+                f"the proxy answered {connect_code} to CONNECT",
+                retryable=True,
+                proxy_fault=connect_code not in (502, 504),
+            )
+        if code == 97:  # CURLE_PROXY: a SOCKS (or HTTPS proxy) handshake failed
+            px = _info(curl, CurlInfo.PROXY_ERROR)
+            if px in _PX_AUTH:
+                return TransportError(PROXY_AUTH_FAILED, message, retryable=True, proxy_fault=True)
+            return TransportError(
+                "ProxyError", message, retryable=True, proxy_fault=px not in _PX_TARGET_SIDE
+            )
+        if code in (5, 7):  # could not resolve or reach the proxy
+            return TransportError("ProxyConnectionError", message, retryable=True, proxy_fault=True)
+    if code == 60:
+        return TransportError("SSLCertVerificationError", message, retryable=False)
+    if code in (35, 53, 54, 58, 59, 64, 66, 77, 80, 82, 83, 90, 91, 98):
+        return TransportError("ClientSSLError", message, retryable=False)
+    if code in (6, 7):
+        return TransportError("ClientConnectorError", message, retryable=True)
+    if code == 18:
+        return TransportError(
+            "ClientPayloadError",
+            f"Response payload is not completed: body shorter than its Content-Length ({message})",
+            retryable=True,
+        )
+    if code in (8, 1):  # a status line or header block libcurl could not parse
+        return TransportError("BadHttpMessage", message, retryable=True)
+    if code == 52:
+        return TransportError("ServerDisconnectedError", message, retryable=True)
+    if code in (16, 92):
+        return TransportError("ServerDisconnectedError", message, retryable=True)
+    if code == 61:
+        return TransportError("ClientPayloadError", message, retryable=True)
+    if code in (55, 56):
+        return TransportError("ClientOSError", message, retryable=True)
+    log.debug("unexpected transport error", exc_info=exc)
+    return TransportError(f"CurlError{code}", message, retryable=False)
