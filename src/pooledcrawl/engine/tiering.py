@@ -15,7 +15,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pooledcrawl.http.response import Response
 from pooledcrawl.proxy.blocks import BlockDecision, BlockDetector
 from pooledcrawl.proxy.cost import CostMeter, Price
 from pooledcrawl.proxy.endpoint import ProxyConfig
@@ -43,10 +42,6 @@ class TierSpec:
     settings: Settings
     proxies: ProxyConfig | None = None
 
-    @property
-    def price(self) -> Price:
-        return Price(self.settings.price_per_gb, self.settings.price_per_request)
-
 
 class Tier:
     """A tier at run time: what a request routed to it is sent with."""
@@ -71,10 +66,6 @@ class Tier:
         self.retry = RetryPolicy.from_settings(settings)
         self.policy_factory = policy_factory
         self.ban_statuses = frozenset(settings.ban_statuses)
-
-    @property
-    def label(self) -> str:
-        return self.name
 
 
 def proxy_pool(proxies: ProxyConfig | ProxyPool | None, settings: Settings) -> ProxyPool | None:
@@ -134,11 +125,10 @@ class Tiers:
             return
         moved = self.policy.observe(domain, tier, now, blocked=blocked)
         if moved is not None:
-            up = moved > tier or (moved == tier and blocked)
             log.info(
                 "%s: %s to tier %s (%s)",
                 domain,
-                "escalated" if up else "back",
+                "escalated" if moved > tier else "back",
                 moved,
                 self.tiers[moved].name,
             )
@@ -189,9 +179,6 @@ class BlockBook:
             where=where,
         )
         return cls(detector)
-
-    def check(self, response: Response) -> BlockDecision | None:
-        return self.detector.check(response)
 
     def count(
         self,

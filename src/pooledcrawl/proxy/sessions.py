@@ -92,10 +92,6 @@ class SessionConfig:
             return dataclasses.replace(proxy, password=text)
         return dataclasses.replace(proxy, username=text)
 
-    def shown(self) -> str:
-        """The template as ``profiles show`` prints it: fields, never their values."""
-        return self.template
-
 
 class ProxySession:
     """One sticky session: an id, the proxy identity carrying it, and its counters."""
