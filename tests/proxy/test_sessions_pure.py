@@ -212,3 +212,15 @@ def test_cost_per_profile_tier_domain_and_budget() -> None:
     assert not CostMeter({}).over_budget(10**9)
     with pytest.raises(UsageError):
         Price(per_gb=-1)
+
+
+def test_shared_sessions_across_domains() -> None:
+    pool = SessionPool(
+        SessionConfig("{username}-s-{session}", pool_size=2, per_domain=False),
+        rng=random.Random(4),
+    )
+    a = pool.take(GATEWAY, "a.example", 0.0)
+    pool.done(a, 0.1, blocked=False)
+    assert pool.take(GATEWAY, "b.example", 0.2) is a  # one set for every site
+    assert pool.retire(a) is True and pool.retire(a) is False
+    assert a.blocks == 2 and pool.take(GATEWAY, "a.example", 0.3) is not a
