@@ -10,8 +10,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # lets test folders import `sites`
+
+# A busy CI machine (2 cores, several jobs) can stall any example past Hypothesis's
+# 200 ms default deadline: CI (PCRAWL_REQUIRE_SERVICES=1) runs with no deadline.
+hypothesis_settings.register_profile("ci", deadline=None, print_blob=True)
+if os.environ.get("PCRAWL_REQUIRE_SERVICES") or os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_HOST, PG_PORT = "127.0.0.1", 5432

@@ -229,3 +229,11 @@ async def test_items_are_unchanged_by_an_unwatched_bus(tmp_path: Path) -> None:
         )
         await engine.run()
     assert len([orjson.loads(line) for line in out.read_bytes().splitlines()]) == 10
+
+
+def test_progress_is_a_default_extension_that_can_be_disabled() -> None:
+    default = Engine(LinkSpider(), Settings())
+    assert [type(e).__name__ for e in default.extensions] == ["ShowProgress"]
+    assert len(default.signals.receivers(sig.spider_opened)) == 1
+    quiet = Engine(LinkSpider(), Settings(extensions={"ShowProgress": None}))
+    assert quiet.extensions == [] and not quiet.signals.receivers(sig.spider_opened)

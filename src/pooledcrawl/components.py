@@ -13,7 +13,7 @@ from typing import Any
 
 from pooledcrawl.errors import UsageError
 
-__all__ = ["build_components", "load_object", "ordered_entries"]
+__all__ = ["build_components", "custom_component", "load_object", "ordered_entries"]
 
 #: where a list entry sits among built-ins that have explicit orders (Scrapy's custom
 #: middlewares conventionally use 543: after the request-shaping built-ins, before
@@ -100,3 +100,31 @@ def build_components(
         if obj is not None:  # from_crawler may decline (e.g. a feature the settings turn off)
             built.append(obj)
     return built
+
+
+#: methods the object a ``*_class`` setting builds must have
+REQUIRED = {
+    "transport_class": ("fetch", "close"),
+    "frontier_class": ("push", "pop", "push_later", "ack", "exhausted"),
+    "policy_class": ("limit", "ready_at", "on_send", "on_response", "on_error"),
+}
+
+
+def custom_component(entry: Any, settings: Any, what: str, *args: Any) -> Any:
+    """An instance of the class a ``*_class`` setting names: ``from_settings(settings)``
+    when it has one, else ``cls(*args)``; None when the setting is unset."""
+    if entry is None:
+        return None
+    cls = load_object(entry, what) if isinstance(entry, str) else entry
+    name = getattr(cls, "__name__", repr(cls))
+    factory = getattr(cls, "from_settings", None)
+    try:
+        obj = factory(settings) if callable(factory) else cls(*args)
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"{what} {name}: cannot be built: {type(exc).__name__}: {exc}") from None
+    missing = [m for m in REQUIRED.get(what, ()) if not callable(getattr(obj, m, None))]
+    if missing:
+        raise UsageError(f"{what} {name}: has no {', '.join(m + '()' for m in missing)}")
+    return obj

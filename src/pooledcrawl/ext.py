@@ -24,11 +24,11 @@ from pooledcrawl.throttle.base import ConcurrencyPolicy
 from pooledcrawl.transport.base import Transport, TransportError
 
 if TYPE_CHECKING:
-    from pooledcrawl.engine.stats import Stats
     from pooledcrawl.http.request import Request
     from pooledcrawl.settings import Settings
     from pooledcrawl.signals import SignalBus
     from pooledcrawl.spider import Spider
+    from pooledcrawl.stats import Stats
 
 __all__ = [
     "ConcurrencyPolicy",

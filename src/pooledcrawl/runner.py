@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
+from pooledcrawl.components import load_object
 from pooledcrawl.engine.engine import Engine
-from pooledcrawl.engine.stats import Stats
 from pooledcrawl.engine.tiering import TierSpec
 from pooledcrawl.errors import UsageError
 from pooledcrawl.items.base import Sink
@@ -29,6 +29,7 @@ from pooledcrawl.proxy.endpoint import ProxyConfig
 from pooledcrawl.proxy.masking import masking_logs
 from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider
+from pooledcrawl.stats import Stats
 
 __all__ = ["CrawlJob", "build_settings", "open_sink", "run", "run_async", "run_job"]
 
@@ -79,8 +80,23 @@ def build_settings(
 
 
 def open_sink(target: str, overwrite: bool, settings: Settings | None = None) -> Sink:
-    """The sink for one ``-o``/``-O`` target, chosen by scheme or extension."""
-    return sink_for(target, overwrite, settings or Settings())
+    """The sink for one ``-o``/``-O`` target: a scheme registered in ``sink_schemes``,
+    else a built-in chosen by scheme or extension."""
+    settings = settings or Settings()
+    scheme, sep, _ = target.partition("://")
+    custom = settings.sink_schemes.get(scheme.lower()) if sep else None
+    if custom is None:
+        return sink_for(target, overwrite, settings)
+    cls = load_object(custom, f"sink for {scheme}://") if isinstance(custom, str) else custom
+    try:
+        factory = getattr(cls, "from_target", None)
+        if callable(factory):
+            return factory(target, overwrite, settings)  # type: ignore[no-any-return]
+        return cls(target, overwrite=overwrite)  # type: ignore[no-any-return]
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"output {scheme}://: {type(exc).__name__}: {exc}") from None
 
 
 def run(

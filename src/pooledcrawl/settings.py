@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import re
 import types
 from collections.abc import Mapping
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -44,6 +45,17 @@ class Settings:
     """After it: rate step per round trip, as a share of the rate where 429s began."""
     autothrottle_backoff: float = 0.9
     """On a 429: the new rate as a share of what the server accepted."""
+    politeness_key: str = "host"
+    """What shares one limit: ``host`` (host:port) or ``domain`` (the registered domain,
+    eTLD+1, so ``a.example.com`` and ``b.example.com`` share one, as Scrapy's per-IP
+    slots roughly give)."""
+    slot_idle_timeout: float = 5.0
+    """Seconds a domain's slot stays live with nothing to do; then it is folded into the
+    per-host aggregates, keeping only its learned rate (broad crawls stay bounded)."""
+    max_idle_slots: int = 256
+    """Idle slots kept at most; past it the longest idle are folded first."""
+    top_hosts: int = 50
+    """Hosts kept in full detail in the stats, per ranking (pages, errors, 429s)."""
 
     # Transport
     http2: bool = False
@@ -60,6 +72,11 @@ class Settings:
     connector_limit_per_host: int | None = None
     keepalive_timeout: float = 60.0
     ttl_dns_cache: int = 300
+    """Longest time a DNS answer is kept (each is kept for its own TTL, up to this)."""
+    dns_servers: list[str] = dataclasses.field(default_factory=list)
+    """DNS servers to ask (``["127.0.0.1:5353"]``) through c-ares; empty: the system's."""
+    dns_negative_ttl: float = 30.0
+    """Seconds a name that failed to resolve is not asked again (RFC 2308 negative caching)."""
     timeout_total: float = 60.0
     timeout_connect: float = 10.0
     timeout_sock_connect: float = 10.0
@@ -183,6 +200,18 @@ class Settings:
     ``{entry: order}`` places each among the built-ins, and ``None`` disables one."""
     extensions: list[Any] | dict[Any, int | None] = dataclasses.field(default_factory=list)
     """Extension classes, built with ``from_crawler(crawler)``; they connect to signals."""
+    transport_class: Any = None
+    """A Transport class (or dotted path) used instead of aiohttp/httpx; built with
+    ``from_settings(settings)`` when it has one, else ``cls(settings)``."""
+    frontier_class: Any = None
+    """A Frontier class (or dotted path) used instead of the in-memory one (``--jobdir``
+    and Redis jobs bring their own); built with ``from_settings(settings)`` or ``cls()``."""
+    policy_class: Any = None
+    """A ConcurrencyPolicy class (or dotted path), one per domain instead of the adaptive
+    or fixed one; built with ``from_settings(settings)`` or ``cls(settings)``."""
+    sink_schemes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """``{scheme: sink class or dotted path}``: ``-o scheme://...`` builds that sink with
+    ``from_target(target, overwrite, settings)``, else ``cls(target, overwrite=...)``."""
 
     # HTTP cache (development)
     http_cache_dir: str | None = None
@@ -244,6 +273,14 @@ class Settings:
                 raise UsageError(f"setting {key}: must be >= 0, got {getattr(self, key)}")
         if self.budget is not None and self.budget <= 0:
             raise UsageError(f"setting budget: must be > 0, got {self.budget}")
+        if self.politeness_key not in ("host", "domain"):
+            raise UsageError(
+                f"setting politeness_key: {self.politeness_key!r}; choose host or domain"
+            )
+        if self.slot_idle_timeout < 0 or self.max_idle_slots < 0 or self.top_hosts < 1:
+            raise UsageError(
+                "settings slot_idle_timeout and max_idle_slots must be >= 0, top_hosts >= 1"
+            )
         if self.max_depth is not None and self.max_depth < 0:
             raise UsageError(f"setting max_depth: must be >= 0, got {self.max_depth}")
         for key in ("max_retries", "max_redirects", "shutdown_grace", "robots_retry_delay"):
@@ -343,6 +380,12 @@ def coerce(key: str, value: Any, *, source: str = "settings") -> Any:
     try:
         if key in _COMPONENT_KEYS:
             return _coerce_components(value)
+        if key == "sink_schemes":
+            return _coerce_schemes(value)
+        if key in _CLASS_KEYS:
+            if value is None or isinstance(value, str | type):
+                return value or None
+            raise TypeError(f"expected a class or a dotted path, got {value!r}")
         return _coerce_to(_field_types()[key], value)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{source}: setting {key}: {exc}") from None
@@ -395,6 +438,7 @@ def _coerce_to(tp: Any, value: Any) -> Any:
 
 
 _COMPONENT_KEYS = frozenset({"middlewares", "extensions"})
+_CLASS_KEYS = frozenset({"transport_class", "frontier_class", "policy_class"})
 
 
 def _coerce_components(value: Any) -> list[Any] | dict[Any, int | None]:
@@ -414,6 +458,21 @@ def _coerce_components(value: Any) -> list[Any] | dict[Any, int | None]:
             out[entry] = order
         return out
     raise TypeError(f"expected a list or a mapping, got {value!r}")
+
+
+def _coerce_schemes(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = orjson.loads(value)
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a mapping of URL schemes to sink classes, got {value!r}")
+    out: dict[str, Any] = {}
+    for scheme, sink in value.items():
+        if not isinstance(scheme, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+            raise ValueError(f"not a URL scheme: {scheme!r}")
+        if not isinstance(sink, str | type):
+            raise TypeError(f"sink for {scheme!r} must be a class or a dotted path, got {sink!r}")
+        out[scheme.lower()] = sink
+    return out
 
 
 def _parse_list(text: str) -> list[Any]:

@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-__all__ = ["PoolSizeError", "little_law", "pg_pool_size", "with_headroom"]
+if TYPE_CHECKING:
+    from pooledcrawl.settings import Settings
+
+__all__ = [
+    "HEADROOM",
+    "PoolSizeError",
+    "little_law",
+    "pg_pool_size",
+    "session_connector_limit",
+    "with_headroom",
+]
+
+#: the margin over the computed need, for bursts and slow responses
+HEADROOM = 1.3
 
 
 class PoolSizeError(ValueError):
@@ -43,3 +57,14 @@ def pg_pool_size(max_connections: int, reserved: int, workers: int, max_overflow
             f"max_connections {max_connections} - {reserved} reserved"
         )
     return size
+
+
+def session_connector_limit(settings: Settings) -> int:
+    """aiohttp's ``limit`` for one session (one per proxy) when not set explicitly: the
+    requests one session may carry (``concurrency``, or the per-proxy cap) plus 30%."""
+    if settings.connector_limit is not None:
+        return settings.connector_limit
+    inflight = settings.concurrency
+    if settings.proxy_concurrency is not None:
+        inflight = min(inflight, settings.proxy_concurrency)
+    return with_headroom(max(inflight, 1), HEADROOM)

@@ -6,6 +6,7 @@ this machine is shared and noisy.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Literal
@@ -53,6 +54,8 @@ def test_contender_crawls_every_page_once(
         from benchmarks.servers import nginx_available
 
         if not nginx_available():
+            if os.environ.get("PCRAWL_REQUIRE_SERVICES"):
+                pytest.fail("nginx is not installed and PCRAWL_REQUIRE_SERVICES is set")
             pytest.skip("nginx is not installed")
     contender = next(c for c in CONTENDERS if c.key == key)
     with serve(site, kind=kind) as server:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -71,6 +72,15 @@ async def arun(*args: str, **extra: str) -> Result:
         stdout, stderr = await proc.communicate()
     assert proc.returncode is not None
     return Result(proc.returncode, stdout, stderr.decode())
+
+
+def run_here(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
+    """``main(args)`` in this process: user errors need no subprocess to be checked."""
+    from pooledcrawl.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return Result(code, out.encode(), err)
 
 
 def assert_user_error(result: Result, text: str) -> None:
@@ -152,16 +162,23 @@ async def test_fetch_over_http2(tmp_path: Path) -> None:
     from transport.h2site import GraphApp, make_certs, serve_hypercorn
 
     certs = make_certs(tmp_path)
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "h2.toml").write_text('description = "test"\n[http]\nhttp2 = true\n')
     app = GraphApp(3)
+    trust = ("-s", f"ca_bundle={certs.ca}")
     async with serve_hypercorn(app, certs) as base:
-        result = await arun(
-            "fetch", "--headers", "--http2", f"{base}/p/0.html", "-s", f"ca_bundle={certs.ca}"
+        result = await arun("fetch", "--headers", "--http2", f"{base}/p/0.html", *trust)
+        plain = await arun("fetch", "--headers", f"{base}/p/0.html", *trust)
+        profiled = await arun(
+            *("fetch", "--headers", f"{base}/p/0.html", *trust),
+            *("--profile", "h2", "--profiles-dir", str(profiles)),
         )
-        plain = await arun("fetch", "--headers", f"{base}/p/0.html", "-s", f"ca_bundle={certs.ca}")
     assert result.returncode == 0, result.stderr
     assert "< HTTP/2 200" in result.stdout.decode().splitlines()
     assert "< HTTP/1.1 200" in plain.stdout.decode().splitlines()
-    assert app.versions == {"2": 1, "1.1": 1}
+    assert "< HTTP/2 200" in profiled.stdout.decode().splitlines()  # the profile's version
+    assert app.versions == {"2": 2, "1.1": 1}
 
 
 def _free_port() -> int:
@@ -240,8 +257,10 @@ async def test_fetch_goes_through_the_proxy_and_never_shows_its_secret() -> None
         (["fetch", "http://127.0.0.1:9/", "--profile", "nope"], "unknown profile"),
     ],
 )
-def test_fetch_user_errors_are_one_line(args: list[str], message: str) -> None:
-    assert_user_error(run(*args), message)
+def test_fetch_user_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert_user_error(run_here(capsys, *args), message)
 
 
 # ---- parse --------------------------------------------------------------------------------
@@ -324,13 +343,15 @@ def test_parse_passes_spider_arguments_and_shows_request_details(tmp_path: Path)
         (["--spider", "missing.py"], "missing.py"),
     ],
 )
-def test_parse_user_errors_are_one_line(demo: str, extra: list[str], message: str) -> None:
+def test_parse_user_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], demo: str, extra: list[str], message: str
+) -> None:
     args = ["parse", demo, "--spider", BOOKSTORE, *extra]
-    assert_user_error(run(*args), message)
+    assert_user_error(run_here(capsys, *args), message)
 
 
-def test_parse_needs_a_spider(demo: str) -> None:
-    assert_user_error(run("parse", demo), "--spider")
+def test_parse_needs_a_spider(capsys: pytest.CaptureFixture[str], demo: str) -> None:
+    assert_user_error(run_here(capsys, "parse", demo), "--spider")
 
 
 # ---- shell --------------------------------------------------------------------------------
@@ -372,8 +393,36 @@ def test_shell_opens_a_saved_page(tmp_path: Path) -> None:
     assert f"links ['next.html'] {(tmp_path / 'x').as_uri()}" in result.stdout.decode()
 
 
-def test_shell_with_neither_url_nor_file() -> None:
-    assert_user_error(run("shell", "nowhere.html", "--shell", "python"), "nowhere.html")
+IPYTHON_STUB = """
+def start_ipython(argv, user_ns):
+    print("ipython", argv, sorted(k for k in user_ns if not k.startswith("_")))
+    print("status", user_ns["response"].status)
+"""
+
+
+def test_shell_prefers_ipython_when_it_is_installed(demo: str, tmp_path: Path) -> None:
+    # a stand-in IPython package: what matters is that the shell hands it the namespace
+    (tmp_path / "IPython").mkdir()
+    (tmp_path / "IPython" / "__init__.py").write_text(IPYTHON_STUB)
+    result = run("shell", demo, PYTHONPATH=f"{SRC}{os.pathsep}{tmp_path}")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert "ipython [] ['Request', 'fetch', 'request', 'response', 'settings', 'view']" in out
+    assert "status 200" in out
+    forced = run(
+        "shell",
+        demo,
+        "--shell",
+        "python",
+        stdin="print('plain', 1 + 1)\n",
+        PYTHONPATH=f"{SRC}{os.pathsep}{tmp_path}",
+    )
+    assert "plain 2" in forced.stdout.decode() and "ipython" not in forced.stdout.decode()
+
+
+def test_shell_with_neither_url_nor_file(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_here(capsys, "shell", "nowhere.html", "--shell", "python")
+    assert_user_error(result, "nowhere.html")
 
 
 # ---- new ----------------------------------------------------------------------------------
@@ -461,5 +510,35 @@ def test_new_templates_are_valid_python(
         (["new", "ok", "example.com", "--dir", "/nonexistent/dir"], "not a directory"),
     ],
 )
-def test_new_user_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
-    assert_user_error(run(*args, cwd=tmp_path), message)
+def test_new_user_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    args: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert_user_error(run_here(capsys, *args), message)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---- the demo site as a target ------------------------------------------------------------
+def test_demo_serve_serves_the_bookstore_until_interrupted() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pooledcrawl", "demo", "--serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url is not None, line
+        assert b"<h1>All books</h1>" in direct(url.group(0))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

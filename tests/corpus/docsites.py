@@ -7,6 +7,7 @@ read from the server's side, the same way for ``wget -r`` and for pooledcrawl.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -14,6 +15,9 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,6 +106,7 @@ class DocServer:
     def html_pages(self, user_agent: str) -> set[str]:
         """Paths that answered 200 with an HTML Content-Type to ``user_agent``,
         percent-decoded (the two clients may escape a character differently)."""
+        self._settle()
         pages = set()
         for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
             status, content_type, agent, uri = line.split("\t", 3)
@@ -109,6 +114,20 @@ class DocServer:
             if agent == user_agent and status == "200" and media in _HTML_TYPES:
                 pages.add(unquote(uri.partition("#")[0]))
         return pages
+
+    def _settle(self) -> None:
+        """Wait until nginx has logged every request made so far: its one worker
+        logs a request as it finishes it, so once a marker request made now is in
+        the log, the ones before it are too."""
+        marker = uuid.uuid4().hex
+        request = urllib.request.Request(f"{self.base}/{marker}", headers={"User-Agent": marker})
+        with contextlib.suppress(urllib.error.HTTPError):  # a 404, as intended
+            urllib.request.urlopen(request, timeout=10).close()
+        deadline = time.monotonic() + 10
+        while marker not in self.log.read_text(encoding="utf-8", errors="replace"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("nginx did not log a request within 10 s")
+            time.sleep(0.02)
 
 
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}

@@ -166,8 +166,9 @@ async def test_relative_links_redirects_errors_and_charsets(tmp_path: Path) -> N
     )
     assert hits["/b.html"] == 0 and hits["/dir/b.html"] == 1
     assert stats.pages == 8
-    # mailto: and javascript: links are rejected, not fetched
-    assert stats.errors["InvalidURL"] == 2
+    # mailto: and javascript: links are skipped and counted, not fetched, not errors
+    assert stats.links_skipped == 2
+    assert "InvalidURL" not in stats.errors
 
 
 # ---- callbacks ---------------------------------------------------------------------------

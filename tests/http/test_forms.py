@@ -188,3 +188,27 @@ def test_from_response_matches_scrapy_where_scrapy_follows_browsers() -> None:
     ours = FormRequest.from_response(response(), formname="login")
     assert body_pairs(ours) == their_pairs
     assert ours.url == theirs.url and ours.method == theirs.method
+
+
+def test_from_response_honours_the_form_attribute() -> None:
+    """HTML's ``form="id"``: a control outside the form that names it is submitted
+    with it, in document order; one inside that names another form is not."""
+    body = b"""<html><body>
+    <input name="before" value="1" form="f">
+    <form id="f" action="/go" method="post">
+      <input name="inside" value="2">
+      <input name="other" value="x" form="g">
+    </form>
+    <form id="g" action="/g"></form>
+    <textarea name="after" form="f">3</textarea>
+    <button name="send" value="yes" form="f">Send</button>
+    </body></html>"""
+    request = FormRequest.from_response(response(body), formid="f")
+    assert body_pairs(request) == [
+        ("before", "1"),
+        ("inside", "2"),
+        ("after", "3"),
+        ("send", "yes"),
+    ]
+    other = FormRequest.from_response(response(body), formid="g")
+    assert other.url == "http://site.test/g?other=x"

@@ -195,6 +195,14 @@ def test_base_href_is_honoured_by_follow_and_follow_all() -> None:
     ]
 
 
+def test_the_first_base_with_an_href_wins() -> None:
+    body = (
+        b"<html><head><base target=_top><base href='/one/'></head>"
+        b"<body><div><base href='/two/'></div><a href='a'>a</a></body></html>"
+    )
+    assert response(body).follow("a").url == "http://h.test/one/a"
+
+
 def test_base_href_on_another_host_and_in_uppercase() -> None:
     body = b"<HTML><HEAD><BASE HREF='https://cdn.test/site/'></HEAD><BODY><A HREF='p'>p</A>"
     page = response(body)

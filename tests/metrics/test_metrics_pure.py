@@ -108,7 +108,9 @@ def test_domain_metrics_from_timings() -> None:
     assert snap["started_s"] == pytest.approx(0.979)
     activity = snap["activity"]
     assert activity["columns"] == ["t", "responses", "ok", "n429", "inflight"]
-    assert [row[4] for row in activity["rows"]] == [0, 3, 2]  # rows from t = 0
+    # rows from the domain's first second, not from the crawl's start
+    assert [row[0] for row in activity["rows"]] == [1.0, 2.0]
+    assert [row[4] for row in activity["rows"]] == [3, 2]
 
 
 def test_hidden_disconnects_and_missing_timings() -> None:
@@ -147,3 +149,23 @@ def test_summary_table_lists_busiest_domains_first() -> None:
     assert lines[1].split()[0] == "busy.example"
     assert "100%" in lines[1] and "0%" in lines[2]
     assert domain_table({"x": {"concurrency": 4}}) == []  # nothing measured, no table
+
+
+def test_timeline_of_a_late_domain_holds_only_its_own_rows() -> None:
+    # a domain first met an hour into the crawl: its rows start there, not at t = 0
+    line = Timeline(("n", "peak"), peaks=("peak",), interval=1.0, max_rows=8)
+    for t in (3600.2, 3600.7, 3602.5):
+        line.add(t, 0)
+        line.peak(t, 1, t - 3600)
+    assert len(line) == 3
+    rows = line.to_dict()["rows"]
+    assert [row[0] for row in rows] == [3600.0, 3601.0, 3602.0]
+    assert [row[1] for row in rows] == [2, 0, 1]
+    # coarsening stays aligned on the crawl's grid, and totals and peaks survive it
+    for t in range(3603, 3620):
+        line.add(float(t), 0)
+    d = line.to_dict()
+    assert len(line) <= 8
+    assert all(row[0] % d["interval_s"] == 0 for row in d["rows"])
+    assert sum(row[1] for row in d["rows"]) == 3 + 17
+    assert d["rows"][0][0] <= 3600.0 < d["rows"][0][0] + d["interval_s"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import types
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,3 +220,53 @@ async def test_rule_requests_survive_a_persistent_frontier(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert fetched(log) == Counter(CRAWL_ALLOWED)
     assert len(read_items(tmp_path / "out.jsonl")) == len(CRAWL_ALLOWED)
+
+
+@pytest.mark.parametrize("kind", ["generator", "list", "single", "none", "async gen", "coroutine"])
+async def test_rule_callbacks_of_every_kind(kind: str) -> None:
+    """Whatever a rule callback is, its output comes first (through process_results),
+    then the rule's requests; a synchronous one gives the engine a plain generator."""
+    from multidict import CIMultiDict
+
+    from pooledcrawl.engine.callbacks import outputs_of
+
+    class Kinds(CrawlSpider):
+        rules = (Rule(LinkExtractor(), callback="cb", follow=True),)
+
+        def process_results(self, response: Response, results: list[Any]) -> list[Any]:
+            return [*results, {"n": len(results)}]
+
+    item = {"k": kind}
+
+    def generator(self: Any, response: Response) -> Iterator[dict[str, str]]:
+        yield item
+
+    async def async_gen(self: Any, response: Response) -> Any:
+        await asyncio.sleep(0)
+        yield item
+
+    async def coroutine(self: Any, response: Response) -> Any:
+        await asyncio.sleep(0)
+        return [item]
+
+    callbacks: dict[str, Any] = {
+        "generator": generator,
+        "list": lambda self, response: [item],
+        "single": lambda self, response: item,
+        "none": lambda self, response: None,
+        "async gen": async_gen,
+        "coroutine": coroutine,
+    }
+    Kinds.cb = callbacks[kind]  # type: ignore[attr-defined]
+    url = "http://site.test/a.html"
+    body = b'<a href="/b.html">b</a>'
+    request = Request(url, meta={"rule": 0})
+    response = Response(url, 200, CIMultiDict({"Content-Type": "text/html"}), body, request)
+    spider = Kinds()
+    result = spider._rule_callback(response)
+    outputs = [o async for o in outputs_of(result)]
+    expected_items = [] if kind == "none" else [item]
+    assert outputs[:-1] == [*expected_items, {"n": len(expected_items)}]
+    assert isinstance(outputs[-1], Request) and outputs[-1].url == "http://site.test/b.html"
+    sync = kind in ("generator", "list", "single", "none")
+    assert isinstance(result, types.GeneratorType) is sync

@@ -363,3 +363,33 @@ async def test_nginx_static_gzipped_sitemaps(tmp_path: Path) -> None:
     items = read_items(tmp_path / "out.jsonl")
     assert Counter(i["kind"] for i in items) == {"product": 1200, "post": 150, "other": 20}
     assert len({i["url"] for i in items}) == len(items)
+
+
+def test_plain_text_sitemap() -> None:
+    text = b"\xef\xbb\xbfhttps://shop.test/a.html\r\n\nnot a url\nhttps://shop.test/b.html"
+    reader = read_sitemap(text)
+    assert reader.type == "text"
+    assert list(reader) == [
+        {"loc": "https://shop.test/a.html"},
+        {"loc": "https://shop.test/b.html"},
+    ]
+    # lines split across chunks, gzipped
+    many = b"".join(b"https://shop.test/p/%d.html\n" % i for i in range(20_000))
+    assert [e["loc"] for e in read_sitemap(gzip.compress(many))] == [
+        f"https://shop.test/p/{i}.html" for i in range(20_000)
+    ]
+    spider = Shop()
+    requests = spider._parse_sitemap(_response("https://s.test/urls.txt", text, "text/plain"))
+    assert [r.url for r in requests] == ["https://shop.test/a.html", "https://shop.test/b.html"]
+
+
+@pytest.mark.parametrize("size", [1, 65_535, 65_536, 65_537, 300_000])
+def test_gunzip_in_chunks_gives_back_every_byte(size: int) -> None:
+    import os
+
+    from pooledcrawl.spiders.sitemap import _chunks
+
+    raw = os.urandom(size // 3) + b"a" * (size - size // 3)  # some incompressible
+    assert b"".join(_chunks(gzip.compress(raw), 10**9)) == raw
+    assert b"".join(_chunks(gzip.compress(raw) * 2, 10**9)) == raw * 2
+    assert all(len(chunk) <= 64 * 1024 for chunk in _chunks(gzip.compress(raw), 10**9))

@@ -9,13 +9,34 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pooledcrawl.throttle.base import ConcurrencyPolicy
 
-__all__ = ["SimResult", "TokenBucket", "simulate"]
+__all__ = [
+    "ConcurrencyLimit",
+    "FixedWindow",
+    "LeakyBucket",
+    "Limiter",
+    "MovingWindow",
+    "PenaltyBox",
+    "RejectCounting",
+    "SimResult",
+    "SlidingWindowCounter",
+    "TokenBucket",
+    "Verdict",
+    "simulate",
+]
+
+#: A limiter's answer: status, response headers, and extra server-side delay (nginx
+#: ``limit_req`` without ``nodelay`` holds excess requests instead of refusing them).
+Verdict = tuple[int, Mapping[str, str], float]
+_OK: Verdict = (200, {}, 0.0)
 
 
 class TokenBucket:
@@ -37,6 +58,203 @@ class TokenBucket:
         return False
 
 
+class Limiter:
+    """A simulated server-side limiter of one family. ``request`` is asked when a
+    request arrives, ``done`` when an accepted one completes."""
+
+    def request(self, now: float) -> Verdict:
+        raise NotImplementedError
+
+    def done(self, now: float) -> None:
+        """An accepted request completed (only concurrency limits care)."""
+
+    def limit_at(self, now: float) -> float:
+        """The sustainable rate in requests/s, for the tests' targets."""
+        raise NotImplementedError
+
+
+class LeakyBucket(Limiter):
+    """nginx ``limit_req rate=R burst=B [nodelay]`` (its leaky bucket, in "excess"
+    terms): without ``nodelay`` the excess is queued at the rate instead of served at
+    once; over the burst, 429 at once."""
+
+    def __init__(
+        self, rate: float | Callable[[float], float], burst: int = 0, *, nodelay: bool = True
+    ) -> None:
+        self.rate_at = rate if callable(rate) else (lambda _t, r=float(rate): r)
+        self.burst = burst
+        self.nodelay = nodelay
+        self.excess = 0.0
+        self.last = 0.0
+
+    def request(self, now: float) -> Verdict:
+        rate = self.rate_at(now)
+        excess = max(0.0, self.excess - (now - self.last) * rate) + 1.0
+        if excess > self.burst + 1.0:
+            return (429, {}, 0.0)
+        self.excess, self.last = excess, now
+        delay = 0.0 if self.nodelay else (excess - 1.0) / rate
+        return (200, {}, delay)
+
+    def limit_at(self, now: float) -> float:
+        return self.rate_at(now)
+
+
+class ConcurrencyLimit(Limiter):
+    """nginx ``limit_conn``: at most ``n`` requests in flight, 503 over it."""
+
+    def __init__(self, n: int, latency: float) -> None:
+        self.n = n
+        self.latency = latency
+        self.inflight = 0
+
+    def request(self, now: float) -> Verdict:
+        if self.inflight >= self.n:
+            return (503, {}, 0.0)
+        self.inflight += 1
+        return _OK
+
+    def done(self, now: float) -> None:
+        self.inflight -= 1
+
+    def limit_at(self, now: float) -> float:
+        return self.n / self.latency
+
+
+class _Window(Limiter):
+    def __init__(
+        self, limit: int, window: float, *, headers: str = "", retry_after: bool = False
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.headers = headers
+        self.retry_after = retry_after
+
+    def limit_at(self, now: float) -> float:
+        return self.limit / self.window
+
+    def _answer(self, ok: bool, remaining: int, reset: float) -> Verdict:
+        headers: dict[str, str] = {}
+        if self.headers == "x":
+            headers = {
+                "X-RateLimit-Limit": str(self.limit),
+                "X-RateLimit-Remaining": str(max(remaining, 0)),
+                "X-RateLimit-Reset": str(max(1, math.ceil(reset))),
+            }
+        elif self.headers == "ietf":
+            headers = {
+                "RateLimit-Policy": f'"w";q={self.limit};w={self.window:g}',
+                "RateLimit": f'"w";r={max(remaining, 0)};t={max(1, math.ceil(reset))}',
+            }
+        if not ok and self.retry_after:
+            headers["Retry-After"] = str(max(1, math.ceil(reset)))
+        return (200 if ok else 429, headers, 0.0)
+
+
+class FixedWindow(_Window):
+    """``limits``' fixed window on its memory storage: a counter that starts with the
+    first hit after the previous window expired; refused hits do not count."""
+
+    def __init__(self, limit: int, window: float, **kwargs: Any) -> None:
+        super().__init__(limit, window, **kwargs)
+        self.start = -math.inf
+        self.count = 0
+
+    def request(self, now: float) -> Verdict:
+        if now >= self.start + self.window:
+            self.start, self.count = now, 0
+        reset = self.start + self.window - now
+        if self.count >= self.limit:
+            return self._answer(False, 0, reset)
+        self.count += 1
+        return self._answer(True, self.limit - self.count, reset)
+
+
+class MovingWindow(_Window):
+    """``limits``' moving window: a log of accepted hits; at most ``limit`` of them in
+    any ``window`` seconds."""
+
+    def __init__(self, limit: int, window: float, **kwargs: Any) -> None:
+        super().__init__(limit, window, **kwargs)
+        self.log: deque[float] = deque()
+
+    def request(self, now: float) -> Verdict:
+        while self.log and self.log[0] <= now - self.window:
+            self.log.popleft()
+        reset = self.log[0] + self.window - now if self.log else self.window
+        if len(self.log) >= self.limit:
+            return self._answer(False, 0, reset)
+        self.log.append(now)
+        return self._answer(True, self.limit - len(self.log), reset)
+
+
+class SlidingWindowCounter(_Window):
+    """``limits``' sliding-window counter: windows aligned to the clock, and the
+    previous window's count weighted by how much of it still overlaps."""
+
+    def __init__(self, limit: int, window: float, *, offset: float = 0.37, **kwargs: Any) -> None:
+        super().__init__(limit, window, **kwargs)
+        self.offset = offset  # where the clock's window edges fall relative to t=0
+        self.counts: dict[int, int] = {}
+
+    def request(self, now: float) -> Verdict:
+        t = now + self.offset
+        index = int(t // self.window)
+        previous = self.counts.get(index - 1, 0)
+        current = self.counts.get(index, 0)
+        left = (index + 1) * self.window - t
+        weighted = previous * left / self.window + current
+        if math.floor(weighted) + 1 > self.limit:
+            return self._answer(False, 0, left)
+        self.counts[index] = current + 1
+        for old in [k for k in self.counts if k < index - 1]:
+            del self.counts[old]
+        return self._answer(True, int(self.limit - weighted - 1), left)
+
+
+class RejectCounting(_Window):
+    """A sliding log where refused requests count too: a client that keeps knocking
+    stays shut out."""
+
+    def __init__(self, limit: int, window: float, **kwargs: Any) -> None:
+        super().__init__(limit, window, **kwargs)
+        self.log: deque[float] = deque()
+
+    def request(self, now: float) -> Verdict:
+        while self.log and self.log[0] <= now - self.window:
+            self.log.popleft()
+        ok = len(self.log) < self.limit
+        self.log.append(now)
+        reset = self.log[0] + self.window - now
+        return self._answer(ok, self.limit - len(self.log), reset)
+
+
+class PenaltyBox(Limiter):
+    """Over ``rate``/s (a moving window of one second), a client is shut out until it
+    has sent nothing for ``quiet`` seconds; optionally says so in ``Retry-After``."""
+
+    def __init__(self, rate: int, quiet: float, *, retry_after: bool = False) -> None:
+        self.inner = MovingWindow(rate, 1.0)
+        self.rate = rate
+        self.quiet = quiet
+        self.retry_after = retry_after
+        self.boxed = False
+        self.last = -math.inf
+
+    def request(self, now: float) -> Verdict:
+        if self.boxed and now - self.last >= self.quiet:
+            self.boxed = False
+        self.last = now
+        if not self.boxed and self.inner.request(now)[0] == 200:
+            return _OK
+        self.boxed = True
+        headers = {"Retry-After": f"{self.quiet:g}"} if self.retry_after else {}
+        return (429, headers, 0.0)
+
+    def limit_at(self, now: float) -> float:
+        return float(self.rate)
+
+
 @dataclass
 class SimResult:
     duration: float
@@ -44,6 +262,23 @@ class SimResult:
     n429_per_second: list[int] = field(default_factory=list)
     max_inflight: int = 0
     sends: int = 0
+    limit_per_second: list[float] = field(default_factory=list)
+    send_times: list[float] = field(default_factory=list)
+
+    @property
+    def share_of_limit(self) -> float:
+        """Good responses over what the limiter allowed in the run."""
+        return self.ok / max(sum(self.limit_per_second), 1e-9)
+
+    def max_sends_in(self, window: float, since: float) -> int:
+        """Most requests sent in any ``window`` seconds from ``since`` on."""
+        times = [t for t in self.send_times if t >= since]
+        best, lo = 0, 0
+        for hi, t in enumerate(times):
+            while times[lo] <= t - window:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
 
     @property
     def ok(self) -> int:
@@ -91,6 +326,7 @@ def simulate(
     headers: Callable[[float, bool, TokenBucket], Mapping[str, str]] | None = None,
     server: Callable[[float], bool] | None = None,
     links: int | None = None,
+    limiter: Limiter | None = None,
 ) -> SimResult:
     """Run ``policy`` against a token bucket for ``duration`` virtual seconds.
 
@@ -99,7 +335,9 @@ def simulate(
     ``limit`` may change over time (a callable of the virtual time). ``headers``
     lets a scenario add response headers; ``server`` replaces the bucket. With
     ``links``, work arrives like a breadth-first crawl from one start page: each
-    good page adds ``links`` requests, each 429 puts its request back.
+    good page adds ``links`` requests, each 429 puts its request back. ``limiter``
+    replaces the bucket with a limiter of another family (its headers, status and
+    delay are used; ``limit`` is then ignored).
     """
     rnd = random.Random(seed)
     rate_at = limit if callable(limit) else (lambda _t: float(limit))
@@ -108,7 +346,11 @@ def simulate(
     seconds = int(duration)
     result.ok_per_second = [0] * seconds
     result.n429_per_second = [0] * seconds
-    events: list[tuple[float, int, str, float, bool]] = []
+    events: list[tuple[float, int, str, float, int, Mapping[str, str]]] = []
+    result.limit_per_second = [
+        (limiter.limit_at(float(t)) if limiter is not None else rate_at(float(t)))
+        for t in range(seconds)
+    ]
     seq = itertools.count()
     inflight = 0
     backlog = 1 if links is not None else -1  # -1: always work to do
@@ -122,7 +364,7 @@ def simulate(
             if ready > now:
                 if wake_at is None or ready < wake_at or wake_at <= now:
                     wake_at = ready + rnd.uniform(0.0, tick)
-                    heapq.heappush(events, (wake_at, next(seq), "wake", now, False))
+                    heapq.heappush(events, (wake_at, next(seq), "wake", now, 0, {}))
                 return
             policy.on_send(now)
             if backlog > 0:
@@ -130,24 +372,33 @@ def simulate(
             result.sends += 1
             inflight += 1
             result.max_inflight = max(result.max_inflight, inflight)
-            bucket.rate = rate_at(now)
-            accepted = server(now) if server is not None else bucket.allow(now)
-            if accepted:
-                done = now + latency * (1.0 + rnd.uniform(-jitter, jitter))
+            result.send_times.append(now)
+            extra: Mapping[str, str] = {}
+            if limiter is not None:
+                status, extra, delay = limiter.request(now)
+            else:
+                bucket.rate = rate_at(now)
+                accepted = server(now) if server is not None else bucket.allow(now)
+                status, delay = (200 if accepted else 429), 0.0
+            if status == 200:
+                done = now + delay + latency * (1.0 + rnd.uniform(-jitter, jitter))
             else:
                 done = now + reject_latency * (1.0 + rnd.random())
-            heapq.heappush(events, (done, next(seq), "done", now, accepted))
+            heapq.heappush(events, (done, next(seq), "done", now, status, extra))
 
     try_send()
     while events:
-        when, _, kind, sent, accepted = heapq.heappop(events)
+        when, _, kind, sent, status, extra = heapq.heappop(events)
         if when >= duration:
             break
         now = when
         if kind == "done":
             inflight -= 1
-            status = 200 if accepted else 429
-            extra = headers(now, accepted, bucket) if headers is not None else {}
+            accepted = status == 200
+            if accepted and limiter is not None:
+                limiter.done(now)
+            if headers is not None:
+                extra = headers(now, accepted, bucket)
             policy.on_response(now, status, now - sent, extra)
             second = int(now)
             if backlog >= 0:

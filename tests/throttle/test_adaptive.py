@@ -211,7 +211,7 @@ def test_paced_sends_are_spaced_by_the_rate() -> None:
         sends.append((t, policy.rate))
     burst = int(policy.config.burst)
     first = sends[0][0]
-    assert all(when == first for when, _ in sends[: burst + 1])  # a small catch-up burst
+    assert all(when == pytest.approx(first, abs=1e-9) for when, _ in sends[: burst + 1])
     for (before, rate), (when, _) in zip(sends[burst + 1 :], sends[burst + 2 :], strict=False):
         assert when - before == pytest.approx(1.0 / rate, rel=0.1)  # then one per interval
 
@@ -246,16 +246,22 @@ def test_retry_after_as_an_http_date_uses_the_servers_date() -> None:
     assert 11.0 <= policy.ready_at() <= 12.0
 
 
-def test_503_with_retry_after_counts_like_a_429_and_without_it_does_not() -> None:
-    with_hint = paced()
-    without = paced()
-    cuts = with_hint.cuts, without.cuts
+def test_503_with_retry_after_or_fast_counts_like_a_429_and_a_slow_one_does_not() -> None:
+    with_hint, fast, slow = paced(), paced(), paced()
+    before = {id(p): (p.cuts, p.blocks, p.rate) for p in (with_hint, fast, slow)}
     t = SETTLED + 1.0
-    for policy, headers in ((with_hint, {"Retry-After": "1"}), (without, {})):
+    for policy, latency, headers in (
+        (with_hint, 0.1, {"Retry-After": "1"}),  # the server says how long: a block
+        (fast, 0.001, {}),  # refused at once: a limiter (nginx limit_conn)
+        (slow, 0.1, {}),  # as slow as a page: a struggling backend, not a limit
+    ):
         policy.on_send(t)
-        policy.on_response(t + 0.1, 503, 0.1, headers)
-    assert with_hint.cuts == cuts[0] + 1 and with_hint.ready_at() >= t + 1.1
-    assert without.cuts == cuts[1] and without.ready_at() < t + 1.0
+        policy.on_response(t + latency, 503, latency, headers)
+    assert with_hint.blocks == before[id(with_hint)][1] + 1 and with_hint.ready_at() >= t + 1.1
+    assert fast.cuts == before[id(fast)][0] + 1
+    assert fast.rate is not None and fast.rate < before[id(fast)][2]  # type: ignore[operator]
+    assert (slow.cuts, slow.blocks, slow.rate) == before[id(slow)]
+    assert slow.ready_at() < t + 1.0
 
 
 def test_ratelimit_policy_sets_the_pace_directly() -> None:

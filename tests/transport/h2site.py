@@ -4,7 +4,9 @@ serving the shared link graph as a bare ASGI app."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -104,8 +106,12 @@ async def serve_hypercorn(
         yield f"{scheme}://127.0.0.1:{port}"
     finally:
         stop.set()
-        async with asyncio.timeout(5):
-            await task
+        # hypercorn's own TLS shutdown may find the client's last bytes after its
+        # close_notify (a connection relayed by a proxy, ~1 run in 5) and raise it from
+        # serve(): the server's teardown, after every assertion of the test has run
+        with contextlib.suppress(ssl.SSLError):
+            async with asyncio.timeout(5):
+                await task
 
 
 async def _wait_listening(port: int, task: asyncio.Task[None]) -> None:

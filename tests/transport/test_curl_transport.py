@@ -353,3 +353,49 @@ def test_curl_without_the_extra_is_a_clear_exit_2(tmp_path: Path) -> None:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "pip install 'pooledcrawl[curl]'" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# ---- mapping libcurl's answers ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("code", "name", "retryable"),
+    [
+        (28, "TimeoutError", True),
+        (7, "ClientConnectorError", True),
+        (6, "ClientConnectorError", True),
+        (18, "ClientPayloadError", True),
+        (8, "BadHttpMessage", True),
+        (52, "ServerDisconnectedError", True),
+        (56, "ClientOSError", True),
+        (60, "SSLCertVerificationError", False),
+        (63, "ResponseTooLarge", False),
+        (3, "InvalidURL", False),
+        (99, "CurlError99", False),
+    ],
+)  # fmt: skip
+def test_curl_errors_map_like_aiohttp_ones(code: int, name: str, retryable: bool) -> None:
+    from curl_cffi import Curl, CurlError
+
+    from pooledcrawl.transport.curl import _classify
+
+    handle = Curl()
+    try:
+        error = _classify(handle, CurlError("failed", code), None, 100)
+    finally:
+        handle.close()
+    assert (error.name, error.retryable, error.proxy_fault) == (name, retryable, False)
+
+
+def test_only_the_last_responses_headers_are_kept() -> None:
+    from pooledcrawl.transport.curl import _parse_headers
+
+    raw = (
+        b"HTTP/1.1 301 Moved\r\nLocation: /b\r\nX-Hop: 1\r\n\r\n"
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/2 200\r\ncontent-type: text/html\r\nx-latin: caf\xe9\r\nset-cookie: a=1\r\n"
+        b"set-cookie: b=2\r\n\r\n"
+    )
+    headers = _parse_headers(raw)
+    assert "X-Hop" not in headers and "Location" not in headers
+    assert headers["Content-Type"] == "text/html"
+    assert headers["X-Latin"] == "café"  # not UTF-8: read as Latin-1
+    assert headers.getall("Set-Cookie") == ["a=1", "b=2"]

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pooledcrawl.errors import UsageError
 from pooledcrawl.runner import CrawlJob, build_settings, print_summary, run_job
 from pooledcrawl.spider import load_spider_class
 
@@ -28,6 +29,15 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--stats", metavar="FILE", help="write crawl stats as JSON to FILE")
     parser.add_argument("--report", metavar="FILE", help="write an HTML report to FILE")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="only serve the site (on 127.0.0.1) until Ctrl-C: a target for your own "
+        "spiders and for fetch, parse, shell",
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="port for --serve (default: a free one)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -46,15 +56,20 @@ def example_path() -> Path:
 class DemoServer:
     """The demo site on an ephemeral 127.0.0.1 port, in a background thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._ready = threading.Event()
         self._stop: Any = None
-        self.port = 0
+        self._error: OSError | None = None
+        self.port = port
         self._thread = threading.Thread(target=self._serve, name="demo-site", daemon=True)
 
     def __enter__(self) -> DemoServer:
         self._thread.start()
         self._ready.wait(10)
+        if self._error is not None:
+            raise UsageError(
+                f"demo: cannot listen on 127.0.0.1:{self.port}: {self._error.strerror}"
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -73,7 +88,13 @@ class DemoServer:
             runner = web.AppRunner(build_app(), access_log=None)
             await runner.setup()
             sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", self.port))
+            except OSError as exc:
+                self._error = exc
+                self._ready.set()
+                return
             self.port = sock.getsockname()[1]
             site = web.SockSite(runner, sock)
             await site.start()
@@ -88,6 +109,8 @@ class DemoServer:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.serve:
+        return serve_until_interrupted(args.port)
     spider_cls = load_spider_class(str(example_path()))
     with DemoServer() as server:
         url = f"http://127.0.0.1:{server.port}/"
@@ -108,3 +131,10 @@ def run(args: argparse.Namespace) -> int:
         write_report(stats.to_dict(), args.report)
         print(f"wrote the report to {args.report}")
     return code
+
+
+def serve_until_interrupted(port: int = 0) -> int:
+    with DemoServer(port) as server:
+        print(f"demo bookstore at http://127.0.0.1:{server.port}/ (Ctrl-C stops it)", flush=True)
+        threading.Event().wait()  # Ctrl-C: the CLI exits 130 once the site is stopped
+    return 0

@@ -9,25 +9,13 @@ from typing import Any
 
 import orjson
 
-from pooledcrawl.cli.crawl import add_crawl_options, job_from_args
-from pooledcrawl.distributed.keys import JobKeys
+from pooledcrawl.cli.options import add_crawl_options, add_distributed_options, job_from_args
 from pooledcrawl.errors import UsageError
+from pooledcrawl.redis.keys import JobKeys
 
 __all__ = ["add_distributed_options", "add_parser", "run_distributed_crawl"]
 
-
-def add_distributed_options(parser: argparse.ArgumentParser, *, workers: bool) -> None:
-    group = parser.add_argument_group("distributed (Redis)")
-    group.add_argument("--frontier", metavar="URL", help="redis://host:port/db of a shared job")
-    group.add_argument("--job", metavar="NAME", help="the job's name (its Redis key prefix)")
-    if workers:
-        group.add_argument(
-            "--workers",
-            type=int,
-            default=None,
-            metavar="N",
-            help="start N worker processes on this machine",
-        )
+# add_distributed_options lives in cli/options.py (shared with crawl); re-exported here
 
 
 def add_parser(subparsers: Any) -> None:

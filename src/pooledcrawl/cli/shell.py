@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import code
+import html
 import importlib
 import os
+import re
 import sys
 import tempfile
 import webbrowser
@@ -24,6 +26,8 @@ from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 
 __all__ = ["Shell", "add_parser", "run"]
+
+_HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.I)
 
 BANNER = """pooledcrawl shell: {where}
   response     the page ({status}, {url})
@@ -99,11 +103,12 @@ class Shell:
         if response is None:
             raise ValueError("no response to view")
         body = response.body
-        if b"<base" not in body[:4096].lower():
-            # the copy loads the page's images and styles from the site
-            tag = f'<base href="{response.url}">'.encode()
-            head = body.lower().find(b"<head>")
-            cut = head + len(b"<head>") if head != -1 else 0
+        if response.base_url == response.url:
+            # no <base> of its own: the copy loads the page's images and styles from
+            # the site (after <head>, so a doctype before it keeps standards mode)
+            tag = f'<base href="{html.escape(response.url)}">'.encode()
+            head = _HEAD.search(body)
+            cut = head.end() if head is not None else 0
             body = body[:cut] + tag + body[cut:]
         fd, path = tempfile.mkstemp(prefix="pooledcrawl-", suffix=".html")
         with os.fdopen(fd, "wb") as file:

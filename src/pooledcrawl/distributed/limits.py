@@ -35,7 +35,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from pooledcrawl.distributed.keys import JobKeys
+from pooledcrawl.redis.keys import JobKeys
 from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
 
 __all__ = ["SharedLimits", "SharedPolicy"]

@@ -25,12 +25,12 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from pooledcrawl.distributed.keys import GROUP, JobKeys
 from pooledcrawl.distributed.limits import SharedLimits
 from pooledcrawl.engine.engine import Engine
 from pooledcrawl.errors import UsageError
 from pooledcrawl.frontier.codec import RequestCodec
 from pooledcrawl.frontier.redis import RedisFrontier
+from pooledcrawl.redis.keys import GROUP, JobKeys
 from pooledcrawl.runner import CrawlJob, run_job
 from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider

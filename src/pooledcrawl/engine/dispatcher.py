@@ -3,32 +3,87 @@
 The frontier holds requests; this decides *when* each may go. A request whose
 slot is full or paced is parked on that slot instead of blocking a worker, so
 one saturated domain never starves the others.
+
+Slots are kept only while they have work: one idle for ``idle_timeout`` seconds
+(or the oldest idle ones, past ``max_idle`` of them) is folded into the crawl's
+per-host aggregates and dropped, keeping what its controller learned in a few
+floats; new work for that host builds it again from them. A broad crawl then
+holds live state for the hosts it is crawling now, not for every host it met.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import functools
+import ipaddress
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pooledcrawl.errors import UsageError
 from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
 from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
 
 if TYPE_CHECKING:
     from pooledcrawl.engine.tiering import Tiers
+    from pooledcrawl.metrics.domain import CrawlMetrics
 
-__all__ = ["Dispatcher", "Slot", "slot_key"]
+__all__ = ["POLITENESS_KEYS", "Dispatcher", "Slot", "key_function", "registered_domain", "slot_key"]
+
+#: what requests share one slot (one politeness limit): see :func:`key_function`
+POLITENESS_KEYS = ("host", "domain")
 
 
-def slot_key(url: str) -> str:
-    """``host[:port]`` of an http(s) URL (URLs reaching here are already validated)."""
-    start = url.find("//") + 2
-    end = url.find("/", start)
-    host = url[start:] if end == -1 else url[start:end]
-    return host.rsplit("@", 1)[-1].lower()
+def registered_domain(host: str, extract: Callable[[str], Any]) -> str:
+    """eTLD+1 of ``host`` (``a.b.example.co.uk`` -> ``example.co.uk``) by the Public
+    Suffix List; an IP address stays itself; a name under a suffix the list does
+    not know (``a.example.test``) keeps its last two labels."""
+    name = host.strip("[]")
+    try:
+        ipaddress.ip_address(name)
+        return name
+    except ValueError:
+        pass
+    found: str = extract(name).top_domain_under_public_suffix
+    if found:
+        return found
+    labels = name.rstrip(".").split(".")
+    return ".".join(labels[-2:])
+
+
+def key_function(mode: str, cache_size: int = 65_536) -> Callable[[str], str]:
+    """URL -> slot key. ``host``: ``host[:port]``; ``domain``: the registered domain
+    (``[:port]`` kept), so ``a.example.com`` and ``b.example.com`` share one limit.
+
+    The Public Suffix List comes from ``tldextract``'s bundled snapshot: nothing is
+    downloaded at run time."""
+    if mode == "host":
+        return slot_key
+    if mode != "domain":
+        raise ValueError(f"politeness key {mode!r}: choose from {', '.join(POLITENESS_KEYS)}")
+    try:
+        import tldextract
+    except ImportError:
+        raise UsageError(
+            "politeness_key=domain needs tldextract: pip install 'pooledcrawl[broad]'"
+        ) from None
+
+    extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+    @functools.lru_cache(maxsize=cache_size)
+    def of_host(host: str) -> str:
+        name, sep, port = host.rpartition(":")
+        if not sep or "]" in port:  # no port (or the colon was inside an IPv6 literal)
+            return registered_domain(host, extract)
+        return f"{registered_domain(name, extract)}:{port}"
+
+    def key(url: str) -> str:
+        return of_host(slot_key(url))
+
+    return key
 
 
 class Slot:
@@ -39,7 +94,7 @@ class Slot:
     ``proxy`` is that proxy).
     """
 
-    __slots__ = ("backlog", "gate", "inflight", "key", "peak", "policy", "proxy", "tier")
+    __slots__ = ("backlog", "gate", "idle_at", "inflight", "key", "peak", "policy", "proxy", "tier")
 
     def __init__(
         self,
@@ -57,6 +112,7 @@ class Slot:
         self.proxy = gate if isinstance(gate, PoolProxy) else None
         #: the proxy tier (``--profile a,b,c``) its requests go through
         self.tier = tier
+        self.idle_at = 0.0
 
     def can_send(self, now: float) -> bool:
         return (
@@ -76,8 +132,18 @@ class Dispatcher:
         max_parked: int = 10_000,
         proxies: ProxyPool | None = None,
         tiers: Tiers | None = None,
+        metrics: CrawlMetrics | None = None,
+        key: Callable[[str], str] = slot_key,
+        idle_timeout: float = 5.0,
+        max_idle: int = 256,
     ) -> None:
         self._frontier = frontier
+        self._metrics = metrics
+        self._key = key
+        self._idle_timeout = idle_timeout
+        self._max_idle = max_idle
+        #: live slots with nothing parked or in flight, longest idle first
+        self._idle_slots: OrderedDict[str, Slot] = OrderedDict()
         #: several proxy tiers: each domain's requests wait on its current tier's slot
         self._tiers = tiers if tiers is not None and len(tiers) > 1 else None
         self._proxies = proxies
@@ -147,9 +213,13 @@ class Dispatcher:
             self._parked_at[request] = now
             self._parked += 1
             self._backlogged[slot.key] = slot
+            if not slot.inflight and self._idle_slots:
+                self._idle_slots.pop(slot.key, None)
         return None
 
     def _start(self, slot: Slot, now: float) -> Slot:
+        if not slot.inflight and self._idle_slots:
+            self._idle_slots.pop(slot.key, None)
         slot.inflight += 1
         if slot.inflight > slot.peak:
             slot.peak = slot.inflight
@@ -158,11 +228,63 @@ class Dispatcher:
         return slot
 
     def slot_for(self, url: str) -> Slot:
-        key = slot_key(url)
+        key = self._key(url)
         slot = self.slots.get(key)
         if slot is None:
-            slot = self.slots[key] = Slot(key, self._policy_factory(key), self._proxies)
+            slot = self.slots[key] = Slot(key, self._policy(key), self._proxies)
         return slot
+
+    def _policy(self, key: str) -> ConcurrencyPolicy:
+        """A new slot's policy; for a host folded earlier, from what it had learned."""
+        policy = self._policy_factory(key)
+        if self._metrics is not None:
+            memo = self._metrics.hosts.learned(key)
+            if memo is not None:
+                restore = getattr(policy, "restore", None)
+                if restore is not None:
+                    restore(memo)
+        return policy
+
+    # ---- eviction ------------------------------------------------------------------
+    def _went_idle(self, slot: Slot, now: float) -> None:
+        slot.idle_at = now
+        idle = self._idle_slots
+        idle[slot.key] = slot
+        idle.move_to_end(slot.key)
+        # the oldest idle slots go: O(1) per call, whatever the number of hosts
+        while idle:
+            oldest = next(iter(idle.values()))
+            if oldest.inflight or oldest.backlog:
+                del idle[oldest.key]  # busy again: not idle after all
+            elif len(idle) > self._max_idle or now - oldest.idle_at >= self._idle_timeout:
+                self._evict(oldest)
+            else:
+                break
+
+    def _evict(self, slot: Slot) -> None:
+        del self._idle_slots[slot.key]
+        del self.slots[slot.key]
+        if self._metrics is not None:
+            policy = slot.policy
+            memo_of = getattr(policy, "memo", None)
+
+            def controller() -> dict[str, Any]:
+                return {**policy.snapshot(), "inflight": 0, "peak_concurrency": slot.peak}
+
+            self._metrics.retire(slot.key, memo_of() if memo_of else None, controller)
+
+    def retire_all(self) -> int:
+        """Fold every live slot into the metrics (the crawl is over); how many were
+        still busy (requests parked or in flight)."""
+        busy = 0
+        for slot in list(self.slots.values()):
+            if slot.inflight or slot.backlog:
+                busy += 1
+            self._idle_slots[slot.key] = slot
+            self._evict(slot)
+        if self._metrics is not None:
+            self._metrics.retire_all()
+        return busy
 
     def _route(self, request: Request, now: float) -> Slot:
         """The slot a request waits on. Static proxies: the proxy is picked here (the
@@ -173,7 +295,7 @@ class Dispatcher:
         pool = self._proxies
         if pool is None or not pool.per_proxy_slots:
             return self.slot_for(request.url)
-        host = slot_key(request.url)
+        host = self._key(request.url)
         avoid = request.get_meta("_proxies_failed") or ()
         best = pool.choose(now, avoid)  # the common case, without sorting the pool
         if best is not None:
@@ -194,21 +316,22 @@ class Dispatcher:
         concurrency range, and its proxy pool as the gate."""
         tiers = self._tiers
         assert tiers is not None
-        host = slot_key(request.url)
-        index = tiers.choose(host, now)
+        index = tiers.choose(slot_key(request.url), now)  # the tier policy is per host
         tier = tiers[index]
-        key = host if index == 0 else f"{host} [{tier.name}]"
+        key = self._key(request.url)
+        if index:
+            key = f"{key} [{tier.name}]"
         slot = self.slots.get(key)
         if slot is None:
-            slot = Slot(key, tier.policy_factory(key), tier.proxies, tier=index)
-            self.slots[key] = slot
+            policy = self._policy(key) if index == 0 else tier.policy_factory(key)
+            slot = self.slots[key] = Slot(key, policy, tier.proxies, tier=index)
         return slot
 
     def _proxy_slot(self, host: str, entry: PoolProxy) -> Slot:
         key = f"{host} via {entry.label}"
         slot = self.slots.get(key)
         if slot is None:
-            slot = self.slots[key] = Slot(key, self._policy_factory(key), entry)
+            slot = self.slots[key] = Slot(key, self._policy(key), entry)
         return slot
 
     def reroute(self, proxy: PoolProxy) -> None:
@@ -222,6 +345,9 @@ class Dispatcher:
                 target = self._route(request, now)
                 target.backlog.append(request)
                 self._backlogged[target.key] = target
+                self._idle_slots.pop(target.key, None)
+            if not slot.inflight:
+                self._went_idle(slot, now)
         if stuck:
             self.notify()
 
@@ -295,6 +421,8 @@ class Dispatcher:
         """The request's network exchange is over; its slot has room again."""
         slot.inflight -= 1
         self.inflight -= 1
+        if not slot.inflight and not slot.backlog:
+            self._went_idle(slot, self._clock())
         if self._waiters:
             self.notify()
 

@@ -13,23 +13,32 @@ import inspect
 import logging
 import time
 import types
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from pooledcrawl import signals
-from pooledcrawl.components import build_components, ordered_entries
+from pooledcrawl.components import (
+    build_components,
+    ordered_entries,
+)
 from pooledcrawl.engine.callbacks import outputs_of
-from pooledcrawl.engine.dispatcher import Dispatcher, Slot, slot_key
-from pooledcrawl.engine.progress import Progress
-from pooledcrawl.engine.stats import ErrorLog, Stats
-from pooledcrawl.engine.tiering import BlockBook, Tier, Tiers, TierSpec, cost_meter, proxy_pool
+from pooledcrawl.engine.dispatcher import Dispatcher, Slot, key_function, slot_key
+from pooledcrawl.engine.failure import Failure
+from pooledcrawl.engine.progress import ShowProgress
+from pooledcrawl.engine.proxies import ProxyGuard
+from pooledcrawl.engine.tiering import BlockBook, Tier, Tiers, TierSpec, cost_meter
+from pooledcrawl.engine.wiring import (
+    choose_frontier,
+    choose_policies,
+    choose_transport,
+    proxy_pool,
+    usage_errors_unwrapped,
+)
 from pooledcrawl.errors import CloseSpider, IgnoreRequest, UsageError
 from pooledcrawl.frontier.base import Frontier
-from pooledcrawl.frontier.memory import MemoryFrontier
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
-from pooledcrawl.http.url import InvalidURL, canonical_or_raise
+from pooledcrawl.http.url import InvalidURL, UnsupportedScheme, canonical_or_raise, prepare_url
 from pooledcrawl.hygiene.robots import RobotsFrontier
 from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
@@ -37,39 +46,23 @@ from pooledcrawl.metrics import CrawlMetrics
 from pooledcrawl.middleware.chain import MiddlewareChain
 from pooledcrawl.proxy.blocks import BlockDecision
 from pooledcrawl.proxy.endpoint import ProxyConfig
-from pooledcrawl.proxy.masking import SecretMasker
-from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
+from pooledcrawl.proxy.pool import ProxyPool
 from pooledcrawl.proxy.sessions import ProxySession
 from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
 from pooledcrawl.settings import Settings
 from pooledcrawl.signals import SignalBus
 from pooledcrawl.spider import Spider
+from pooledcrawl.stats import ErrorLog, Stats
 from pooledcrawl.throttle.base import PolicyFactory
-from pooledcrawl.throttle.factory import policy_factory as make_policy_factory
 from pooledcrawl.transport.base import Transport, TransportError
-from pooledcrawl.transport.factory import make_transport
 
 __all__ = ["Engine", "Failure"]
 
+#: extensions on by default (short name -> order), and every built-in by short name
+BASE_EXTENSIONS = {"ShowProgress": 100}
+BUILTIN_EXTENSIONS = {"ShowProgress": ShowProgress}
+
 log = logging.getLogger("pooledcrawl.engine")
-
-_MAX_BAD_URL_SAMPLES = 5
-
-
-@dataclass(slots=True)
-class Failure:
-    """What an errback receives when a request is given up on."""
-
-    request: Request
-    exception: BaseException | None
-    response: Response | None
-    attempts: int
-
-    @property
-    def reason(self) -> str:
-        if self.response is not None:
-            return f"HTTP {self.response.status}"
-        return str(self.exception)
 
 
 class Engine:
@@ -96,9 +89,8 @@ class Engine:
         self.stats = Stats()
         #: the crawl's life-cycle events (see pooledcrawl.signals)
         self.signals = SignalBus()
-        # `is None`, not `or`: an empty frontier has len() 0 and is falsy
-        self.frontier: Frontier = frontier if frontier is not None else MemoryFrontier()
-        self.transport: Transport = transport or make_transport(settings)
+        self.frontier: Frontier = choose_frontier(frontier, settings)
+        self.transport: Transport = transport or choose_transport(settings)
         #: charges a request's retry budget when a proxy fails it (see _proxy_failed);
         #: the retry decisions themselves are the Retry middleware's
         self.retry = RetryPolicy.from_settings(settings)
@@ -108,9 +100,11 @@ class Engine:
             sinks, self.stats, settings.max_items, settings=settings, signals=self.signals
         )
         self._clock = clock
+        #: the crawl's clock (monotonic seconds), for extensions
+        self.clock = clock
         #: pool and latency metrics per domain, merged into the stats at the end
-        self.metrics = CrawlMetrics(clock())
-        self._policy_factory = policy_factory or make_policy_factory(settings)
+        self.metrics = CrawlMetrics(clock(), top=settings.top_hosts)
+        self._policy_factory = policy_factory or choose_policies(settings)
         if policy_wrapper is not None:  # e.g. job-wide limits shared through Redis
             self._policy_factory = policy_wrapper(self._policy_factory)
         #: coroutines that run alongside the crawl and are cancelled when it ends
@@ -132,6 +126,7 @@ class Engine:
         self.dispatcher: Dispatcher  # created in run(): it needs the running loop
         #: the job's proxies (the first tier's); None connects directly
         self.proxies = proxy_pool(proxies, settings)
+        self._guard = self._guard_for(self.proxies, settings)
         first = Tier(
             0,
             tiers[0].name if tiers else "default",
@@ -139,10 +134,11 @@ class Engine:
             proxies=self.proxies,
             transport=self.transport,
             policy_factory=self._policy_factory,
+            guard=self._guard,
         )
         wrap = policy_wrapper or (lambda factory: factory)
         #: proxy tiers (``--profile a,b,c``); one when a single profile is used
-        self.tiers = Tiers.build(tiers, first, wrap=wrap)
+        self.tiers = Tiers.build(tiers, first, wrap=wrap, guard_for=self._guard_for)
         #: what the BlockDetection middleware reports to; None when nothing but the
         #: proxy ban statuses can be a block (then that middleware is left out)
         self.blocks = BlockBook.create(settings, spider, self.tiers)
@@ -154,9 +150,6 @@ class Engine:
             for tier in self.tiers.tiers:
                 if hasattr(tier.transport, "count_bytes"):
                     tier.transport.count_bytes = True
-        pools = [t.proxies for t in self.tiers.tiers if t.proxies is not None]
-        self._masker = SecretMasker([s for p in pools for e in p.entries for s in e.proxy.secrets])
-        self._auth_warned: set[str] = set()
         #: why the crawl had to stop short (every proxy down); the CLI exits 3
         self.fatal: str | None = None
         # live lists: an unwatched signal costs one truth test where it would be sent
@@ -168,7 +161,10 @@ class Engine:
         self._idle_task: asyncio.Task[None] | None = None
         #: built last: their from_crawler() may use anything above
         self.extensions = build_components(
-            ordered_entries({}, settings.extensions), self, "extension", {}
+            ordered_entries(BASE_EXTENSIONS, settings.extensions),
+            self,
+            "extension",
+            BUILTIN_EXTENSIONS,
         )
         self.middleware = MiddlewareChain.from_crawler(self)
         self._admit = self.middleware.schedule_hooks
@@ -182,8 +178,15 @@ class Engine:
             self._clock,
             proxies=self.proxies,
             tiers=self.tiers,
+            metrics=self.metrics,
+            key=key_function(self.settings.politeness_key),
+            idle_timeout=self.settings.slot_idle_timeout,
+            max_idle=self.settings.max_idle_slots,
         )
         self.dispatcher.on_idle = self._idle
+        for tier in self.tiers.tiers:
+            if tier.guard is not None:
+                tier.guard.dispatcher = self.dispatcher
         self.stats.started_at = time.monotonic()
         self.metrics.started = self._clock()
         try:
@@ -198,28 +201,32 @@ class Engine:
                 stack.push_async_callback(self.items.close)
                 stack.push_async_callback(self._close_spider)
                 await self.signals.send(signals.spider_opened, spider=self.spider)
-                async with _usage_errors_unwrapped(), asyncio.TaskGroup() as tg:
+                async with usage_errors_unwrapped(), asyncio.TaskGroup() as tg:
                     self.dispatcher.producers += 1
                     self._seeder = tg.create_task(self._seed())
                     workers = max(t.settings.concurrency for t in self.tiers.tiers)
                     self._workers = [tg.create_task(self._worker()) for _ in range(workers)]
                     tg.create_task(self._watch())
-                    if self.proxies is not None:
-                        tg.create_task(self._watch_proxies(self.proxies))
+                    if self._guard is not None:
+                        pending = lambda: len(self.frontier) + self.dispatcher.parked  # noqa: E731
+                        tg.create_task(self._guard.watch(pending, self._proxies_down))
                     extras = [tg.create_task(make()) for make in self._background]
                     await asyncio.wait(self._workers)
                     for task in extras:
                         task.cancel()
         finally:
             self.stats.finished_at = time.monotonic()
-            self.stats.domains = self.dispatcher.snapshot()
-            for key, values in self.metrics.snapshot().items():
-                self.stats.domains.setdefault(key, {}).update(values)
+            busy = self.dispatcher.retire_all()  # every host into the aggregates
+            self.stats.domains = self.metrics.hosts.top_domains()
+            self.stats.extra["hosts"] = self.metrics.hosts.summary(busy)
+            dns = getattr(self.transport, "dns", None)  # the resolver's counts, if it has one
+            if dns is not None:
+                self.stats.extra["dns"] = dns.counts.to_dict()
             self.stats.extra["timeline"] = self.metrics.timeline.to_dict()
             if self.signals.errors:
                 self.stats.errors.update(self.signals.errors)
-            if self.proxies is not None:
-                self.stats.extra["proxies"] = self.proxies.snapshot(self._clock())
+            if self._guard is not None:
+                self.stats.extra["proxies"] = self._guard.snapshot()
             self._tier_stats()
             if not self.stats.finish_reason:
                 self.stats.finish_reason = "finished"
@@ -301,31 +308,37 @@ class Engine:
             self.dispatcher.producer_done()
 
     async def _watch(self) -> None:
-        """Time limit, and the progress display (live on a terminal, else a log line)."""
+        """The time limit, and the metrics timeline's crawl-wide samples."""
         deadline = self.settings.max_duration
-        with Progress(self, clock=self._clock) as progress:
-            while True:
-                wait = progress.period
-                if deadline is not None:
-                    left = self.stats.started_at + deadline - time.monotonic()
-                    wait = max(min(wait, left), 0.0)
-                if await self.dispatcher.wait_closed(wait):
-                    break
-                if deadline is not None and time.monotonic() - self.stats.started_at >= deadline:
-                    self.request_stop("max_duration reached")
-                    continue
-                progress.tick()
+        while True:
+            wait = 0.5
+            if deadline is not None:
+                left = self.stats.started_at + deadline - time.monotonic()
+                wait = max(min(wait, left), 0.0)
+            if await self.dispatcher.wait_closed(wait):
+                break
+            if deadline is not None and time.monotonic() - self.stats.started_at >= deadline:
+                self.request_stop("max_duration reached")
+                continue
+            self.metrics.sample(self._clock(), self.stats.items)
+        self.metrics.sample(self._clock(), self.stats.items)  # the last bucket's items
 
     # ---- scheduling ----------------------------------------------------------------
     def schedule(self, request: Request, parent: Request | None) -> None:
         """Validate, deduplicate and queue a request a spider yielded."""
         try:
-            canonical = canonical_or_raise(request.url, drop_tracking=self._drop_tracking)
+            url, canonical = prepare_url(request.url, drop_tracking=self._drop_tracking)
+        except UnsupportedScheme:
+            # mailto:, tel:, javascript:... a browser would not fetch them either
+            self.stats.links_skipped += 1
+            return
         except InvalidURL as exc:
-            self._bad_url(request.url, exc)
+            self.stats.bad_url(request.url, str(exc))
             if self._on_dropped:
                 self._dropped(request, "invalid_url")
             return
+        # the URL a browser would send (escapes kept as written); dedup uses the canonical form
+        request.url = url
         if parent is not None:
             request.depth = parent.depth + 1
         for admit in self._admit:  # offsite and depth rules (OffsiteDepth), ...
@@ -349,13 +362,6 @@ class Engine:
         self.signals.send_nowait(
             signals.request_dropped, request=request, spider=self.spider, reason=reason
         )
-
-    def _bad_url(self, url: str, exc: InvalidURL) -> None:
-        self.stats.errors["InvalidURL"] += 1
-        samples = self.stats.extra.setdefault("invalid_url_samples", [])
-        if len(samples) < _MAX_BAD_URL_SAMPLES:
-            sample = url if len(url) <= 80 else url[:77] + "..."
-            samples.append(f"{sample!r}: {exc}")
 
     # ---- the worker loop -----------------------------------------------------------
     async def _worker(self) -> None:
@@ -458,11 +464,7 @@ class Engine:
     def retry_later(self, request: Request, decision: RetryDecision) -> Request:
         """For a retry middleware: count the retry and set when ``request`` may go
         again; return the request from the hook and the engine queues it."""
-        request.attempts += 1
-        if decision.counts:
-            request.retries += 1
-        self.stats.retries += 1
-        self._not_before[request] = self._clock() + decision.delay
+        self._not_before[request] = self._counted_retry(request, decision)
         return request
 
     def _reschedule(self, new: Request, current: Request) -> None:
@@ -486,8 +488,8 @@ class Engine:
         waited = self.dispatcher.waited(request, started)
         self.stats.requests += 1
         tier = self.tiers[slot.tier]
-        pool = tier.proxies
-        proxy = self._take_proxy(request, slot, started, pool)
+        guard = tier.guard
+        proxy = guard.take(request, slot, started) if guard is not None else None
         session = None
         url = proxy.proxy.url if proxy is not None else None
         if proxy is not None and tier.sessions is not None:
@@ -515,19 +517,12 @@ class Engine:
             if session is not None:
                 self._session_done(tier, session, url, now, blocked=False)
             self.tiers.dropped(slot_key(request.url), slot.tier, now)
-            if proxy is not None and pool is not None:
-                exc = self._scrub(exc)
-                if not exc.proxy_fault:
-                    pool.release(proxy)  # the target's doing: says nothing of the proxy
-                else:
-                    if exc.name == "ProxyAuthenticationRequired":
-                        self._warn_auth(proxy)
-                    if self._proxy_failed(request, proxy, started, exc.name, tier):
-                        return None
+            if proxy is not None and guard is not None:
+                return guard.errored(request, proxy, started, exc)
             return exc
         except BaseException:
-            if proxy is not None and pool is not None:
-                pool.release(proxy)
+            if proxy is not None and guard is not None:
+                guard.pool.release(proxy)
             if session is not None:
                 self._session_done(tier, session, url, self._clock(), blocked=False)
             self.dispatcher.release(slot)
@@ -552,18 +547,24 @@ class Engine:
             self._charge(request, response, slot, tier)
         if session is not None:
             self._session_done(tier, session, url, now, blocked=False)
-        if proxy is not None:
+        if guard is not None and proxy is not None:
             if session is not None and status in tier.ban_statuses:
                 # the gateway answered: the exit was refused, so the BlockDetection
                 # middleware rotates the session rather than bench the gateway
-                assert pool is not None
-                if pool.succeeded(proxy, started):
+                if guard.pool.succeeded(proxy, started):
                     log.warning("proxy %s works again: crawl resumed", proxy.label)
-            elif self._proxy_answered(request, proxy, started, status, tier):
+            elif guard.answered(request, proxy, started, status):
                 return None
         return response
 
     # ---- blocks, sessions, tiers and cost ------------------------------------------
+    def _guard_for(self, pool: ProxyPool | None, settings: Settings) -> ProxyGuard | None:
+        """Proxy health for one tier's pool, charging that tier's retry budget."""
+        if pool is None:
+            return None
+        retry = RetryPolicy.from_settings(settings)
+        return ProxyGuard(pool, settings, self.stats, retry, self._requeue, self._clock)
+
     def _charge(self, request: Request, response: Response, slot: Slot, tier: Tier) -> None:
         cost = self.cost
         assert cost is not None
@@ -644,10 +645,8 @@ class Engine:
                 "domains": policy.snapshot(self.metrics.started),
             }
             for tier in self.tiers.tiers[1:]:
-                if tier.proxies is not None:
-                    extra.setdefault("tier_proxies", {})[tier.name] = tier.proxies.snapshot(
-                        self._clock()
-                    )
+                if tier.guard is not None:
+                    extra.setdefault("tier_proxies", {})[tier.name] = tier.guard.snapshot()
 
     async def _fetch_aside(self, request: Request) -> Response:
         """A fetch outside the crawl's slots and stats (robots.txt). As in Scrapy it
@@ -661,7 +660,10 @@ class Engine:
                 early = await mw.process_request(request, self.spider)
                 if isinstance(early, Response):
                     return early
-            response = await self._fetch_through_pool(request)
+            if self._guard is not None:
+                response = await self._guard.fetch_aside(self.transport, request)
+            else:
+                response = await self.transport.fetch(request)
             if mw.on_response:
                 try:
                     got = await mw.process_response(request, response, self.spider)
@@ -676,153 +678,21 @@ class Engine:
             self._errors.record("middleware on robots.txt", exc)
             raise TransportError(type(exc).__name__, str(exc), retryable=False) from None
 
-    async def _fetch_through_pool(self, request: Request) -> Response:
-        """Through a proxy when the crawl uses them, so it comes from the same addresses."""
-        pool = self.proxies
-        if pool is None:
-            return await self.transport.fetch(request)
-        now = self._clock()
-        entry = pool.choose(now, ()) or pool.ranked(now)[0]
-        pool.acquire(entry)
-        try:
-            return await self.transport.fetch(request, entry.proxy.url)
-        finally:
-            pool.release(entry)
-
-    # ---- proxies -------------------------------------------------------------------
-    def _take_proxy(
-        self, request: Request, slot: Slot, now: float, pool: ProxyPool | None
-    ) -> PoolProxy | None:
-        """The proxy this request goes through: the slot's own (static IPs) or the
-        least-loaded available one (a rotating gateway), avoiding those it failed on."""
-        if pool is None:
-            return None
-        entry = slot.proxy or pool.choose(now, request.get_meta("_proxies_failed") or ())
-        if entry is None:  # the dispatcher saw room a moment ago; never go direct
-            entry = pool.ranked(now)[0]
-        pool.acquire(entry)
-        return entry
-
-    def _scrub(self, exc: TransportError) -> TransportError:
-        """No credential in what errbacks, logs and stats may show of a proxy error."""
-        if self._masker:
-            exc.args = (self._masker.mask(str(exc.args[0])),)
-            cause = exc.__cause__
-            if cause is not None and self._masker.contains_secret(f"{cause!s} {cause!r}"):
-                exc.__cause__ = None
-                exc.__suppress_context__ = True
-        return exc
-
-    def _proxy_answered(
-        self, request: Request, proxy: PoolProxy, sent_at: float, status: int, tier: Tier
-    ) -> bool:
-        """A response came through ``proxy``. 407 and ban statuses bench it; True when the
-        request went back to the frontier for another proxy."""
-        pool = tier.proxies
-        assert pool is not None
-        if status != 407 and status not in tier.ban_statuses:
-            if pool.succeeded(proxy, sent_at):
-                log.warning("proxy %s works again: crawl resumed", proxy.label)
-            return False
-        if status == 407:
-            self._warn_auth(proxy)
-        ban = status != 407
-        if ban:
-            bans = request.get_meta("_proxy_bans", 0) + 1
-            request.meta["_proxy_bans"] = bans
-            # a page that is forbidden whichever IP asks is the page, not the proxy
-            limit = min(len(pool), 3) if pool.per_proxy_slots else 3
-            if bans > limit:
-                self._bench(pool, proxy, sent_at, f"HTTP {status}", ban=True)
-                return False
-        return self._proxy_failed(request, proxy, sent_at, f"HTTP {status}", tier, ban=ban)
-
-    def _proxy_failed(
-        self,
-        request: Request,
-        proxy: PoolProxy,
-        sent_at: float,
-        reason: str,
-        tier: Tier,
-        *,
-        ban: bool = False,
-    ) -> bool:
-        """The request failed because of its proxy: bench the proxy and send the request
-        again through another, charging its retry budget once at most. False when the
-        request has failed on proxies too often while others worked (then the error is
-        handled as the target's)."""
-        pool = tier.proxies
-        assert pool is not None
-        self._bench(pool, proxy, sent_at, reason, ban=ban)
-        tried = request.meta.setdefault("_proxies_failed", [])
-        if proxy.label not in tried:
-            tried.append(proxy.label)
-        if pool.down_since is None:  # failures while every proxy is down are the pool's
-            faults = request.get_meta("_proxy_faults", 0) + 1
-            request.meta["_proxy_faults"] = faults
-            if faults > max(3, 2 * len(pool)):
-                return False
-        counts = False
-        if not request.get_meta("_proxy_charged"):
-            request.meta["_proxy_charged"] = True
-            counts = tier.retry.for_error(request, True) is not None
-        self.stats.extra["proxy_retries"] = self.stats.extra.get("proxy_retries", 0) + 1
-        self._requeue(request, RetryDecision(0.0, counts=counts))
-        if pool.per_proxy_slots:
-            self.dispatcher.reroute(proxy)
-        return True
-
-    def _warn_auth(self, proxy: PoolProxy) -> None:
-        if proxy.label not in self._auth_warned:
-            self._auth_warned.add(proxy.label)
-            log.warning(
-                "proxy %s refused the credentials (407 or SOCKS auth failure): check them",
-                proxy.label,
-            )
-
-    def _bench(
-        self, pool: ProxyPool, proxy: PoolProxy, sent_at: float, reason: str, *, ban: bool
-    ) -> None:
-        was_healthy = proxy.healthy
-        if pool.failed(proxy, sent_at, self._clock(), ban=ban):
-            log.warning(
-                "%s down: crawl paused; it stops if none works again within %gs",
-                f"all {len(pool)} proxies are" if len(pool) > 1 else "the only proxy is",
-                self.settings.proxy_down_timeout,
-            )
-        elif was_healthy and not proxy.healthy:
-            log.info("proxy %s benched after %s", proxy.label, reason)
-
-    async def _watch_proxies(self, pool: ProxyPool) -> None:
-        """Every proxy down for ``proxy_down_timeout``: stop with a clear error. Nothing
-        queued is given up: it stays in the frontier (a persistent one resumes it)."""
-        limit = self.settings.proxy_down_timeout
-        while True:
-            wait = min(1.0, limit / 4)
-            since = pool.down_since
-            if since is not None:
-                left = since + limit - self._clock()
-                if left <= 0:
-                    pending = len(self.frontier) + self.dispatcher.parked
-                    self.fatal = (
-                        f"every proxy has been down for {limit:g}s "
-                        f"({', '.join(e.label for e in pool.entries)}); "
-                        f"stopped with {pending} requests still queued, none given up"
-                    )
-                    log.error("%s", self.fatal)
-                    self.stats.extra["fatal_error"] = self.fatal
-                    self.request_stop("all proxies down")
-                    return
-                wait = min(wait, left)
-            if await self.dispatcher.wait_closed(wait):
-                return
+    def _proxies_down(self, message: str) -> None:
+        self.fatal = message
+        log.error("%s", message)
+        self.stats.extra["fatal_error"] = message
+        self.request_stop("all proxies down")
 
     def _requeue(self, request: Request, decision: RetryDecision) -> None:
+        self.frontier.push_later(request, self._counted_retry(request, decision))
+
+    def _counted_retry(self, request: Request, decision: RetryDecision) -> float:
+        """Count a retry of ``request``; when it may go again."""
         request.attempts += 1
-        if decision.counts:
-            request.retries += 1
+        request.retries += decision.counts
         self.stats.retries += 1
-        self.frontier.push_later(request, self._clock() + decision.delay)
+        return self._clock() + decision.delay
 
     def _give_up(
         self, request: Request, exc: BaseException | None, response: Response | None, reason: str
@@ -905,18 +775,3 @@ class Engine:
             items.append(output)
         elif output is not None:
             self.stats.errors["UnsupportedOutput"] += 1
-
-
-@contextlib.asynccontextmanager
-async def _usage_errors_unwrapped() -> AsyncIterator[None]:
-    """A UsageError raised in a task reaches the CLI as itself (one line, exit 2),
-    not inside the TaskGroup's ExceptionGroup."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        usage = group.subgroup(lambda exc: isinstance(exc, UsageError))
-        while usage is not None and isinstance(usage.exceptions[0], BaseExceptionGroup):
-            usage = usage.exceptions[0]
-        if usage is not None:
-            raise usage.exceptions[0] from None
-        raise

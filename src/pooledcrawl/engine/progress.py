@@ -3,12 +3,14 @@
 On a terminal (stderr is a TTY) a rich ``Live`` display refreshes twice a
 second: pages, items, pages/s, in flight, 429s, errors, and a row per busy
 domain. Off a terminal (a log file, CI) the same numbers go out as one log line
-every ``progress_interval`` seconds. Either way the crawl-wide metrics timeline
-is sampled here.
+every ``progress_interval`` seconds. :class:`ShowProgress` is the built-in extension
+that runs it; disable it with ``extensions = {"ShowProgress": None}``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -22,9 +24,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.live import Live
 
-    from pooledcrawl.engine.engine import Engine
-
-__all__ = ["Progress"]
+__all__ = ["Progress", "ShowProgress"]
 
 log = logging.getLogger("pooledcrawl.engine")
 
@@ -41,7 +41,7 @@ class Progress:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Any,
         *,
         live: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -75,8 +75,6 @@ class Progress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        engine = self._engine
-        engine.metrics.sample(self._clock(), engine.stats.items)  # the last bucket's items
         live, self._live = self._live, None
         if live is not None:
             try:
@@ -114,7 +112,6 @@ class Progress:
     def tick(self, now: float | None = None) -> None:
         now = self._clock() if now is None else now
         engine = self._engine
-        engine.metrics.sample(now, engine.stats.items)
         self._samples.append((now, engine.stats.pages))
         while len(self._samples) > 2 and now - self._samples[1][0] >= _RATE_WINDOW:
             self._samples.popleft()
@@ -248,6 +245,39 @@ class Progress:
                 )
             )
         return rows, max(len(busy) - _MAX_ROWS, 0)
+
+
+class ShowProgress:
+    """The built-in extension showing :class:`Progress` from ``spider_opened`` until the
+    crawl is over (a subscriber: the engine knows nothing of it)."""
+
+    def __init__(self, crawler: Any) -> None:
+        from pooledcrawl import signals
+
+        self._crawler = crawler
+        self._task: asyncio.Task[None] | None = None
+        crawler.signals.connect(self._opened, signals.spider_opened)
+        crawler.signals.connect(self._closed, signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ShowProgress:
+        return cls(crawler)
+
+    def _opened(self, spider: Any) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._show())
+
+    async def _show(self) -> None:
+        crawler = self._crawler
+        with Progress(crawler, clock=crawler.clock) as progress:
+            while not await crawler.dispatcher.wait_closed(progress.period):
+                progress.tick()
+
+    async def _closed(self, spider: Any, reason: str) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()  # the final view is drawn on the way out
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _pace_text(policy: Any) -> str:

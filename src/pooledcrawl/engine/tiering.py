@@ -15,6 +15,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pooledcrawl.engine.proxies import ProxyGuard
+from pooledcrawl.engine.wiring import choose_policies, choose_transport, proxy_pool
 from pooledcrawl.proxy.blocks import BlockDecision, BlockDetector
 from pooledcrawl.proxy.cost import CostMeter, Price
 from pooledcrawl.proxy.endpoint import ProxyConfig
@@ -25,9 +27,7 @@ from pooledcrawl.retry.policy import RetryPolicy
 from pooledcrawl.settings import Settings
 from pooledcrawl.spider import Spider
 from pooledcrawl.throttle.base import PolicyFactory
-from pooledcrawl.throttle.factory import policy_factory as make_policy_factory
 from pooledcrawl.transport.base import Transport
-from pooledcrawl.transport.factory import make_transport
 
 __all__ = ["BlockBook", "Tier", "TierSpec", "Tiers"]
 
@@ -55,6 +55,7 @@ class Tier:
         proxies: ProxyPool | None,
         transport: Transport,
         policy_factory: PolicyFactory,
+        guard: ProxyGuard | None = None,
     ) -> None:
         self.index = index
         self.name = name
@@ -66,17 +67,8 @@ class Tier:
         self.retry = RetryPolicy.from_settings(settings)
         self.policy_factory = policy_factory
         self.ban_statuses = frozenset(settings.ban_statuses)
-
-
-def proxy_pool(proxies: ProxyConfig | ProxyPool | None, settings: Settings) -> ProxyPool | None:
-    if proxies is None or isinstance(proxies, ProxyPool):
-        return proxies
-    return ProxyPool.from_config(
-        proxies,
-        cap=settings.proxy_concurrency,
-        backoff_base=settings.proxy_backoff_base,
-        backoff_cap=settings.proxy_backoff_cap,
-    )
+        #: the tier's proxy health (benching, retries through another proxy)
+        self.guard = guard
 
 
 class Tiers:
@@ -93,19 +85,22 @@ class Tiers:
         first: Tier,
         *,
         wrap: Callable[[PolicyFactory], PolicyFactory],
+        guard_for: Callable[[ProxyPool | None, Settings], ProxyGuard | None],
     ) -> Tiers:
         """``first`` is the engine's own tier (built from its settings); the others
         come from ``specs[1:]``, each with its own transport and policies."""
         tiers = [first]
         for index, spec in enumerate(specs[1:], 1):
+            pool = proxy_pool(spec.proxies, spec.settings)
             tiers.append(
                 Tier(
                     index,
                     spec.name,
                     spec.settings,
-                    proxies=proxy_pool(spec.proxies, spec.settings),
-                    transport=make_transport(spec.settings),
-                    policy_factory=wrap(make_policy_factory(spec.settings)),
+                    proxies=pool,
+                    transport=choose_transport(spec.settings),
+                    policy_factory=wrap(choose_policies(spec.settings)),
+                    guard=guard_for(pool, spec.settings),
                 )
             )
         policy = TierPolicy([t.name for t in tiers]) if len(tiers) > 1 else None

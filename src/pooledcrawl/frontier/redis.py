@@ -33,11 +33,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from pooledcrawl.distributed.keys import GROUP, JobKeys
 from pooledcrawl.errors import UsageError
 from pooledcrawl.frontier.codec import RequestCodec
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.url import fingerprint
+from pooledcrawl.redis.keys import GROUP, JobKeys
 
 __all__ = ["RedisFrontier"]
 

@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from hashlib import blake2b
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -45,10 +45,27 @@ from pooledcrawl.http.request import Request
 from pooledcrawl.http.url import fingerprint
 
 if TYPE_CHECKING:
-    from pooledcrawl.engine.engine import Engine
-    from pooledcrawl.engine.stats import Stats
+    from collections.abc import Awaitable, Callable
+
     from pooledcrawl.settings import Settings
     from pooledcrawl.spider import Spider
+    from pooledcrawl.stats import Stats
+
+
+class _Attached(Protocol):
+    """What attach() needs of the engine (typed here: the frontier sits below it)."""
+
+    @property
+    def stats(self) -> Stats: ...
+
+    @property
+    def items(self) -> _Flushes: ...
+
+
+class _Flushes(Protocol):
+    @property
+    def flush(self) -> Callable[[], Awaitable[None]]: ...
+
 
 __all__ = [
     "DB_NAME",
@@ -206,7 +223,7 @@ class SQLiteFrontier:
         self.runs = 0
         self.commits = 0
 
-    def attach(self, engine: Engine) -> None:
+    def attach(self, engine: _Attached) -> None:
         """Flush ``engine``'s sinks before each commit, and keep its stats in the job."""
         self.before_ack = engine.items.flush
         self.stats = engine.stats
@@ -747,7 +764,15 @@ class SQLiteFrontier:
             self._seen_inserts = []
 
 
-_SCALARS = ("requests", "pages", "items", "retries", "failed", "duplicates_filtered")
+_SCALARS = (
+    "requests",
+    "pages",
+    "items",
+    "retries",
+    "failed",
+    "duplicates_filtered",
+    "links_skipped",
+)
 
 
 def stats_counters(stats: Stats) -> dict[str, Any]:

@@ -26,10 +26,13 @@ FormData = Mapping[str, FormValue] | Iterable[tuple[str, FormValue]]
 
 _FORM_METHODS = ("GET", "POST")
 _HTML5_SPACE = " \t\n\r\x0c"
-_FIELDS = (
-    "descendant::*[local-name()='input' or local-name()='select' or local-name()='textarea'"
-    " or local-name()='button']"
+_FIELD_TEST = (
+    "local-name()='input' or local-name()='select' or local-name()='textarea'"
+    " or local-name()='button'"
 )
+_FIELDS = f"descendant::*[{_FIELD_TEST}]"
+# controls anywhere in the document that name their form by id (HTML's form="")
+_OWNED_ELSEWHERE = f"//*[({_FIELD_TEST}) and @form]"
 
 
 class FormRequest(Request):
@@ -179,9 +182,27 @@ def _disabled(element: Any) -> bool:
     return False
 
 
+def _controls(form: Any) -> list[Any]:
+    """The form's controls in document order, as the HTML standard assigns them: a
+    control with a ``form`` attribute belongs to the form with that id, wherever
+    it is; one without belongs to the form it is inside."""
+    inside = form.xpath(_FIELDS)
+    elsewhere = form.xpath(_OWNED_ELSEWHERE)
+    if not elsewhere:
+        return list(inside)
+    form_id = form.get("id")
+    owned = [e for e in inside if e.get("form") is None or e.get("form") == form_id]
+    if form_id:
+        owned.extend(e for e in elsewhere if e.get("form") == form_id and e not in owned)
+        # back in document order: position of each element in a full walk
+        order = {id(e): i for i, e in enumerate(form.getroottree().iter())}
+        owned.sort(key=lambda e: order[id(e)])
+    return owned
+
+
 def _form_values(form: Any) -> list[tuple[str, FormValue]]:
     values: list[tuple[str, FormValue]] = []
-    for element in form.xpath(_FIELDS):
+    for element in _controls(form):
         name = element.get("name")
         if not name or _disabled(element):
             continue
@@ -226,7 +247,7 @@ def _selected(select: Any) -> list[str]:
 def _clicked(form: Any, clickdata: Mapping[str, str | int] | None) -> tuple[str, str] | None:
     """The (name, value) of the submit button clicked, or None (no named button)."""
     buttons = [
-        element for element in form.xpath(_FIELDS) if _is_submit(element) and not _disabled(element)
+        element for element in _controls(form) if _is_submit(element) and not _disabled(element)
     ]
     if not buttons:
         return None

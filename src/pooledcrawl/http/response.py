@@ -18,7 +18,7 @@ from w3lib.encoding import (
     resolve_encoding,
 )
 
-from pooledcrawl.http.url import join_url, origin_of
+from pooledcrawl.http.url import _PLAIN_ROOT_RE, Resolver
 
 if TYPE_CHECKING:
     from parsel import Selector, SelectorList
@@ -32,18 +32,22 @@ _CHARSET_RE = re.compile(r"charset=[\"']?([\w.:-]+)", re.I)
 # what str.strip() removes from an ASCII string and bytes.strip() does not
 _STR_ONLY_SPACE = frozenset(b"\x1c\x1d\x1e\x1f")
 _XML_DECLARATION = re.compile(r"[\s\ufeff]*<\?xml\s")
-# what bytes.strip() would leave starting with "<" (and not with "<?xml": sniffing
-# such a page needs its root element, see _sniff)
+# what bytes.strip() would leave starting with "<"
 _ANY_MARKUP_START = re.compile(rb"[ \t\n\r\x0b\x0c]*<")
+# the same, but not "<?xml": with no Content-Type, sniffing such a page needs its
+# root element (see _sniff)
 _MARKUP_START = re.compile(rb"[ \t\n\r\x0b\x0c]*<(?!\?xml)")
 # an XHTML page behind its XML declaration: the doctype or root element says html
+_XHTML_ROOT = re.compile(r"<(?:!doctype\s+html|html[\s>/])", re.I)
 #: how far w3lib's html_body_declared_encoding looks for a declaration
 _W3LIB_SCAN = 4096
 _META_CHARSET = re.compile(rb"<meta\s[^>]*charset", re.I)
 _BASE_TAG = re.compile(rb"<base[\s/>]", re.I)
-_XHTML_ROOT = re.compile(r"<(?:!doctype\s+html|html[\s>/])", re.I)
 # "prefix:name" in an XPath (not an axis's "::"); string literals may match too: harmless
 _PREFIX_RE = re.compile(r"[\w.-]:(?!:)")
+# the first <base> or <body> tag: a document's base URL comes from a <base href> in
+# its head, so the search stops where the body starts
+_BASE_OR_BODY = re.compile(rb"<(base|body)[\s/>]", re.I)
 #: lxml parse errors after which parsel decodes the page itself, with replacements
 _ENCODING_ERRORS = frozenset({9, 81})  # ERR_INVALID_CHAR, ERR_INVALID_ENCODING
 #: per-thread lxml HTML parsers: a cache, not crawl state
@@ -54,8 +58,7 @@ class Response:
     """An HTTP response. Text and selectors are decoded and parsed only when used."""
 
     __slots__ = (
-        "_base",
-        "_origin",
+        "_resolver",
         "_selector",
         "_text",
         "body",
@@ -91,8 +94,7 @@ class Response:
         self.encoding_hint: str | None = None
         self._text: str | None = None
         self._selector: Selector | None = None
-        self._origin: str | None = None
-        self._base: str | None = None
+        self._resolver: Resolver | None = None
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -202,32 +204,34 @@ class Response:
     def xpath(self, query: str, **kwargs: Any) -> SelectorList[Selector]:
         return self.selector.xpath(query, **kwargs)
 
-    def urljoin(self, href: str) -> str:
-        """Resolve a link found on this page (against its ``<base href>``, if any)."""
-        if self._origin is None:
-            self._origin = origin_of(self.base_url) or ""
-        return join_url(self.base_url, href, self._origin or None)
-
     @property
     def base_url(self) -> str:
-        """What links on this page resolve against: the page's URL, or the http(s)
-        URL its ``<base href>`` names (HTML Standard, "document base URL"). The
-        bytes before ``<body`` are searched first, so a page without the tag is
-        not parsed for it."""
-        if self._base is None:
-            self._base = self.url
-            body = self.body
-            end = body.find(b"<body")
-            if end == -1:
-                end = body.find(b"<BODY")
-            if _BASE_TAG.search(body, 0, len(body) if end == -1 else end) is not None:
-                selector = self.selector
-                if selector.type == "html":
-                    href = selector.root.xpath("string(//base[@href][1]/@href)")
-                    joined = join_url(self.url, href) if href.strip() else ""
-                    if joined.startswith(("http://", "https://")):
-                        self._base = joined
-        return self._base
+        """What this page's links resolve against: its ``<base href>`` if the head
+        has one (resolved against the page URL, as browsers do), else its URL."""
+        return self._links().base or self.url
+
+    def _links(self) -> Resolver:
+        if self._resolver is None:
+            self._resolver = Resolver(self._base_href(), self._link_encoding)
+        return self._resolver
+
+    def _base_href(self) -> str:
+        found = _BASE_OR_BODY.search(self.body)
+        if found is None or found.group(1).lower() != b"base":
+            return self.url
+        hrefs = _evaluate(self.selector, "(//base[@href])[1]/@href")
+        if not hrefs or not isinstance(hrefs[0], str):
+            return self.url
+        return Resolver(self.url, self._link_encoding).base_join(hrefs[0]) or self.url
+
+    def _link_encoding(self) -> str:
+        return self.encoding_hint or self._encoding()
+
+    def urljoin(self, href: str) -> str:
+        """Resolve a link found on this page as a browser would (WHATWG URL Standard,
+        against the page's base URL); an href no browser can resolve comes back as
+        written, and the engine counts it as InvalidURL if it is followed."""
+        return self._links().join(href)
 
     def follow(
         self, href: str | Selector, callback: Callback | None = None, **kwargs: Any
@@ -249,7 +253,9 @@ class Response:
         xpath: str | None = None,
         **kwargs: Any,
     ) -> Iterator[Request]:
-        """Requests for many links: given URLs, or the elements a css/xpath query finds."""
+        """Requests for many links: given URLs, or the elements a css/xpath query finds.
+        Links to schemes the crawler cannot fetch (mailto:, tel:, javascript:...) are
+        yielded too: the engine skips them and counts them as ``links_skipped``."""
         from pooledcrawl.http.request import Request
 
         hrefs: list[str]
@@ -259,15 +265,14 @@ class Response:
             if css is None and xpath is None:
                 raise ValueError("follow_all needs urls, css= or xpath=")
             hrefs = self._hrefs(css, xpath)
-        if self._origin is None:
-            self._origin = origin_of(self.base_url) or ""
-        origin = self._origin
+        links = self._links()
+        origin, join, plain_root = links.origin, links.join, _PLAIN_ROOT_RE.match
         for href in hrefs:
-            # root-relative links, the common case, joined inline (as join_url does)
-            if origin and href.startswith("/") and not href.startswith("//"):
+            # plain root-relative links, the common case, joined inline (as join does)
+            if origin is not None and href[:1] == "/" and plain_root(href) and "/." not in href:
                 yield Request(origin + href, callback, **kwargs)
             else:
-                yield Request(self.urljoin(href), callback, **kwargs)
+                yield Request(join(href), callback, **kwargs)
 
     def _hrefs(self, css: str | None, xpath: str | None) -> list[str]:
         """The links a css/xpath query finds. The common case evaluates a compiled

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from pooledcrawl.http.request import Request
 
 if TYPE_CHECKING:
-    from pooledcrawl.engine.stats import Stats
     from pooledcrawl.settings import Settings
     from pooledcrawl.spider import Spider
+    from pooledcrawl.stats import Stats
 
 __all__ = ["ALLOW_OFFSITE", "RequestFilter", "host_of", "normalize_domains"]
 

@@ -20,23 +20,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import itertools
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from protego import Protego
 
-from pooledcrawl.engine.dispatcher import slot_key
 from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
+from pooledcrawl.profiles.loader import session_connector_limit
 from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
 from pooledcrawl.transport.base import TransportError
 
 if TYPE_CHECKING:
-    from pooledcrawl.engine.stats import Stats
     from pooledcrawl.settings import Settings
+    from pooledcrawl.stats import Stats
 
 __all__ = [
     "DONT_OBEY",
@@ -59,6 +61,9 @@ MAX_ATTEMPTS = 5
 MAX_BYTES = 500 * 1024
 #: Requests held back while their hosts' robots.txt is fetched or unreachable.
 MAX_HELD = 10_000
+#: Hosts whose robots.txt is remembered; past it the least recently used host with
+#: nothing waiting is forgotten (and fetched again if the crawl comes back to it).
+MAX_HOSTS = 50_000
 
 
 class Outcome(enum.Enum):
@@ -182,12 +187,16 @@ class RobotsFrontier:
         self._counts: dict[str, int] = stats.extra.setdefault(
             "robots", {"fetched": 0, "allow_all": 0, "unreachable": 0, "disallowed": 0}
         )
-        self._hosts: dict[str, _Host] = {}
+        self._hosts: OrderedDict[str, _Host] = OrderedDict()
+        self._max_hosts = MAX_HOSTS
         self._blocked: set[_Host] = set()
         self._ready: deque[Request] = deque()
         self._held = 0  # requests in waiting lists and in _ready
         self._tasks: set[asyncio.Task[None]] = set()
-        self._fetches = asyncio.Semaphore(max(1, min(settings.concurrency, 32)))
+        # robots.txt fetches use the connections the pool holds beyond the crawl's
+        # concurrency: slow robots.txt servers then never take one from a page fetch
+        spare = session_connector_limit(settings) - settings.concurrency
+        self._fetches = asyncio.Semaphore(max(1, min(spare, 64)))
         self._on_ready: Callable[[], None] = _noop
 
     # ---- wiring --------------------------------------------------------------------
@@ -275,10 +284,25 @@ class RobotsFrontier:
 
     # ---- internals -----------------------------------------------------------------
     def _host(self, key: str) -> _Host:
-        host = self._hosts.get(key)
+        hosts = self._hosts
+        host = hosts.get(key)
         if host is None:
-            host = self._hosts[key] = _Host(key)
+            host = hosts[key] = _Host(key)
+            if len(hosts) > self._max_hosts:
+                self._forget()
+        else:
+            hosts.move_to_end(key)
         return host
+
+    def _forget(self) -> None:
+        """Drop the least recently used hosts that have nothing waiting on them."""
+        hosts = self._hosts
+        for key in list(itertools.islice(hosts, max(1, self._max_hosts // 100))):
+            host = hosts[key]
+            if host.state is _State.OPEN and not host.waiting:
+                del hosts[key]
+            if len(hosts) <= self._max_hosts:
+                break
 
     def _disallow(self, request: Request) -> None:
         self._counts["disallowed"] += 1

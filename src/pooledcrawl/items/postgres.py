@@ -28,13 +28,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 import orjson
 
-from pooledcrawl.engine.stats import ErrorLog
 from pooledcrawl.errors import UsageError
 from pooledcrawl.items.base import Item, dumps_item, json_default
 from pooledcrawl.items.models import dataclass_columns, model_for
 from pooledcrawl.items.pgmonitor import ACTIVITY_SQL, Activity, PoolUsage, monitor_warnings
 from pooledcrawl.settings import Settings
 from pooledcrawl.sizing import PoolSizeError, pg_pool_size
+from pooledcrawl.stats import ErrorLog
 
 if TYPE_CHECKING:
     from pooledcrawl.spider import Spider

@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pooledcrawl.engine.stats import ErrorLog, Stats
 from pooledcrawl.errors import DropItem
 from pooledcrawl.items.base import Item, Sink
 from pooledcrawl.items.pipelines import build_pipelines
 from pooledcrawl.signals import SignalBus, item_dropped, item_scraped
+from pooledcrawl.stats import ErrorLog, Stats
 
 if TYPE_CHECKING:
     from pooledcrawl.settings import Settings

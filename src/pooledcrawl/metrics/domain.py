@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pooledcrawl.metrics.histogram import Histogram
+from pooledcrawl.metrics.hosts import HostBook
 from pooledcrawl.metrics.timeline import Timeline
 from pooledcrawl.metrics.timing import Timing
 
@@ -36,6 +38,7 @@ class DomainMetrics:
         "first",
         "headers",
         "last",
+        "n403",
         "n429",
         "ok",
         "opened",
@@ -48,6 +51,7 @@ class DomainMetrics:
         self.responses = 0
         self.ok = 0
         self.n429 = 0
+        self.n403 = 0  # and 401: with 429s, what says a host blocks the crawl
         self.errors = 0
         self.disconnects = 0
         self.exchanges = 0
@@ -89,6 +93,8 @@ class DomainMetrics:
         elif status == 429:
             self.n429 += 1
             activity.add(t, _A_429)
+        elif status == 403 or status == 401:
+            self.n403 += 1
         if timing is None:
             self.headers.add(latency)
             self.body.add(latency)
@@ -164,10 +170,12 @@ class CrawlMetrics:
     clock's ``now``; everything is stored relative to ``started``.
     """
 
-    def __init__(self, started: float, *, max_rows: int = 512) -> None:
+    def __init__(self, started: float, *, max_rows: int = 512, top: int = 50) -> None:
         self.started = started
         self._max_rows = max_rows
+        #: domains with a live slot; idle ones are folded into ``hosts`` (see retire)
         self.domains: dict[str, DomainMetrics] = {}
+        self.hosts = HostBook(top)
         self.timeline = Timeline(
             _TIMELINE, peaks=("inflight", "items"), latency=True, max_rows=max_rows
         )
@@ -229,7 +237,37 @@ class CrawlMetrics:
         """Periodic sample of crawl-wide counters (items stored so far, a running total)."""
         self.timeline.peak(now - self.started, _T_ITEMS, items)
 
+    def retire(
+        self,
+        key: str,
+        memo: tuple[float, ...] | None = None,
+        controller: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        """Fold domain ``key`` into the aggregates and forget its live metrics.
+
+        ``memo``: what its controller learned, handed back by ``hosts.learned(key)``
+        if the domain comes back; ``controller()``: the controller's stats, asked for
+        only if the domain makes a top-N list."""
+        metrics = self.domains.pop(key, None)
+        if metrics is None:
+            metrics = DomainMetrics(max_rows=2)  # a slot that never got an answer
+
+        def detail() -> dict[str, Any]:
+            snapshot = controller() if controller is not None else {}
+            snapshot.update(metrics.snapshot())
+            return snapshot
+
+        counts = (metrics.ok, metrics.responses, metrics.errors, metrics.n429, metrics.n403)
+        self.hosts.fold(key, counts, memo, detail, metrics.body)
+
+    def retire_all(self) -> None:
+        """Fold every domain still live (at the end of the crawl)."""
+        for key in list(self.domains):
+            self.retire(key)
+
     def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Full detail of live domains (the engine folds them all at the end, after
+        which ``hosts.top_domains()`` holds the top N)."""
         return {key: metrics.snapshot() for key, metrics in self.domains.items()}
 
 

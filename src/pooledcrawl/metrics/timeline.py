@@ -18,9 +18,13 @@ class Timeline:
     a ten-hour crawl 128 s rows, never more than ``max_rows`` of them. Columns
     named in ``peaks`` keep the highest value seen in the bucket; the others add
     up. With ``latency`` on, each row also keeps a histogram for p50/p95.
+
+    Rows start at the first bucket that saw an event, not at the crawl's start: a
+    domain first met an hour into a crawl holds its own few rows, not an hour of
+    empty ones (a broad crawl has thousands of such domains).
     """
 
-    __slots__ = ("_hists", "_peaks", "_rows", "columns", "interval", "max_rows")
+    __slots__ = ("_base", "_hists", "_peaks", "_rows", "columns", "interval", "max_rows")
 
     def __init__(
         self,
@@ -39,12 +43,21 @@ class Timeline:
         self.max_rows = max_rows
         self._rows: list[list[float]] = []
         self._hists: list[Histogram] | None = [] if latency else None
+        #: the bucket (since the crawl's start) of ``_rows[0]``
+        self._base = 0
 
     def _index(self, t: float) -> int:
-        index = int(max(t, 0.0) / self.interval)
-        while index >= self.max_rows:
+        """The row of time ``t``, added (and older rows merged) as needed."""
+        bucket = int(max(t, 0.0) / self.interval)
+        rows = self._rows
+        if not rows:
+            self._base = bucket
+        elif bucket < self._base:
+            bucket = self._base  # late news of an earlier moment: the first row
+        while bucket - self._base >= self.max_rows:
             self._coarsen()
-            index = int(max(t, 0.0) / self.interval)
+            bucket = max(int(max(t, 0.0) / self.interval), self._base)
+        index = bucket - self._base
         rows = self._rows
         while len(rows) <= index:
             rows.append([0.0] * len(self.columns))
@@ -69,6 +82,13 @@ class Timeline:
 
     def _coarsen(self) -> None:
         rows, hists = self._rows, self._hists
+        if self._base % 2:
+            # keep pairs aligned on the doubled interval: pad one empty row in front
+            rows.insert(0, [0.0] * len(self.columns))
+            if hists is not None:
+                hists.insert(0, Histogram())
+            self._base -= 1
+        self._base //= 2
         merged: list[list[float]] = []
         merged_hists: list[Histogram] = []
         for i in range(0, len(rows), 2):
@@ -99,7 +119,7 @@ class Timeline:
             columns += ["p50_ms", "p95_ms"]
         rows: list[list[float]] = []
         for i, row in enumerate(self._rows):
-            out = [round(i * self.interval, 3), *(_compact(v) for v in row)]
+            out = [round((self._base + i) * self.interval, 3), *(_compact(v) for v in row)]
             if self._hists is not None:
                 hist = self._hists[i]
                 out += [round(hist.quantile(0.5) * 1000, 2), round(hist.quantile(0.95) * 1000, 2)]

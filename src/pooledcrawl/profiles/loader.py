@@ -42,7 +42,7 @@ from pooledcrawl.proxy.endpoint import (
 )
 from pooledcrawl.proxy.sessions import DEFAULT_POOL_SIZE, SessionConfig
 from pooledcrawl.settings import Settings, coerce
-from pooledcrawl.sizing import little_law, with_headroom
+from pooledcrawl.sizing import HEADROOM, little_law, session_connector_limit, with_headroom
 
 __all__ = [
     "ENV_DIR",
@@ -56,7 +56,6 @@ __all__ = [
 ]
 
 ENV_DIR = "PCRAWL_PROFILES_DIR"
-HEADROOM = 1.3
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 Tree = dict[str, Any]
@@ -469,17 +468,6 @@ def _derive_limits(sizing: Mapping[str, Any], layer: dict[str, Any]) -> dict[str
             f"Little's Law: {rps:g} rps x {latency:g} s = {need} in flight, +30% = {per_host}"
         )
     return derived
-
-
-def session_connector_limit(settings: Settings) -> int:
-    """aiohttp's ``limit`` for one session (one per proxy) when not set explicitly: the
-    requests one session may carry (``concurrency``, or the per-proxy cap) plus 30%."""
-    if settings.connector_limit is not None:
-        return settings.connector_limit
-    inflight = settings.concurrency
-    if settings.proxy_concurrency is not None:
-        inflight = min(inflight, settings.proxy_concurrency)
-    return with_headroom(max(inflight, 1), HEADROOM)
 
 
 # ---- sessions ------------------------------------------------------------------------

@@ -10,7 +10,8 @@ like any other request.
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from pooledcrawl.engine.callbacks import outputs_of
@@ -105,7 +106,7 @@ class CrawlSpider(Spider):
             compiled._compile(self)
             self._rules.append(compiled)
 
-    def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[Any]:
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[Any] | AsyncIterator[Any]:
         return self._parse_response(response, self.parse_start_url, kwargs, follow=True)
 
     def parse_start_url(self, response: Response, **kwargs: Any) -> Any:
@@ -116,7 +117,9 @@ class CrawlSpider(Spider):
         """A hook over each rule callback's output (a list); returns what to keep."""
         return results
 
-    def _rule_callback(self, response: Response, **cb_kwargs: Any) -> AsyncIterator[Any]:
+    def _rule_callback(
+        self, response: Response, **cb_kwargs: Any
+    ) -> Iterator[Any] | AsyncIterator[Any]:
         rule = self._rules[response.meta["rule"]]
         kwargs = {**rule.cb_kwargs, **cb_kwargs}
         return self._parse_response(response, rule.callback, kwargs, rule.follow)
@@ -127,17 +130,41 @@ class CrawlSpider(Spider):
             async for output in outputs_of(rule.errback(failure)):
                 yield output
 
-    async def _parse_response(
+    def _parse_response(
         self,
         response: Response,
         callback: Callable[..., Any] | None,
         cb_kwargs: dict[str, Any],
         follow: bool,
+    ) -> Iterator[Any] | AsyncIterator[Any]:
+        """The callback's output (through ``process_results``), then the rules'
+        requests. A plain generator when the callback is synchronous, the usual
+        case, which the engine iterates without an async wrapper per page."""
+        result = callback(response, **cb_kwargs) if callback is not None else None
+        if inspect.isawaitable(result) or hasattr(result, "__anext__"):
+            return self._parse_async(response, result, follow)
+        return self._parse_sync(response, result, callback is not None, follow)
+
+    def _parse_sync(
+        self, response: Response, result: Any, called: bool, follow: bool
+    ) -> Iterator[Any]:
+        if called:
+            if result is None:
+                results = []
+            elif isinstance(result, dict | str | bytes) or not hasattr(result, "__iter__"):
+                results = [result]  # one item returned, as outputs_of treats it
+            else:
+                results = list(result)
+            yield from self.process_results(response, results) or ()
+        if follow and self.follow_links:
+            yield from self._requests_to_follow(response)
+
+    async def _parse_async(
+        self, response: Response, result: Any, follow: bool
     ) -> AsyncIterator[Any]:
-        if callback is not None:
-            results = [output async for output in outputs_of(callback(response, **cb_kwargs))]
-            for output in self.process_results(response, results) or ():
-                yield output
+        results = [output async for output in outputs_of(result)]
+        for output in self.process_results(response, results) or ():
+            yield output
         if follow and self.follow_links:
             for request in self._requests_to_follow(response):
                 yield request

@@ -190,29 +190,35 @@ class LinkExtractor:
                     url = canonicalize_url(url)
                 except ValueError:
                     continue
-            if self.unique:
-                if url in seen:
-                    continue
-                seen.add(url)
+            if self.unique and url in seen:
+                continue
             element = value.getparent()
             text = _text_of(element) if element is not None else ""
             if self.restrict_text and not any(r.search(text) for r in self.restrict_text):
-                continue
+                continue  # before `seen`: a later link to the URL may have matching text
+            if self.unique:
+                seen.add(url)
             rel = element.get("rel") if element is not None else None
             nofollow = rel is not None and "nofollow" in rel.lower().replace(",", " ").split()
             links.append(Link(url, text, fragment, nofollow))
         return links
 
     def _denied_extension(self, url: str) -> bool:
-        path = _path_of(url)
-        name = path[path.rfind("/") + 1 :]
-        dot = name.rfind(".")
-        if dot == -1:
+        """Whether the URL's path ends in a denied extension (query ignored). String
+        searches only: this runs for every link of every page."""
+        end = url.find("?")
+        if end == -1:
+            end = len(url)
+        dot = url.rfind(".", 0, end)
+        slash = url.rfind("/", 0, end)
+        # the last dot must be in the last path segment, and that segment in the
+        # path, not the host ("http://example.ai" has no extension)
+        if dot < slash or slash <= url.find("://") + 2:
             return False
-        name = name.lower()
-        if name[dot:] in self._last_extensions:
+        if url[dot:end].lower() in self._last_extensions:
             return True
-        return bool(self._dotted_extensions) and name.endswith(self._dotted_extensions)
+        dotted = self._dotted_extensions
+        return bool(dotted) and url[slash:end].lower().endswith(dotted)
 
     def matches(self, url: str) -> bool:
         """Whether ``url`` passes the domain and allow/deny filters (as in Scrapy)."""
@@ -285,17 +291,6 @@ def _host_of(url: str) -> str:
     if host.startswith("["):
         return host[1 : host.find("]")].lower()
     return host.partition(":")[0].lower()
-
-
-def _path_of(url: str) -> str:
-    start = url.find("://")
-    start = 0 if start == -1 else start + 3
-    slash = url.find("/", start)
-    if slash == -1:
-        return ""
-    path = url[slash:]
-    query = path.find("?")
-    return path if query == -1 else path[:query]
 
 
 def _in_domains(host: str, domains: frozenset[str]) -> bool:

@@ -16,6 +16,7 @@ stops at the size cap.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import zlib
@@ -50,10 +51,12 @@ class SitemapReader:
 
     ``type`` is the root element's name (``"urlset"``, ``"sitemapindex"``, or
     something else for a document that is not a sitemap), known once the root
-    element has been read. Iterating yields one dict per ``<url>``/``<sitemap>``:
-    child names without namespace mapped to their stripped text (``loc``,
-    ``lastmod``, ``changefreq``, ``priority``...), plus ``alternate``, the hrefs
-    of ``<xhtml:link>`` children, as Scrapy's ``Sitemap`` does.
+    element has been read, or ``"text"`` for a plain-text sitemap (one URL a
+    line, which sitemaps.org allows). Iterating yields one dict per
+    ``<url>``/``<sitemap>``: child names without namespace mapped to their
+    stripped text (``loc``, ``lastmod``, ``changefreq``, ``priority``...), plus
+    ``alternate``, the hrefs of ``<xhtml:link>`` children, as Scrapy's
+    ``Sitemap`` does; a text sitemap's entries have only ``loc``.
     """
 
     def __init__(self, body: bytes, max_size: int = MAX_SITEMAP_SIZE) -> None:
@@ -68,12 +71,18 @@ class SitemapReader:
             remove_comments=True,
             remove_pis=True,
         )
-        self._chunks = _chunks(body, max_size)
+        chunks = _chunks(body, max_size)
+        first = next(chunks, None)
+        self._chunks = chunks if first is None else itertools.chain([first], chunks)
         self._events: deque[tuple[str, Any]] = deque()
         self._root: Any = None
         self._done = False
         self.type: str | None = None
-        self._prime()
+        start = (first or b"").lstrip(b" \t\r\n").removeprefix(b"\xef\xbb\xbf").lstrip()
+        if start and not start.startswith(b"<"):
+            self.type = "text"
+        else:
+            self._prime()
 
     def _prime(self) -> None:
         """Read until the root element starts (or the input ends)."""
@@ -102,6 +111,9 @@ class SitemapReader:
         return True
 
     def __iter__(self) -> Iterator[SitemapEntry]:
+        if self.type == "text":
+            yield from self._text_entries()
+            return
         root = self._root
         if root is None:
             return
@@ -116,6 +128,21 @@ class SitemapReader:
                 root.remove(element)
             if not self._fill():
                 return
+
+    def _text_entries(self) -> Iterator[SitemapEntry]:
+        pending = b""
+        for chunk in self._chunks:
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            yield from _text_lines(lines)
+        yield from _text_lines([pending])
+
+
+def _text_lines(lines: list[bytes]) -> Iterator[SitemapEntry]:
+    for line in lines:
+        url = line.decode("utf-8", "replace").strip().lstrip("\ufeff")
+        if url.startswith(("http://", "https://")):
+            yield {"loc": url}
 
 
 def _entry(element: Any) -> SitemapEntry:
@@ -154,18 +181,19 @@ def _chunks(body: bytes, max_size: int) -> Iterator[bytes]:
     while data:
         decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
         pending = data
-        while pending and not decompressor.eof:
+        while not decompressor.eof:
             try:
                 out = decompressor.decompress(pending, _CHUNK)
             except zlib.error as exc:
                 log.warning("corrupt gzip sitemap: %s", exc)
                 return
             pending = decompressor.unconsumed_tail
+            if not out and not pending:
+                break  # input used up (a truncated file), and nothing left inside zlib
             total += len(out)
             if total > max_size:
                 raise SitemapTooLarge(f"sitemap over the {max_size}-byte cap when gunzipped")
-            if out:
-                yield out
+            yield out
         # gzip files may hold several members one after another (RFC 1952 2.2)
         data = decompressor.unused_data if decompressor.eof else b""
         if not data.startswith(_GZIP_MAGIC):
@@ -266,7 +294,7 @@ class SitemapSpider(Spider):
                 for url in self._locations(reader):
                     if any(r.search(url) for r in self._follow):
                         yield Request(url, self._parse_sitemap)
-            elif reader.type == "urlset":
+            elif reader.type in ("urlset", "text"):
                 for url in self._locations(reader):
                     for pattern, callback in self._cbs:
                         if pattern.search(url):

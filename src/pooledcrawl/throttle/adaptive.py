@@ -21,12 +21,25 @@ How the rate is learned:
 * **Hints first.** ``Retry-After`` (on 429 and 503) pauses the whole domain, with
   a little jitter and a cap. ``RateLimit``/``RateLimit-Policy`` and
   ``X-RateLimit-*`` set the rate directly; 429s despite them scale it down.
+* **Shut out.** When requests sent after a cut, at the lower rate, are refused
+  too (or a ``Retry-After`` says so), the server has not asked for a slower pace
+  but shut the door: a window's quota is spent, or a penalty box is closed. The
+  domain then sends single probes, ever further apart, until one gets through.
+  The cycle this closes gives the limiter away: its successes were the quota and
+  its length (to the end of the refusals) the window, so the pace resumes just
+  under quota / window, and the last window before the block is the measure,
+  never a burst measured over less. Steps up after a block are as rare as a
+  block is long, since each one that overshoots buys another.
+* **Concurrency limits.** A 503 answered far faster than a page is a limiter's
+  refusal (nginx ``limit_conn``): the number in flight then caps the in-flight
+  limit, which is raised again now and then.
 
 Pure: fed events and a clock, it never sleeps and does no I/O.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import time
@@ -63,6 +76,45 @@ _HINT_SNIFF = 64
 _HINT_FRESH = 5.0
 #: Seconds of silence filled with empty timeline rows; a longer gap just skips ahead.
 _TIMELINE_GAP_FILL = 300
+#: Refusals in a row, of requests sent after a cut, that mean the server is shutting
+#: the client out (a spent window, a penalty box) rather than asking it to slow down.
+_BLOCK_STREAK = 3
+#: While shut out, the next probe waits this share of the time shut out so far (so
+#: a block of B seconds is overshot by at most this share of B) ...
+_PROBE_GROWTH = 0.1
+#: ... and at least this long.
+_FIRST_PROBE = 0.1
+#: A 503 answered in under this share of the usual latency is a limiter's refusal
+#: (nginx ``limit_conn``), not a struggling backend.
+_FAST_REFUSAL = 0.5
+#: Seconds a later Retry-After must move the block's end to mean a penalty box
+#: (Retry-After has a resolution of a second).
+_MOVED_END = 1.5
+#: Successes are counted in slots of this many seconds, as far back as the longest
+#: window worth learning (two minutes).
+_HIST_STEP = 0.1
+_HIST_SLOTS = 1200
+#: The pace after a block is at most this share of the last window's quota.
+_WINDOW_MARGIN = 0.97
+#: Requests between two steps up of the pace: at a low rate a round trip holds too
+#: few to tell whether the last step fitted, and each misfit costs a refusal.
+_STEP_SENDS = 20.0
+#: Steps up of the pace are at least this many times the last block's length apart.
+_BLOCK_COST = 5.0
+#: Seconds between steps up of a learned concurrency cap.
+_CONC_PROBE = 5.0
+#: Cuts, each within a second of the last, after which the rate they measured is
+#: taken as the ceiling all the same.
+_PROVISIONAL_CUTS = 3
+#: Window assumed when a block says nothing of the limiter's window.
+_SHORTEST_WINDOW = 1.0
+#: Sends this close to the one before are a bunch (one event-loop turn's worth).
+_BUNCH_GAP = 0.0005
+#: Bunched sends remembered, to tell whether a refused request was one of them.
+_EARLY_KEPT = 256
+#: After a block, the pace resumes at no less than this share of the last rate that
+#: was clean before it.
+_RESUME = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +182,31 @@ class AdaptivePolicy:
         # pacing
         self._next_send = 0.0
         self._paused_until = 0.0
+        # shut out: what a block teaches (window limiters, penalty boxes)
+        self._blocked_since: float | None = None
+        self._probe_at = 0.0
+        self._streak = 0  # refusals in a row of requests sent after the last cut
+        self._streak_sent = -math.inf
+        self._probes_refused = 0
+        self._last_refused_probe = 0.0  # when the last refused probe was sent
+        self._block_told = False  # the server said how long (Retry-After)
+        self._told_end = 0.0  # when its first Retry-After said the block ends
+        self._quiet_box = False  # later Retry-Afters moved that end back
+        self._conc_cap = 0  # in flight when a limiter refused with a fast 503; 0: none
+        self._conc_at = 0.0
+        self._cycle_start: float | None = None  # first send since the last block ended
+        self._cycle_ok = 0  # successes of requests sent since then
+        self._learned_window = 0.0  # shortest cycle seen: about the limiter's window
+        self._growth_gate = 0.0  # seconds between steps up of the pace
+        self._ok_hist: deque[list[int]] = deque(maxlen=_HIST_SLOTS)  # [slot, successes]
+        self._grown_at = -math.inf
+        self._clean_rate = 0.0  # the rate before the last step up that was clean
+        self._early: deque[float] = deque(maxlen=_EARLY_KEPT)  # bunched send times
+        self._last_send = -math.inf
+        self.blocks = 0
         # measurement
         self._latency: float | None = None  # EWMA of non-throttled responses
+        self._min_latency: float | None = None
         self._inflight = 0
         self._window_start: float | None = None
         self._w_sends = 0
@@ -156,9 +231,12 @@ class AdaptivePolicy:
 
     # ---- answers -------------------------------------------------------------------
     def limit(self) -> int:
-        return self._limit
+        return 1 if self._blocked_since is not None else self._limit
 
     def ready_at(self) -> float:
+        if self._blocked_since is not None:
+            probe = self._probe_at
+            return probe if probe > self._paused_until else self._paused_until
         rate = self._pace
         paced = self._next_send - self.config.burst / rate if rate else 0.0
         return paced if paced > self._paused_until else self._paused_until
@@ -199,6 +277,13 @@ class AdaptivePolicy:
     def on_send(self, now: float) -> None:
         if self._t0 is None:
             self._t0 = now
+        if self._cycle_start is None:
+            self._cycle_start = now
+        blocked = self._blocked_since
+        if blocked is not None:
+            # one probe at a time, ever further apart: a spent window ends on its own,
+            # a penalty box only once the client has been quiet for a while
+            self._probe_at = now + max(_FIRST_PROBE, _PROBE_GROWTH * (now - blocked))
         self._roll(now)
         self._inflight += 1
         self._w_sends += 1
@@ -206,6 +291,11 @@ class AdaptivePolicy:
         if self._inflight > self._w_peak:
             self._w_peak = self._inflight
         rate = self._pace
+        # bunched: sent right after the one before (a catch-up, or a burst of links)
+        bunched = now - self._last_send < (0.5 / rate if rate else _BUNCH_GAP)
+        if bunched:
+            self._early.append(now)
+        self._last_send = now
         if rate:
             # GCRA: the theoretical send time advances by one interval per request;
             # ready_at() lets a request go up to `burst` intervals early, so a late
@@ -225,14 +315,26 @@ class AdaptivePolicy:
         self._record_row(now, status)
         throttled = status == TOO_MANY_REQUESTS
         retry_after: float | None = None
+        sent_at = now - latency
         if status in (TOO_MANY_REQUESTS, SERVICE_UNAVAILABLE):
             retry_after, bad_retry_after = retry_after_from_headers(headers, self._wall_clock)
             self.bad_hints += bad_retry_after
-            throttled = throttled or retry_after is not None
+            fast = self._fast(latency)
+            throttled = throttled or retry_after is not None or fast
+            if status == SERVICE_UNAVAILABLE and fast and retry_after is None:
+                # a concurrency limit (nginx limit_conn) answered at once: it had
+                # about as many of ours in flight as we have now, this one aside
+                cap = max(1, self._inflight)
+                self._conc_cap = cap if not self._conc_cap else min(self._conc_cap, cap)
+                self._conc_at = now
+        elif status < 400:
+            self._on_success(now, sent_at)
         if not throttled:
             if status >= 500:
                 self._w_trouble += 1
             elif latency > 0:
+                if self._min_latency is None or latency < self._min_latency:
+                    self._min_latency = latency
                 previous = self._latency
                 self._latency = (
                     latency if previous is None else previous + 0.1 * (latency - previous)
@@ -252,7 +354,7 @@ class AdaptivePolicy:
             if hint is not None or bad:
                 self._sends_hints = True
         if throttled:
-            self._on_throttled(now, now - latency, retry_after)
+            self._on_throttled(now, sent_at, retry_after)
         if hint is not None:
             self._on_hint(now, hint)
         self._resize()
@@ -264,11 +366,71 @@ class AdaptivePolicy:
         self._w_trouble += 1
 
     # ---- control -------------------------------------------------------------------
+    def _fast(self, latency: float) -> bool:
+        usual = self._latency
+        return usual is not None and latency < _FAST_REFUSAL * usual
+
+    def _on_success(self, now: float, sent_at: float) -> None:
+        blocked = self._blocked_since
+        if blocked is not None and sent_at >= blocked:
+            self._unblock(now, sent_at)
+            return
+        start = self._cycle_start
+        if start is not None and sent_at >= start:
+            self._cycle_ok += 1
+        slot = int(now / _HIST_STEP)
+        hist = self._ok_hist
+        if hist and hist[-1][0] == slot:
+            hist[-1][1] += 1
+        else:
+            hist.append([slot, 1])
+        if sent_at >= self._cut_at:
+            self._streak = 0
+
+    def _ok_between(self, start: float, end: float) -> int:
+        """Successes answered between two times (to :data:`_HIST_STEP`)."""
+        first, last = int(start / _HIST_STEP), int(end / _HIST_STEP)
+        return sum(n for slot, n in self._ok_hist if first <= slot < last)
+
     def _on_throttled(self, now: float, sent_at: float, retry_after: float | None) -> None:
         if retry_after is not None and retry_after > 0:
             self._pause(now, retry_after)
+            end = now + retry_after
+            if self._blocked_since is not None and end > self._told_end + _MOVED_END:
+                # each refusal pushes the end back: the server waits for quiet (a
+                # penalty box), so the block's length says nothing of its window
+                self._quiet_box = True
+        blocked = self._blocked_since
+        if blocked is not None:
+            if sent_at >= blocked:
+                self._probes_refused += 1
+                self._last_refused_probe = max(self._last_refused_probe, sent_at)
+            if self._paused_until > self._probe_at:
+                self._probe_at = self._paused_until
+            return  # a probe refused: the schedule already waits longer next time
+        bunched = self._was_bunched(sent_at)
         if sent_at < self._cut_at:
             return  # sent before the last cut: part of the signal already acted on
+        if retry_after is not None and retry_after > 0:
+            self._block(now)
+            self._block_told = True
+            self._told_end = now + retry_after
+            return
+        if bunched:
+            # Refused for coming right after another (nginx limit_req without a
+            # burst refuses that at any rate): the spacing was wrong, not the rate.
+            if not self._paced:
+                self._pace_from_slow_start(now)
+            return
+        if self._paced and sent_at >= self._streak_sent + 0.5 / max(self._rate, _MIN_RATE):
+            # only refusals sent apart count: one bunch of sends is one sample
+            self._streak += 1
+            self._streak_sent = sent_at
+            if self._streak >= _BLOCK_STREAK:
+                # requests sent after the cut, at the lower rate, are refused too:
+                # the server is not asking for a slower pace, it has shut the door
+                self._block(now)
+                return
         self._since_cut_429 += 1
         self._w_429 += 1
         if now < self._cut_at + self.window:
@@ -307,14 +469,109 @@ class AdaptivePolicy:
             rate = min(rate, 0.5 * before)
         if self._hinted(now):
             self._hint_scale = max(self._hint_scale * rate / before, 0.05)
-        self._ceiling = accepted
+        if self._ceiling or elapsed >= _SHORTEST_WINDOW or self.cuts >= _PROVISIONAL_CUTS:
+            # what was accepted over less than a second (the shortest common
+            # window) is no ceiling, at first: the pace keeps growing from the cut
+            self._ceiling = accepted
         self._rate = max(rate, _MIN_RATE)
         self._cut(now)
+
+    def _was_bunched(self, sent_at: float) -> bool:
+        early = self._early
+        i = bisect.bisect_left(early, sent_at - 1e-6)
+        return i < len(early) and early[i] <= sent_at + 1e-6
+
+    def _pace_from_slow_start(self, now: float) -> None:
+        """Pace at slow start's own spread (no ceiling learned yet), so the next
+        refusal, of a request sent apart from the others, says something of the rate."""
+        rate = self._pace or 2.0 * self._current_send_rate(now)
+        self._rate = max(rate, _MIN_RATE)
+        self._next_send = now
+        self._paced = True
+        self._cut(now)
+
+    def _block(self, now: float) -> None:
+        """Stop sending but for single probes, until one gets through."""
+        self._blocked_since = now
+        self._probe_at = max(now + _FIRST_PROBE, self._paused_until)
+        self._streak = 0
+        self._probes_refused = 0
+        self._last_refused_probe = now
+        self._block_told = False
+        self._quiet_box = False
+        self.blocks += 1
+
+    def _unblock(self, now: float, sent_at: float) -> None:
+        """A probe got through: the block is over, and the cycle it closes (from the
+        end of the last block to this one) shows the rate the server sustains.
+
+        For a window limiter the cycle is one window (its start to the moment the
+        refusals stopped), so its successes over its length are the quota over the
+        window; over a shorter span they would only show how fast a burst went.
+        """
+        assert self._blocked_since is not None
+        start = self._cycle_start if self._cycle_start is not None else self._blocked_since
+        # the block ended between the last refused probe and this one (or when the
+        # server said it would)
+        end = sent_at
+        if not self._block_told:
+            end = 0.5 * (sent_at + min(self._last_refused_probe, sent_at))
+        cycle = max(end - start, self.config.min_window)
+        estimate = self._cycle_ok / cycle
+        if self._quiet_box or (self._block_told and not self._learned_window):
+            # The server set the block's length: for a window that is the rest of
+            # it, but for a penalty box only how long to keep quiet. So the first
+            # time, what got through before it over at least a second (the
+            # shortest common window) is tried too; a window will refuse it, and
+            # its next block, measured from a cycle of its own, will tell.
+            active = max(self._blocked_since - start, _SHORTEST_WINDOW)
+            estimate = max(estimate, _RESUME * self._cycle_ok / active)
+        # A block the first probe ended was congestion (a bucket refilling), not a
+        # spent window: its estimate is only a floor to grow from.
+        windowed = self._probes_refused > 0 or self._block_told
+        if windowed:
+            self._learned_window = (
+                cycle if not self._learned_window else min(self._learned_window, cycle)
+            )
+            # Step up only as often as a block costs: each step that overshoots
+            # buys a block, so a long one (a penalty box) makes probing rare.
+            self._growth_gate = max(
+                self._learned_window, _BLOCK_COST * (sent_at - self._blocked_since)
+            )
+            # what the last window before the block let through: a window
+            # limiter's quota, without the block's own idle time in it
+            window = self._learned_window
+            if window >= _HIST_STEP * 4:
+                recent = self._ok_between(self._blocked_since - window, self._blocked_since)
+                estimate = max(estimate, _WINDOW_MARGIN * recent / window)
+        rate = estimate
+        if self._paced and self._clean_rate:
+            # A pace that was clean until the last step up is worth resuming near
+            # (a penalty box's block says nothing of the rate, only of the quiet),
+            # unless the server has just taken far less: a spent burst allowance.
+            resume = _RESUME * self._clean_rate
+            if not windowed:
+                blocked = self._blocked_since
+                resume = min(resume, self._ok_between(blocked - 1.0, blocked) / 1.0)
+            rate = max(rate, resume)
+        self._blocked_since = None
+        self._cycle_start = sent_at
+        self._cycle_ok = 1
+        self._paced = True
+        self._rate = max(rate, _MIN_RATE)
+        if windowed or self._ceiling:
+            self._ceiling = self._rate if windowed else min(self._ceiling, self._rate)
+        self._clean_rate = self._rate
+        self._next_send = now
+        self._grown_at = now
+        self._cut(now)
+        self.cuts -= 1  # a block is counted in `blocks`, not as a cut
 
     def _cut(self, now: float) -> None:
         self._cut_at = now
         self._since_cut_sends = 0
         self._since_cut_429 = 0
+        self._streak = 0
         self.cuts += 1
 
     def _pause(self, now: float, seconds: float) -> None:
@@ -368,9 +625,17 @@ class AdaptivePolicy:
         start_before_cut = start is not None and start < self._cut_at
         if self._w_429 or self._w_trouble * 2 > self._w_sends or now < self._paused_until:
             return
+        if self._blocked_since is not None:
+            return
         if span > 2.0 * self.window:
             return  # the domain was idle: nothing learned
         if not self._paced:
+            floor = self._min_latency
+            if floor is not None and self._latency is not None and self._latency > 2 * floor:
+                # Round trips twice the shortest seen: requests queue somewhere (the
+                # server, or a client already at full CPU), so more in flight would
+                # not go faster; it would only put more in the way of the first 429.
+                return
             if self._w_peak >= self._limit:
                 self._limit = min(
                     max(self._limit + 1, int(self._limit * cfg.slow_start)), self._max
@@ -383,12 +648,22 @@ class AdaptivePolicy:
             return  # the pacer was not the bottleneck: a higher rate would not be used
         if start_before_cut:
             return
+        searching = self._ceiling == 0.0
+        gate = self._growth_gate if searching else max(self._growth_gate, _STEP_SENDS / self._rate)
+        if now - self._grown_at < gate:
+            return  # a window limiter only tells within its window whether a pace fits
+        self._grown_at = now
+        self._clean_rate = self._rate
+        if self._conc_cap and now - self._conc_at > _CONC_PROBE:
+            self._conc_cap += 1  # the server may allow more in flight now
+            self._conc_at = now
         # Careful near the rate where 429s began, faster away from it: below it the
         # last cut may have been too deep, above it the limit has moved up.
         ceiling = self._ceiling
         if ceiling == 0.0:
             # Paced after a first 429 that may have been a burst: find the ceiling at
-            # +25% per round trip (seed 001's step), so it is overshot by 25% at most.
+            # +25% per round trip, so it is overshot by 25% at most.
+            self._clean_rate = self._rate
             self._rate *= _PACED_GROWTH
             return
         distance = self._rate / ceiling - 1.0
@@ -408,7 +683,36 @@ class AdaptivePolicy:
             return
         latency = self._latency if self._latency is not None else self.window
         need = math.ceil(self._rate * latency * self.config.headroom)
-        self._limit = max(1, min(need, self._max))
+        top = min(self._conc_cap or self._max, self._max)
+        self._limit = max(1, min(need, top))
+        if self._conc_cap and self._rate * latency > 2 * top:
+            self._rate = 2 * top / latency  # the cap binds: a higher pace means nothing
+
+    # ---- eviction ------------------------------------------------------------------
+    def memo(self) -> tuple[float, ...]:
+        """What this controller learned, in a few floats: a broad crawl drops idle
+        domains' controllers and builds them again from this when work returns."""
+        return (
+            float(self._limit),
+            self._rate if self._paced else 0.0,
+            self._ceiling,
+            -1.0 if self._latency is None else self._latency,
+            self._paused_until,
+            self._next_send,
+            self._hint_scale,
+        )
+
+    def restore(self, memo: tuple[float, ...]) -> None:
+        """Continue from :meth:`memo`: the learned rate, cap, pause and pacing hold."""
+        limit, rate, ceiling, latency, paused_until, next_send, hint_scale = memo
+        self._limit = max(1, min(int(limit), self._max))
+        self._paced = rate > 0.0
+        self._rate = rate
+        self._ceiling = ceiling
+        self._latency = None if latency < 0 else latency
+        self._paused_until = paused_until
+        self._next_send = next_send
+        self._hint_scale = hint_scale
 
     # ---- stats ---------------------------------------------------------------------
     def _record_row(self, now: float, status: int) -> None:
@@ -445,6 +749,8 @@ class AdaptivePolicy:
             "latency_ms": None if self._latency is None else round(self._latency * 1000, 1),
             "cuts": self.cuts,
             "pauses": self.pauses,
+            "blocks": self.blocks,
+            "window_s": round(self._learned_window, 2) if self._learned_window else None,
             "bad_hints": self.bad_hints,
             "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
             "timeline": timeline,

@@ -13,13 +13,15 @@ from aiohttp_socks import ProxyConnectionError as SocksConnectionError
 from aiohttp_socks import ProxyError as SocksError
 from aiohttp_socks import ProxyTimeoutError as SocksTimeoutError
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
+from pooledcrawl.dns.resolver import CachingResolver
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.metrics.timing import Timing
-from pooledcrawl.profiles.loader import session_connector_limit
 from pooledcrawl.proxy.cost import request_head_bytes
 from pooledcrawl.settings import Settings
+from pooledcrawl.sizing import session_connector_limit
 from pooledcrawl.transport.base import TransportError
 from pooledcrawl.transport.metering import (
     MeteredConnector,
@@ -70,6 +72,13 @@ class AiohttpTransport:
         )
         self._ssl = _ssl_option(settings)
         self._cap = settings.max_response_size
+        #: one resolver for all sessions, made in the running loop (c-ares needs it)
+        self._resolver: CachingResolver | None = None
+
+    @property
+    def dns(self) -> CachingResolver | None:
+        """The resolver, for its counts (None before the first fetch)."""
+        return self._resolver
 
     def _session(self, proxy: str | None) -> aiohttp.ClientSession:
         session = self._sessions.get(proxy)
@@ -79,7 +88,9 @@ class AiohttpTransport:
                 "limit": session_connector_limit(s),
                 "limit_per_host": s.connector_limit_per_host or 0,
                 "keepalive_timeout": s.keepalive_timeout,
-                "ttl_dns_cache": s.ttl_dns_cache,
+                # DNS answers are cached by the resolver, each for its own TTL
+                "use_dns_cache": False,
+                "resolver": self._get_resolver(),
                 "ssl": self._ssl,
             }
             connector: aiohttp.TCPConnector
@@ -137,6 +148,17 @@ class AiohttpTransport:
         for session in closing:
             await session.close()
 
+    def _get_resolver(self) -> CachingResolver:
+        if self._resolver is None:
+            s = self._settings
+            self._resolver = CachingResolver(
+                servers=s.dns_servers,
+                max_ttl=float(s.ttl_dns_cache),
+                negative_ttl=s.dns_negative_ttl,
+                timeout=s.timeout_connect,
+            )
+        return self._resolver
+
     async def fetch(self, request: Request, proxy: str | None = None) -> Response:
         session = self._session(proxy)
         self._busy[proxy] += 1
@@ -147,7 +169,9 @@ class AiohttpTransport:
         try:
             async with session.request(
                 request.method,
-                request.url,
+                # sent as written: the engine made it the URL a browser sends, and
+                # yarl would otherwise re-quote it (%7e to ~, %zz to %25zz)
+                URL(request.url, encoded=True) if request.url.isascii() else request.url,
                 headers=request.headers,
                 data=request.body,
                 # aiohttp fails on its max_redirects-th redirect; ours is how many to follow
@@ -214,6 +238,8 @@ class AiohttpTransport:
         sessions, self._sessions = self._sessions, OrderedDict()
         for session in sessions.values():
             await session.close()
+        if self._resolver is not None:
+            await self._resolver.close()
 
 
 def _wire_bytes(resp: aiohttp.ClientResponse, request: Request, *, proxied: bool) -> int:

@@ -158,13 +158,13 @@ class CurlTransport:
         self._impersonate = check_impersonate(wanted) if wanted else None
         self._targets: dict[str, str] = {}
         # a browser identity sends its own User-Agent, unless the user set one on purpose
-        base: dict[str, str] = {}
-        if settings.user_agent != DEFAULT_USER_AGENT or not self._impersonate:
-            base["user-agent"] = settings.user_agent
-        base.update((k.lower(), v) for k, v in settings.default_headers.items())
-        self._base_headers = base
-        self._base_lines = _header_lines(base.items())
-        self._user_agent_lines = _header_lines([("user-agent", settings.user_agent)])
+        extra = {k.lower(): v for k, v in settings.default_headers.items()}
+        own = {"user-agent": settings.user_agent, **extra}
+        custom_agent = settings.user_agent != DEFAULT_USER_AGENT
+        browser = own if custom_agent else extra
+        #: default headers without and with a browser identity: (mapping, encoded lines)
+        self._headers = {False: (own, _header_lines(own.items()))}
+        self._headers[True] = (browser, _header_lines(browser.items()))
 
     # ---- sessions ---------------------------------------------------------------------
     def _target(self, request: Request) -> str | None:
@@ -280,12 +280,13 @@ class CurlTransport:
         curl.reset()
         curl.setopt(CurlOpt.SHARE, session.share._curl_share)
         curl.setopt(CurlOpt.URL, url.encode())
+        base, lines = self._headers[target is not None]
         if headers:
-            merged = dict(self._base_headers)
+            merged = dict(base)
             merged.update((k.lower(), v) for k, v in headers.items())
             curl.setopt(CurlOpt.HTTPHEADER, _header_lines(merged.items()))
-        elif self._base_lines:
-            curl.setopt(CurlOpt.HTTPHEADER, self._base_lines)
+        elif lines:
+            curl.setopt(CurlOpt.HTTPHEADER, lines)
         if method == "HEAD":
             curl.setopt(CurlOpt.NOBODY, 1)
         elif method != "GET" or body:

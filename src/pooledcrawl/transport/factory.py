@@ -41,7 +41,8 @@ def resolve_transport(settings: Settings) -> str:
 
     ``auto`` picks aiohttp for HTTP/1.1 (the fastest there), and curl for HTTP/2 or a
     browser identity when it is installed: the throughput benchmark has it at about
-    5x httpx's pages/s over HTTP/2 (the README's Performance section); httpx otherwise.
+    6x httpx's pages/s over HTTP/2, at a fifth of the CPU per page (the README's
+    Performance section); httpx otherwise.
     Asking for curl without it installed is a user error.
     """
     wanted = settings.transport

@@ -106,6 +106,19 @@ def test_deny_extensions_default_and_custom() -> None:
     assert "http://site.test/files/manual.PDF" not in urls(LinkExtractor(deny_extensions=["pdf"]))
 
 
+def test_extension_is_read_from_the_last_path_segment_only() -> None:
+    body = (
+        b'<a href="http://example.ai">host, no path</a><a href="http://example.ai/x.ai">ai</a>'
+        b'<a href="/a.tar.gz">tarball</a><a href="/dir.pdf/page">dir</a>'
+        b'<a href="/page?file=x.pdf">query</a><a href="/b.JPG#frag">upper</a>'
+    )
+    assert urls(LinkExtractor(), body) == [
+        "http://example.ai/",  # a browser adds the empty path's "/"
+        "http://site.test/dir.pdf/page",
+        "http://site.test/page?file=x.pdf",
+    ]
+
+
 def test_restrict_css_and_xpaths() -> None:
     assert urls(LinkExtractor(restrict_css="#nav")) == [
         "http://site.test/docs/intro.html",
@@ -149,6 +162,12 @@ def test_restrict_text_and_canonicalize() -> None:
         "https://sub.other.test/x.html",
         "https://other.test/y.html",
     ]
+    # the text filter comes before dedup: the second link to a URL may be the match
+    twice = b'<a href="/a.html">menu</a><a href="/a.html">Other A</a>'
+    assert [
+        (lk.url, lk.text)
+        for lk in LinkExtractor(restrict_text="^Other").extract_links(response(twice))
+    ] == [("http://site.test/a.html", "Other A")]
     body = b'<a href="/p?b=2&a=1">x</a><a href="/p?a=1&b=2">y</a>'
     assert urls(LinkExtractor(canonicalize=True), body) == ["http://site.test/p?a=1&b=2"]
     assert len(urls(LinkExtractor(), body)) == 2

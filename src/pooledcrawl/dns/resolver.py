@@ -1,0 +1,233 @@
+"""A caching resolver for aiohttp: answers kept for their TTL, failures for a while.
+
+A broad crawl meets thousands of host names. aiohttp's default resolver runs
+``getaddrinfo`` in a thread pool (a handful of lookups at a time) and its own cache
+gives every answer the same fixed lifetime and forgets failures, so a dead name is
+looked up again for each of its URLs. This one asks c-ares (through ``aiodns``)
+when it is installed, concurrently and without threads, keeps each answer for the
+TTL the DNS server gave (clamped), keeps failures for ``negative_ttl`` seconds
+(RFC 2308's negative caching), shares one lookup among concurrent askers of a name,
+and counts what it did. ``servers`` picks the DNS servers (``"127.0.0.1:5353"``).
+
+Only names the crawler itself connects to are looked up: through an HTTP proxy or
+a ``socks5h://`` proxy the proxy resolves the target, and aiohttp never asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+__all__ = ["CachingResolver", "DnsCache", "DnsCounts"]
+
+try:  # c-ares: optional, as aiohttp has it
+    import aiodns
+except ImportError:  # pragma: no cover - the test extra installs it
+    aiodns = None  # type: ignore[assignment]
+
+
+@dataclass(slots=True)
+class DnsCounts:
+    """What the resolver did; the crawl's stats show it under ``dns``."""
+
+    lookups: int = 0
+    cache_hits: int = 0
+    errors: int = 0
+    negative_hits: int = 0
+    backend: str = "threaded"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "lookups": self.lookups,
+            "cache_hits": self.cache_hits,
+            "dns_errors": self.errors,
+            "negative_cache_hits": self.negative_hits,
+        }
+
+
+@dataclass(slots=True)
+class _Entry:
+    expires: float
+    results: list[ResolveResult] | None  # None: the name failed
+    error: str = ""
+
+
+@dataclass(slots=True)
+class DnsCache:
+    """Answers by ``(host, port, family)``, each until it expires; pure (a clock is passed)."""
+
+    max_entries: int = 100_000
+    _entries: dict[tuple[str, int, int], _Entry] = field(default_factory=dict)
+
+    def get(self, key: tuple[str, int, int], now: float) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires <= now:
+            del self._entries[key]
+            return None
+        return entry
+
+    def put(self, key: tuple[str, int, int], entry: _Entry, now: float) -> None:
+        entries = self._entries
+        if key not in entries and len(entries) >= self.max_entries:
+            # full: drop what has expired, else the oldest tenth (one pass, rarely)
+            dead = [k for k, e in entries.items() if e.expires <= now]
+            if not dead:
+                dead = list(entries)[: max(1, self.max_entries // 10)]
+            for k in dead:
+                del entries[k]
+        entries[key] = entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class CachingResolver(AbstractResolver):
+    """aiohttp resolver: c-ares (``aiodns``) if installed, else the threaded
+    ``getaddrinfo``; answers cached for their TTL, failures for ``negative_ttl``."""
+
+    def __init__(
+        self,
+        *,
+        servers: Sequence[str] = (),
+        min_ttl: float = 5.0,
+        max_ttl: float = 3600.0,
+        default_ttl: float = 300.0,
+        negative_ttl: float = 30.0,
+        max_entries: int = 100_000,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.counts = DnsCounts()
+        self._min_ttl, self._max_ttl = min_ttl, max_ttl
+        self._default_ttl = default_ttl
+        self._negative_ttl = negative_ttl
+        self._cache = DnsCache(max_entries)
+        self._clock = clock
+        self._pending: dict[tuple[str, int, int], asyncio.Future[_Entry]] = {}
+        self._aiodns: Any = None
+        if aiodns is not None:
+            options: dict[str, Any] = {"timeout": timeout, "tries": 2}
+            if servers:
+                options["nameservers"] = list(servers)
+            self._aiodns = aiodns.DNSResolver(**options)
+            self.counts.backend = "c-ares"
+        elif servers:
+            raise RuntimeError("dns_servers needs aiodns (pip install aiodns)")
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        key = (host.lower(), port, int(family))
+        now = self._clock()
+        entry = self._cache.get(key, now)
+        if entry is not None:
+            self.counts.cache_hits += 1
+            if entry.results is None:
+                self.counts.negative_hits += 1
+                raise OSError(None, entry.error)
+            return entry.results
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._pending[key] = pending
+            try:
+                entry = await self._lookup(host, port, family)
+                self._cache.put(key, entry, self._clock())
+                pending.set_result(entry)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()  # retrieved: no "never retrieved" warning
+                raise
+            finally:
+                del self._pending[key]
+        else:
+            entry = await asyncio.shield(pending)
+        if entry.results is None:
+            raise OSError(None, entry.error)
+        return entry.results
+
+    async def _lookup(self, host: str, port: int, family: socket.AddressFamily) -> _Entry:
+        self.counts.lookups += 1
+        try:
+            if self._aiodns is not None:
+                results, ttl = await self._ask_cares(host, port, family)
+            else:
+                results, ttl = await self._ask_threaded(host, port, family), self._default_ttl
+        except (OSError, _dns_error()) as exc:
+            self.counts.errors += 1
+            message = _message(exc) or f"could not resolve {host}"
+            return _Entry(self._clock() + self._negative_ttl, None, message)
+        if not results:
+            self.counts.errors += 1
+            return _Entry(self._clock() + self._negative_ttl, None, f"no address for {host}")
+        ttl = min(max(ttl, self._min_ttl), self._max_ttl)
+        return _Entry(self._clock() + ttl, results)
+
+    async def _ask_cares(
+        self, host: str, port: int, family: socket.AddressFamily
+    ) -> tuple[list[ResolveResult], float]:
+        reply = await self._aiodns.getaddrinfo(
+            host, family=family, port=port, type=socket.SOCK_STREAM
+        )
+        results: list[ResolveResult] = []
+        ttl = float("inf")
+        for node in reply.nodes:
+            address = node.addr
+            raw = address[0]
+            text = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if node.family == socket.AF_INET6 and len(address) > 3 and address[3]:
+                text = f"{text}%{address[3]}"
+            results.append(_result(host, text, address[1] or port, node.family))
+            ttl = min(ttl, float(getattr(node, "ttl", 0) or 0) or self._default_ttl)
+        return results, ttl if results else self._default_ttl
+
+    async def _ask_threaded(
+        self, host: str, port: int, family: socket.AddressFamily
+    ) -> list[ResolveResult]:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, family=family
+        )
+        return [
+            _result(host, str(sockaddr[0]), int(sockaddr[1]), fam)
+            for fam, _, _, _, sockaddr in infos
+        ]
+
+    async def close(self) -> None:
+        if self._aiodns is not None:
+            close = getattr(self._aiodns, "close", None)
+            if close is not None:
+                await close()
+            else:  # pragma: no cover - aiodns < 4
+                self._aiodns.cancel()
+            self._aiodns = None
+
+
+def _result(host: str, address: str, port: int, family: int) -> ResolveResult:
+    return {
+        "hostname": host,
+        "host": address,
+        "port": port,
+        "family": family,
+        "proto": 0,
+        "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+    }
+
+
+def _dns_error() -> type[BaseException]:
+    return aiodns.error.DNSError if aiodns is not None else OSError
+
+
+def _message(exc: BaseException) -> str:
+    args = exc.args
+    if len(args) >= 2 and isinstance(args[1], str):
+        return args[1]
+    return str(exc)

@@ -1,0 +1,76 @@
+"""Choosing the engine's components from the settings: the built-ins, or the classes
+the ``*_class`` settings name; and the TaskGroup's UsageError unwrapping."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from pooledcrawl.components import custom_component, load_object
+from pooledcrawl.errors import UsageError
+from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.frontier.memory import MemoryFrontier
+from pooledcrawl.proxy.endpoint import ProxyConfig
+from pooledcrawl.proxy.pool import ProxyPool
+from pooledcrawl.settings import Settings
+from pooledcrawl.throttle.base import PolicyFactory
+from pooledcrawl.throttle.factory import policy_factory
+from pooledcrawl.transport.base import Transport
+from pooledcrawl.transport.factory import make_transport
+
+__all__ = [
+    "choose_frontier",
+    "choose_policies",
+    "choose_transport",
+    "proxy_pool",
+    "usage_errors_unwrapped",
+]
+
+
+def choose_frontier(given: Frontier | None, settings: Settings) -> Frontier:
+    # `is None`, not `or`: an empty frontier has len() 0 and is falsy
+    if given is None:
+        given = custom_component(settings.frontier_class, settings, "frontier_class")
+    return given if given is not None else MemoryFrontier()
+
+
+def choose_transport(settings: Settings) -> Transport:
+    custom = custom_component(settings.transport_class, settings, "transport_class", settings)
+    return custom if custom is not None else make_transport(settings)
+
+
+def choose_policies(settings: Settings) -> PolicyFactory:
+    """Per-domain policies: the ``policy_class`` setting's (one built now, to fail
+    early), else the adaptive or fixed one."""
+    entry = settings.policy_class
+    if entry is None:
+        return policy_factory(settings)
+    cls = load_object(entry, "policy_class") if isinstance(entry, str) else entry
+    custom_component(cls, settings, "policy_class", settings)
+    return lambda _key: custom_component(cls, settings, "policy_class", settings)
+
+
+def proxy_pool(proxies: ProxyConfig | ProxyPool | None, settings: Settings) -> ProxyPool | None:
+    if proxies is None or isinstance(proxies, ProxyPool):
+        return proxies
+    return ProxyPool.from_config(
+        proxies,
+        cap=settings.proxy_concurrency,
+        backoff_base=settings.proxy_backoff_base,
+        backoff_cap=settings.proxy_backoff_cap,
+    )
+
+
+@contextlib.asynccontextmanager
+async def usage_errors_unwrapped() -> AsyncIterator[None]:
+    """A UsageError raised in a task reaches the CLI as itself (one line, exit 2),
+    not inside the TaskGroup's ExceptionGroup."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        usage = group.subgroup(lambda exc: isinstance(exc, UsageError))
+        while usage is not None and isinstance(usage.exceptions[0], BaseExceptionGroup):
+            usage = usage.exceptions[0]
+        if usage is not None:
+            raise usage.exceptions[0] from None
+        raise

@@ -1,0 +1,151 @@
+"""The adaptive controller against every common rate-limiter family, in simulation.
+
+Each family is a simulated server-side limiter from ``sim.py`` (the same rules as
+nginx ``limit_req``/``limit_conn`` and the ``limits`` library's strategies). The
+controller starts cold with the datacenter profile's settings (50 in flight,
+up to 200) and is given no hint of the family: only statuses, headers and timing.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from sim import (
+    ConcurrencyLimit,
+    FixedWindow,
+    LeakyBucket,
+    Limiter,
+    MovingWindow,
+    PenaltyBox,
+    RejectCounting,
+    SimResult,
+    SlidingWindowCounter,
+    simulate,
+)
+
+from pooledcrawl.throttle import AdaptiveConfig, AdaptivePolicy
+
+
+def _halves_then_doubles(t: float) -> float:
+    return 300.0 if t < 20 or t >= 40 else 150.0
+
+
+@dataclass(frozen=True)
+class Family:
+    make: Callable[[], Limiter]
+    latency: float
+    duration: float = 60.0
+    share: float = 0.9
+    window: float | None = None
+    """The limiter's window: no burst may trip it once learned."""
+
+
+FAMILIES = {
+    "leaky bucket with burst": Family(lambda: LeakyBucket(300, 50), 0.1),
+    "leaky bucket, burst, no nodelay": Family(lambda: LeakyBucket(300, 50, nodelay=False), 0.1),
+    "leaky bucket 1000/s, 20 ms": Family(lambda: LeakyBucket(1000, 20), 0.02),
+    "concurrency limit (503)": Family(lambda: ConcurrencyLimit(20, 0.1), 0.1),
+    "fixed window 1 s": Family(lambda: FixedWindow(200, 1.0), 0.05, window=1.0),
+    "fixed window 10 s": Family(lambda: FixedWindow(1500, 10.0), 0.05, window=10.0),
+    "fixed window 60 s": Family(lambda: FixedWindow(3000, 60.0), 0.1, 180.0, window=60.0),
+    "fixed window, X-RateLimit-*": Family(lambda: FixedWindow(1500, 10.0, headers="x"), 0.05),
+    "fixed window, RateLimit": Family(lambda: FixedWindow(1500, 10.0, headers="ietf"), 0.05),
+    "fixed window, Retry-After": Family(lambda: FixedWindow(200, 1.0, retry_after=True), 0.05),
+    "moving window 1 s": Family(lambda: MovingWindow(200, 1.0), 0.05, window=1.0),
+    "moving window 10 s": Family(lambda: MovingWindow(1000, 10.0), 0.1, window=10.0),
+    "moving window 60 s, 300 ms": Family(lambda: MovingWindow(1200, 60.0), 0.3, 180.0, window=60.0),
+    "moving window 1000/s, 20 ms": Family(lambda: MovingWindow(1000, 1.0), 0.02, window=1.0),
+    "sliding-window counter 1 s": Family(lambda: SlidingWindowCounter(200, 1.0), 0.05),
+    "sliding-window counter 10 s": Family(lambda: SlidingWindowCounter(1500, 10.0), 0.05),
+    "token bucket, large burst": Family(lambda: LeakyBucket(100, 2000), 0.05),
+    "rejected requests count, 1 s": Family(lambda: RejectCounting(200, 1.0), 0.05, window=1.0),
+    "rejected requests count, 10 s": Family(lambda: RejectCounting(1500, 10.0), 0.05, window=10.0),
+    "penalty box, Retry-After": Family(
+        lambda: PenaltyBox(100, 5.0, retry_after=True), 0.05, share=0.8
+    ),
+    "limit halves then doubles": Family(lambda: LeakyBucket(_halves_then_doubles, 10), 0.1),
+}
+
+
+def crawl(family: Family, seed: int = 1) -> tuple[AdaptivePolicy, SimResult, Limiter]:
+    policy = AdaptivePolicy(
+        AdaptiveConfig(start=50, max=200), wall_clock=lambda: 1.7e9, rng=random.Random(seed)
+    )
+    limiter = family.make()
+    result = simulate(
+        policy,
+        limit=1.0,  # unused: the limiter decides
+        latency=family.latency,
+        duration=family.duration,
+        links=10,
+        limiter=limiter,
+        seed=seed,
+    )
+    return policy, result, limiter
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_holds_the_limit_from_a_cold_start(name: str) -> None:
+    family = FAMILIES[name]
+    for seed in (1, 2):
+        _policy, result, _limiter = crawl(family, seed)
+        assert result.share_of_limit >= family.share, (name, seed)
+        assert result.share_429 <= 0.03, (name, seed)
+
+
+@pytest.mark.parametrize("name", [n for n, f in FAMILIES.items() if f.window is not None])
+def test_no_burst_trips_a_window_once_it_is_learned(name: str) -> None:
+    family = FAMILIES[name]
+    assert family.window is not None
+    _policy, result, limiter = crawl(family)
+    learned = 3 * family.window + 5  # the first window, the block, one paced window
+    quota = limiter.limit_at(0.0) * family.window
+    # probing may go a step (a percent or two) over, and that costs one refusal;
+    # a burst (a window's quota at once, as slow start sends it) never comes again
+    assert result.max_sends_in(family.window, since=learned) <= 1.02 * quota
+    late = result.share_429_between(learned, family.duration)
+    assert late <= 0.005
+
+
+def test_a_window_is_learned_from_the_block_it_ends_with() -> None:
+    # 1,500 per 10 s: the successes before the first 429 are the quota, and when
+    # the 429s stop is the window's end
+    policy, _result, _limiter = crawl(FAMILIES["fixed window 10 s"])
+    snap = policy.snapshot()
+    assert 9.5 <= snap["window_s"] <= 11.0
+    assert 130 <= snap["rate"] <= 152
+    assert snap["blocks"] == 1  # one cold-start burst; never shut out again
+
+
+def test_a_cold_burst_of_429s_is_one_signal() -> None:
+    # the issue's first case: today's controller cut four times within the first
+    # second and crawled at 0.7/s afterwards
+    policy, result, _limiter = crawl(FAMILIES["rejected requests count, 1 s"])
+    assert policy.cuts + policy.blocks <= 6
+    assert result.ok_rate(30, 60) >= 180
+
+
+def test_retry_after_is_honoured_and_the_rate_learned_too() -> None:
+    # stop-and-go at the limit is not holding just under it: after the first
+    # window the pauses stop, and the pace sits just under 200/s
+    policy, result, _limiter = crawl(FAMILIES["fixed window, Retry-After"])
+    assert policy.rate is not None and 180 <= policy.rate <= 205
+    assert policy.pauses <= 10
+    assert result.share_429_between(10, 60) <= 0.005
+
+
+def test_a_penalty_box_resumes_near_what_got_through() -> None:
+    policy, result, _limiter = crawl(FAMILIES["penalty box, Retry-After"])
+    # one box at the start (5 s), then never again at a pace near 90-100/s
+    assert policy.blocks == 1
+    assert result.ok_rate(15, 60) >= 85
+    assert result.share_429_between(10, 60) == 0.0
+
+
+def test_a_concurrency_limit_is_learned_from_fast_503s() -> None:
+    policy, result, _limiter = crawl(FAMILIES["concurrency limit (503)"])
+    assert policy.limit() <= 21  # the server's 20, plus a probe
+    assert result.share_429_between(10, 60) <= 0.005
