@@ -18,7 +18,7 @@ import functools
 import ipaddress
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pooledcrawl.errors import UsageError
 from pooledcrawl.frontier.base import Frontier
@@ -28,7 +28,6 @@ from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
 from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
 
 if TYPE_CHECKING:
-    from pooledcrawl.engine.tiering import Tiers
     from pooledcrawl.metrics.domain import CrawlMetrics
 
 __all__ = ["POLITENESS_KEYS", "Dispatcher", "Slot", "key_function", "registered_domain", "slot_key"]
@@ -86,6 +85,24 @@ def key_function(mode: str, cache_size: int = 65_536) -> Callable[[str], str]:
     return key
 
 
+class TierRoute(Protocol):
+    """What routing needs of one proxy tier (``engine.tiering.Tier``)."""
+
+    name: str
+    proxies: ProxyPool | None
+    policy_factory: PolicyFactory
+
+
+class TierRouter(Protocol):
+    """The crawl's tiers and the choice among them (``engine.tiering.Tiers``)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> TierRoute: ...
+
+    def choose(self, domain: str, now: float) -> int: ...
+
+
 class Slot:
     """One domain's share: its policy, requests in flight, and requests parked on it.
 
@@ -131,7 +148,7 @@ class Dispatcher:
         *,
         max_parked: int = 10_000,
         proxies: ProxyPool | None = None,
-        tiers: Tiers | None = None,
+        tiers: TierRouter | None = None,
         metrics: CrawlMetrics | None = None,
         key: Callable[[str], str] = slot_key,
         idle_timeout: float = 5.0,

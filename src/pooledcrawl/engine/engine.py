@@ -570,7 +570,8 @@ class Engine:
         assert cost is not None
         domain = slot_key(request.url)
         cost.charge(tier.name, f"{slot.tier}:{tier.name}", domain, response.wire_bytes)
-        if cost.over_budget(self.dispatcher.inflight):
+        # every request handed out may still be paid for: in flight, or about to be
+        if cost.over_budget(self.dispatcher.active):
             self.request_stop(f"budget reached ({cost.total.cost:.4g} of {cost.budget:g})")
 
     def _session_done(

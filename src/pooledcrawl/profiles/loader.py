@@ -30,17 +30,18 @@ from pooledcrawl.profiles.schema import (
 from pooledcrawl.proxy.blocks import compile_patterns
 from pooledcrawl.proxy.cost import Price
 from pooledcrawl.proxy.endpoint import (
+    DEFAULT_POOL_SIZE,
     PROXY_KINDS,
     Proxy,
     ProxyConfig,
     ProxyKind,
+    SessionConfig,
     expand_env,
     expand_proxy_url,
     has_env_ref,
     parse_proxy_url,
     read_proxy_file,
 )
-from pooledcrawl.proxy.sessions import DEFAULT_POOL_SIZE, SessionConfig
 from pooledcrawl.settings import Settings, coerce
 from pooledcrawl.sizing import HEADROOM, little_law, session_connector_limit, with_headroom
 
