@@ -21,6 +21,7 @@ import orjson
 
 from pooledcrawl.components import load_object
 from pooledcrawl.engine.engine import Engine
+from pooledcrawl.engine.tiering import TierSpec
 from pooledcrawl.errors import UsageError
 from pooledcrawl.items.base import Sink
 from pooledcrawl.items.outputs import sink_for
@@ -55,6 +56,14 @@ class CrawlJob:
     """``--fresh``: start the job in ``jobdir`` over."""
     proxies: ProxyConfig | None = None
     """The proxies (profile, ``--proxy`` or ``--proxy-file``); None connects directly."""
+    tiers: list[TierSpec] = field(default_factory=list)
+    """``--profile a,b,c``: the tiers, cheapest first (the first is ``settings`` and
+    ``proxies``); one entry names the single profile (for the cost stats)."""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        configs = [self.proxies, *(t.proxies for t in self.tiers)]
+        return tuple(s for c in configs if c is not None for s in c.secrets)
 
 
 def build_settings(
@@ -148,7 +157,7 @@ async def run_async(
         proxies=proxies,
     )
     engine = build_engine(job)
-    with masking_logs(job.proxies.secrets if job.proxies else ()):
+    with masking_logs(job.secrets):
         await engine.run()
     return engine.stats
 
@@ -167,6 +176,8 @@ def build_engine(job: CrawlJob) -> Engine:
         options["frontier"] = frontier
     if job.proxies is not None:
         options["proxies"] = job.proxies
+    if job.tiers:
+        options["tiers"] = job.tiers
     engine = Engine(spider, job.settings, sinks=sinks, **options)
     if frontier is not None:
         frontier.attach(engine)
@@ -181,8 +192,15 @@ def run_job(
     if on_engine is not None:
         on_engine(engine)
     # proxy credentials never reach a log line, whatever library writes it
-    with masking_logs(job.proxies.secrets if job.proxies else ()):
-        exit_code = asyncio.run(_run_with_signals(engine, job))
+    with masking_logs(job.secrets):
+        try:
+            exit_code = asyncio.run(_run_with_signals(engine, job))
+        except UsageError:
+            raise  # one line, exit 2: the CLI says it
+        except Exception:
+            # logged here, inside the masking: a traceback may hold a proxy URL
+            log.exception("internal error")
+            exit_code = 1
     return engine.stats, exit_code
 
 

@@ -109,6 +109,26 @@ class Settings:
     proxy_down_timeout: float = 300.0
     """Seconds every proxy may be down before the crawl stops (exit 3); queued work is kept."""
 
+    # Block detection (see pooledcrawl.proxy.blocks)
+    ban_patterns: list[str] = dataclasses.field(default_factory=list)
+    """Regexes (case-insensitive) over a page's first ``ban_scan_bytes``: a match is a block
+    (a CAPTCHA or "access denied" page served with a 200)."""
+    ban_challenge_paths: list[str] = dataclasses.field(default_factory=list)
+    """A redirect that lands on one of these paths (``/challenge``) is a block."""
+    ban_empty_body: bool = False
+    """An empty 2xx body to a GET is a block."""
+    ban_scan_bytes: int = 16384
+    max_block_retries: int = 10
+    """Retries on a fresh session (or after a pause) a blocked request gets before its
+    retry budget is used."""
+
+    # Cost (see pooledcrawl.proxy.cost)
+    price_per_gb: float = 0.0
+    """What the proxy provider bills per GB on the wire (both ways)."""
+    price_per_request: float = 0.0
+    budget: float | None = None
+    """Stop cleanly (items flushed, resumable with --jobdir) before the cost would pass this."""
+
     # Crawl limits and hygiene
     max_pages: int | None = None
     max_items: int | None = None
@@ -247,7 +267,12 @@ class Settings:
         for key in ("autothrottle_probe", "autothrottle_backoff"):
             if not 0 < getattr(self, key) < 1:
                 raise UsageError(f"setting {key}: must be in (0, 1), got {getattr(self, key)}")
-        _check_positive(self, "robots_timeout")
+        _check_positive(self, "robots_timeout", "ban_scan_bytes")
+        for key in ("max_block_retries", "price_per_gb", "price_per_request"):
+            if getattr(self, key) < 0:
+                raise UsageError(f"setting {key}: must be >= 0, got {getattr(self, key)}")
+        if self.budget is not None and self.budget <= 0:
+            raise UsageError(f"setting budget: must be > 0, got {self.budget}")
         if self.politeness_key not in ("host", "domain"):
             raise UsageError(
                 f"setting politeness_key: {self.politeness_key!r}; choose host or domain"

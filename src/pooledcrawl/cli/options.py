@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from pooledcrawl.cli.profiles import add_proxy_options, job_profile
+from pooledcrawl.cli.profiles import add_proxy_options, extra_tiers, job_profile, tier_names
+from pooledcrawl.engine.tiering import TierSpec
 from pooledcrawl.errors import UsageError
 from pooledcrawl.runner import CrawlJob, build_settings
 from pooledcrawl.spider import load_spider_class
@@ -93,6 +94,12 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=_positive_float, metavar="SECONDS", help="stop after this long"
     )
     crawl.add_argument(
+        "--budget",
+        type=_positive_float,
+        metavar="AMOUNT",
+        help="stop cleanly before the proxy cost (the profiles' [cost] prices) passes AMOUNT",
+    )
+    crawl.add_argument(
         "--close-on-errors", type=_positive_int, metavar="N", help="stop after N errors"
     )
     crawl.add_argument(
@@ -161,6 +168,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_items": args.max_items,
         "max_duration": args.timeout,
         "close_on_errors": args.close_on_errors,
+        "budget": getattr(args, "budget", None),
         "log_level": args.log_level,
         "csv_fields": args.fields,
         "pg_monitor": args.pg_monitor,
@@ -178,7 +186,18 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
 def job_from_args(args: argparse.Namespace, spider_target: str) -> CrawlJob:
     spider_cls = load_spider_class(spider_target)
     profile_settings, proxies = job_profile(args, spider_cls)
-    settings = build_settings(spider_cls, cli_settings(args), profile_settings)
+    cli = cli_settings(args)
+    settings = build_settings(spider_cls, cli, profile_settings)
+    tiers = []
+    more = extra_tiers(args)
+    if more:  # --profile a,b,c: each tier its own settings layer, the command line on top
+        tiers.append(TierSpec(tier_names(args.profile)[0], settings, proxies))
+        for profile in more:
+            tier_settings = build_settings(spider_cls, cli, profile.settings)
+            tiers.append(TierSpec(profile.name, tier_settings, profile.proxy))
+    elif getattr(args, "profile", None) or spider_cls.profile:
+        name = getattr(args, "profile", None) or spider_cls.profile or "default"
+        tiers.append(TierSpec(name, settings, proxies))
     return CrawlJob(
         spider_cls=spider_cls,
         spider_args=parse_pairs(args.spider_args, "-a"),
@@ -188,6 +207,7 @@ def job_from_args(args: argparse.Namespace, spider_target: str) -> CrawlJob:
         jobdir=getattr(args, "jobdir", None),
         fresh=getattr(args, "fresh", False),
         proxies=proxies,
+        tiers=tiers,
     )
 
 

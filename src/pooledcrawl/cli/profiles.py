@@ -17,6 +17,7 @@ from pooledcrawl.proxy.endpoint import (
     parse_proxy_url,
     read_proxy_file,
 )
+from pooledcrawl.proxy.masking import SecretMasker
 from pooledcrawl.spider import Spider
 
 __all__ = [
@@ -36,9 +37,10 @@ def add_proxy_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("profiles and proxies")
     group.add_argument(
         "--profile",
-        metavar="NAME",
+        metavar="NAME[,NAME...]",
         help="proxy-pool profile: datacenter, residential, mobile, static or your own "
-        "(default: the spider's `profile`)",
+        "(default: the spider's `profile`); several, cheapest first, are tiers: each "
+        "domain moves up a tier when blocked",
     )
     group.add_argument(
         "--profiles-dir",
@@ -69,14 +71,9 @@ def job_profile(
     where = "--profile"
     if not name and spider_cls.profile:
         name, where = spider_cls.profile, f"{spider_cls.__name__}.profile"
-    profile = None
-    if name:
-        try:
-            profile = load_profile(name, getattr(args, "profiles_dir", None))
-        except UsageError as exc:
-            if str(exc).startswith("unknown profile"):
-                raise UsageError(f"{where}: {exc}") from None
-            raise
+    if name and "," in name:
+        name = tier_names(name, where)[0]
+    profile = _load(name, where, args) if name else None
     proxies = profile.proxy if profile else None
     urls: list[str] = getattr(args, "proxy", None) or []
     file: str | None = getattr(args, "proxy_file", None)
@@ -92,13 +89,46 @@ def job_profile(
                 raise UsageError(f"--proxy: environment variable {missing[0]} is not set")
             parsed.append(parse_proxy_url(expanded, where="--proxy"))
         kind = profile.proxy_kind if profile else "rotating"
-        proxies = ProxyConfig(kind, tuple(parsed), source="--proxy")
+        session = profile.session if profile else None
+        proxies = ProxyConfig(kind, tuple(parsed), source="--proxy", session=session)
     if profile is not None and proxies is None:
         log.warning(
             "profile %s sets no proxy: connecting directly (set [proxy] url, or use --proxy)",
             profile.name,
         )
     return (profile.settings if profile else None), proxies
+
+
+def _load(name: str, where: str, args: argparse.Namespace) -> Profile:
+    try:
+        return load_profile(name, getattr(args, "profiles_dir", None))
+    except UsageError as exc:
+        if str(exc).startswith("unknown profile"):
+            raise UsageError(f"{where}: {exc}") from None
+        raise
+
+
+def tier_names(text: str, where: str = "--profile") -> list[str]:
+    """``a,b,c``: the tiers, cheapest first; each named once."""
+    names = [part.strip() for part in text.split(",")]
+    if not all(names):
+        raise UsageError(f"{where}: empty profile name in {text!r}")
+    if len(set(names)) != len(names):
+        raise UsageError(f"{where}: a profile is listed twice in {text!r}")
+    return names
+
+
+def extra_tiers(args: argparse.Namespace) -> list[Profile]:
+    """The profiles after the first of ``--profile a,b,c`` (none for one profile)."""
+    text = getattr(args, "profile", None) or ""
+    if "," not in text:
+        return []
+    if getattr(args, "proxy", None) or getattr(args, "proxy_file", None):
+        raise UsageError(
+            "--proxy and --proxy-file cannot be combined with several --profile tiers: "
+            "give each tier's proxies in its profile's [proxy] table"
+        )
+    return [_load(name, "--profile", args) for name in tier_names(text)[1:]]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -210,7 +240,27 @@ def render_show(profile: Profile) -> str:
     lines += _proxy_lines(profile)
     for key, setting in SECTIONS["proxy"].items():
         lines.append(_line(key, getattr(s, setting), _note(profile, s, setting)))
+    lines += _session_lines(profile)
     return "\n".join(lines)
+
+
+def _session_lines(profile: Profile) -> list[str]:
+    """The ``[session]`` table; the template as written, any credential in it masked."""
+    session = profile.session
+    if session is None:
+        return ["", "[session]", "# template = (not set): no sticky sessions"]
+    secrets = profile.proxy.secrets if profile.proxy else ()
+    template = SecretMasker(secrets).mask(profile.session_template or session.template)
+    where = session.field
+    return [
+        "",
+        "[session]",
+        _line("template", template, f"the session id goes into the proxy {where}"),
+        _line("max_age", session.max_age, "" if session.max_age else "no age limit"),
+        _line("max_uses", session.max_uses, "" if session.max_uses else "no use limit"),
+        _line("pool_size", session.pool_size, ""),
+        _line("per_domain", session.per_domain, ""),
+    ]
 
 
 def _note(profile: Profile, s: Any, setting: str) -> str:

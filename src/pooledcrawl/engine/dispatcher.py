@@ -20,7 +20,7 @@ import ipaddress
 import itertools
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pooledcrawl.errors import UsageError
 from pooledcrawl.frontier.base import Frontier
@@ -87,6 +87,24 @@ def key_function(mode: str, cache_size: int = 65_536) -> Callable[[str], str]:
     return key
 
 
+class TierRoute(Protocol):
+    """What routing needs of one proxy tier (``engine.tiering.Tier``)."""
+
+    name: str
+    proxies: ProxyPool | None
+    policy_factory: PolicyFactory
+
+
+class TierRouter(Protocol):
+    """The crawl's tiers and the choice among them (``engine.tiering.Tiers``)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> TierRoute: ...
+
+    def choose(self, domain: str, now: float) -> int: ...
+
+
 class Slot:
     """One domain's share: its policy, requests in flight, and requests parked on it.
 
@@ -105,6 +123,7 @@ class Slot:
         "policy",
         "proxy",
         "queued",
+        "tier",
     )
 
     def __init__(
@@ -112,6 +131,7 @@ class Slot:
         key: str,
         policy: ConcurrencyPolicy,
         gate: ProxyPool | PoolProxy | None = None,
+        tier: int = 0,
     ) -> None:
         self.key = key
         self.policy = policy
@@ -120,6 +140,8 @@ class Slot:
         self.backlog: deque[Request] = deque()
         self.gate = gate
         self.proxy = gate if isinstance(gate, PoolProxy) else None
+        #: the proxy tier (``--profile a,b,c``) its requests go through
+        self.tier = tier
         self.idle_at = 0.0
         self.queued = False  # in the dispatcher's ready queue
 
@@ -140,6 +162,7 @@ class Dispatcher:
         *,
         max_parked: int = 10_000,
         proxies: ProxyPool | None = None,
+        tiers: TierRouter | None = None,
         metrics: CrawlMetrics | None = None,
         key: Callable[[str], str] = slot_key,
         idle_timeout: float = 5.0,
@@ -152,6 +175,8 @@ class Dispatcher:
         self._max_idle = max_idle
         #: live slots with nothing parked or in flight, longest idle first
         self._idle_slots: OrderedDict[str, Slot] = OrderedDict()
+        #: several proxy tiers: each domain's requests wait on its current tier's slot
+        self._tiers = tiers if tiers is not None and len(tiers) > 1 else None
         self._proxies = proxies
         self._policy_factory = policy_factory
         self._clock = clock
@@ -358,6 +383,8 @@ class Dispatcher:
         """The slot a request waits on. Static proxies: the proxy is picked here (the
         least-loaded healthy one whose domain x proxy slot may send, else the one that
         frees up first), so each IP keeps its own per-domain limits."""
+        if self._tiers is not None:
+            return self._tier_slot(request, now)
         pool = self._proxies
         if pool is None or not pool.per_proxy_slots:
             return self.slot_for(request.url)
@@ -376,6 +403,22 @@ class Dispatcher:
             candidates.append((not entry.healthy, len(slot.backlog), rank, slot))
         # none may send now: wait behind a healthy proxy with the shortest queue
         return min(candidates, key=lambda c: c[:3])[3]
+
+    def _tier_slot(self, request: Request, now: float) -> Slot:
+        """The domain's slot on the tier it uses now: each tier has its own per-domain
+        concurrency range, and its proxy pool as the gate."""
+        tiers = self._tiers
+        assert tiers is not None
+        index = tiers.choose(slot_key(request.url), now)  # the tier policy is per host
+        tier = tiers[index]
+        key = self._key(request.url)
+        if index:
+            key = f"{key} [{tier.name}]"
+        slot = self.slots.get(key)
+        if slot is None:
+            policy = self._policy(key) if index == 0 else tier.policy_factory(key)
+            slot = self.slots[key] = Slot(key, policy, tier.proxies, tier=index)
+        return slot
 
     def _proxy_slot(self, host: str, entry: PoolProxy) -> Slot:
         key = f"{host} via {entry.label}"

@@ -22,10 +22,11 @@ from pooledcrawl.components import (
     ordered_entries,
 )
 from pooledcrawl.engine.callbacks import outputs_of
-from pooledcrawl.engine.dispatcher import Dispatcher, Slot, key_function
+from pooledcrawl.engine.dispatcher import Dispatcher, Slot, key_function, slot_key
 from pooledcrawl.engine.failure import Failure
 from pooledcrawl.engine.progress import ShowProgress
 from pooledcrawl.engine.proxies import ProxyGuard
+from pooledcrawl.engine.tiering import BlockBook, Tier, Tiers, TierSpec, cost_meter
 from pooledcrawl.engine.wiring import (
     choose_frontier,
     choose_policies,
@@ -43,8 +44,10 @@ from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
 from pooledcrawl.metrics import CrawlMetrics
 from pooledcrawl.middleware.chain import MiddlewareChain, checked_response
+from pooledcrawl.proxy.blocks import BlockDecision
 from pooledcrawl.proxy.endpoint import ProxyConfig
 from pooledcrawl.proxy.pool import ProxyPool
+from pooledcrawl.proxy.sessions import ProxySession
 from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
 from pooledcrawl.settings import Settings
 from pooledcrawl.signals import SignalBus
@@ -78,6 +81,7 @@ class Engine:
         policy_wrapper: Callable[[PolicyFactory], PolicyFactory] | None = None,
         background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
         proxies: ProxyConfig | ProxyPool | None = None,
+        tiers: Sequence[TierSpec] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spider = spider
@@ -120,13 +124,32 @@ class Engine:
             getattr(spider, "handle_httpstatus_list", ())
         )
         self.dispatcher: Dispatcher  # created in run(): it needs the running loop
-        #: the job's proxies; None connects directly
+        #: the job's proxies (the first tier's); None connects directly
         self.proxies = proxy_pool(proxies, settings)
-        self._guard = (
-            ProxyGuard(self.proxies, settings, self.stats, self.retry, self._requeue, clock)
-            if self.proxies is not None
-            else None
+        self._guard = self._guard_for(self.proxies, settings)
+        first = Tier(
+            0,
+            tiers[0].name if tiers else "default",
+            settings,
+            proxies=self.proxies,
+            transport=self.transport,
+            policy_factory=self._policy_factory,
+            guard=self._guard,
         )
+        wrap = policy_wrapper or (lambda factory: factory)
+        #: proxy tiers (``--profile a,b,c``); one when a single profile is used
+        self.tiers = Tiers.build(tiers, first, wrap=wrap, guard_for=self._guard_for)
+        #: what the BlockDetection middleware reports to; None when nothing but the
+        #: proxy ban statuses can be a block (then that middleware is left out)
+        self.blocks = BlockBook.create(settings, spider, self.tiers)
+        #: the tier and session each request in flight went through, for the blocks
+        self._routes: dict[Request, tuple[int, ProxySession | None, str | None, str | None]] = {}
+        #: bytes and cost; None when no price, budget or tiers are set
+        self.cost = cost_meter(self.tiers, settings.budget)
+        if self.cost is not None:
+            for tier in self.tiers.tiers:
+                if hasattr(tier.transport, "count_bytes"):
+                    tier.transport.count_bytes = True
         #: why the crawl had to stop short (every proxy down); the CLI exits 3
         self.fatal: str | None = None
         # live lists: an unwatched signal costs one truth test where it would be sent
@@ -155,14 +178,16 @@ class Engine:
             self._policy_factory,
             self._clock,
             proxies=self.proxies,
+            tiers=self.tiers,
             metrics=self.metrics,
             key=key_function(self.settings.politeness_key),
             idle_timeout=self.settings.slot_idle_timeout,
             max_idle=self.settings.max_idle_slots,
         )
         self.dispatcher.on_idle = self._idle
-        if self._guard is not None:
-            self._guard.dispatcher = self.dispatcher
+        for tier in self.tiers.tiers:
+            if tier.guard is not None:
+                tier.guard.dispatcher = self.dispatcher
         self.stats.started_at = time.monotonic()
         self.metrics.started = self._clock()
         try:
@@ -170,6 +195,7 @@ class Engine:
                 await self.frontier.open()
                 stack.push_async_callback(self.frontier.close)
                 stack.push_async_callback(self.transport.close)
+                stack.push_async_callback(self.tiers.close)
                 if self.robots is not None:
                     stack.push_async_callback(self.robots.close)
                 await self.items.open(self.spider)
@@ -179,9 +205,8 @@ class Engine:
                 async with usage_errors_unwrapped(), asyncio.TaskGroup() as tg:
                     self.dispatcher.producers += 1
                     self._seeder = tg.create_task(self._seed())
-                    self._workers = [
-                        tg.create_task(self._worker()) for _ in range(self.settings.concurrency)
-                    ]
+                    workers = max(t.settings.concurrency for t in self.tiers.tiers)
+                    self._workers = [tg.create_task(self._worker()) for _ in range(workers)]
                     tg.create_task(self._watch())
                     if self._guard is not None:
                         pending = lambda: len(self.frontier) + self.dispatcher.parked  # noqa: E731
@@ -203,6 +228,7 @@ class Engine:
                 self.stats.errors.update(self.signals.errors)
             if self._guard is not None:
                 self.stats.extra["proxies"] = self._guard.snapshot()
+            self._tier_stats()
             if not self.stats.finish_reason:
                 self.stats.finish_reason = "finished"
         return self.stats
@@ -360,6 +386,14 @@ class Engine:
                 self.request_stop(f"close_on_errors reached ({limit} errors)")
 
     async def _download(self, request: Request, slot: Slot) -> Response | Failure | None:
+        if self.blocks is None:
+            return await self._download_once(request, slot)
+        try:
+            return await self._download_once(request, slot)
+        finally:
+            self._routes.pop(request, None)
+
+    async def _download_once(self, request: Request, slot: Slot) -> Response | Failure | None:
         """The fetch wrapped in the downloader middlewares (each step only when some
         middleware has that hook), then ``response_received``: a response for the
         spider, a Failure for the errback, or None when a request went back to the
@@ -452,15 +486,25 @@ class Engine:
             self.schedule(new, None)
 
     async def _fetch(self, request: Request, slot: Slot) -> Response | TransportError | None:
-        """Fetch once, with the slot's and the proxies' accounting: the response, the
-        error, or None when the request went back to the frontier for another proxy."""
+        """Fetch once, with the slot's, the proxies' and the sessions' accounting: the
+        response, the error, or None when the request went back to the frontier for
+        another proxy."""
         started = self._clock()
         waited = self.dispatcher.waited(request, started)
         self.stats.requests += 1
-        guard = self._guard
+        tier = self.tiers[slot.tier]
+        guard = tier.guard
         proxy = guard.take(request, slot, started) if guard is not None else None
+        session = None
+        url = proxy.proxy.url if proxy is not None else None
+        if proxy is not None and tier.sessions is not None:
+            session = tier.sessions.take(proxy.proxy, slot_key(request.url), started)
+            url = session.proxy.url
+        if self.blocks is not None:
+            label = proxy.label if proxy is not None else None
+            self._routes[request] = (slot.tier, session, url, label)
         try:
-            response = await self.transport.fetch(request, proxy.proxy.url if proxy else None)
+            response = await tier.transport.fetch(request, url)
         except TransportError as exc:
             slot.policy.on_error(self._clock(), self._clock() - started)
             now = self._clock()
@@ -475,12 +519,17 @@ class Engine:
                 total_inflight=self.dispatcher.inflight,
             )
             self.dispatcher.release(slot)
+            if session is not None:
+                self._session_done(tier, session, url, now, blocked=False)
+            self.tiers.dropped(slot_key(request.url), slot.tier, now)
             if proxy is not None and guard is not None:
                 return guard.errored(request, proxy, started, exc)
             return exc
         except BaseException:
             if proxy is not None and guard is not None:
                 guard.pool.release(proxy)
+            if session is not None:
+                self._session_done(tier, session, url, self._clock(), blocked=False)
             self.dispatcher.release(slot)
             raise
         now = self._clock()
@@ -499,9 +548,111 @@ class Engine:
         status = response.status
         self.stats.status_counts[status] += 1
         self.stats.http_versions[response.http_version] += 1
+        if self.cost is not None:
+            self._charge(request, response, slot, tier)
+        if session is not None:
+            self._session_done(tier, session, url, now, blocked=False)
         if guard is not None and proxy is not None:
-            return None if guard.answered(request, proxy, started, status) else response
+            if session is not None and status in tier.ban_statuses:
+                # the gateway answered: the exit was refused, so the BlockDetection
+                # middleware rotates the session rather than bench the gateway
+                if guard.pool.succeeded(proxy, started):
+                    log.warning("proxy %s works again: crawl resumed", proxy.label)
+            elif guard.answered(request, proxy, started, status):
+                return None
         return response
+
+    # ---- blocks, sessions, tiers and cost ------------------------------------------
+    def _guard_for(self, pool: ProxyPool | None, settings: Settings) -> ProxyGuard | None:
+        """Proxy health for one tier's pool, charging that tier's retry budget."""
+        if pool is None:
+            return None
+        retry = RetryPolicy.from_settings(settings)
+        return ProxyGuard(pool, settings, self.stats, retry, self._requeue, self._clock)
+
+    def _charge(self, request: Request, response: Response, slot: Slot, tier: Tier) -> None:
+        cost = self.cost
+        assert cost is not None
+        domain = slot_key(request.url)
+        cost.charge(tier.name, f"{slot.tier}:{tier.name}", domain, response.wire_bytes)
+        # every request handed out may still be paid for: in flight, or about to be
+        if cost.over_budget(self.dispatcher.active):
+            self.request_stop(f"budget reached ({cost.total.cost:.4g} of {cost.budget:g})")
+
+    def _session_done(
+        self, tier: Tier, session: ProxySession, url: str | None, now: float, *, blocked: bool
+    ) -> None:
+        assert tier.sessions is not None
+        if tier.sessions.done(session, now, blocked=blocked):
+            discard = getattr(tier.transport, "discard", None)
+            if discard is not None:
+                discard(url)  # its connections and cookies go with it
+
+    def retry_policy(self, request: Request) -> RetryPolicy:
+        """For the Retry middleware: the retry policy of the tier ``request`` went through."""
+        route = self._routes.get(request)
+        return self.tiers[route[0] if route is not None else 0].retry
+
+    def on_block_decision(
+        self, request: Request, response: Response, decision: BlockDecision | None
+    ) -> Request | None:
+        """For the BlockDetection middleware: what the decision on ``response`` means.
+
+        It is counted (per domain, tier, session and proxy) and fed to the tier policy.
+        A block never reaches the spider: the session that got it is retired, and the
+        request is retried at once on a fresh session (a new exit) or through the tier
+        above, else after a backoff, up to ``max_block_retries`` without using the
+        retry budget; then the budget; then it is given up as ``Blocked``. A ban
+        status with no session in play stays the proxy pool's business, as before."""
+        book = self.blocks
+        route = self._routes.get(request)
+        if book is None or route is None:
+            return None
+        index, session, url, label = route
+        tier = self.tiers[index]
+        now = self._clock()
+        domain = slot_key(request.url)
+        self.tiers.observe(domain, index, now, blocked=decision is not None)
+        if decision is None:
+            return None
+        book.count(decision, domain=domain, tier=tier.name, session=session, proxy=label)
+        if session is not None:
+            assert tier.sessions is not None
+            if tier.sessions.retire(session):
+                discard = getattr(tier.transport, "discard", None)
+                if discard is not None:
+                    discard(url)
+        elif decision.kind == "status":
+            return None
+        blocked = request.get_meta("_blocks", 0) + 1
+        request.meta["_blocks"] = blocked
+        if not request.get_meta("dont_retry") and blocked <= tier.settings.max_block_retries:
+            # a new session usually is a new IP, and a tier above may take over; a few
+            # in a row blocked means the pool is burnt for now, so give it time
+            fresh = session is not None or tier.index + 1 < len(self.tiers)
+            delay = 0.0 if fresh and blocked <= 3 else tier.retry.backoff(blocked)
+            book.retried += 1
+            return self.retry_later(request, RetryDecision(delay, counts=False))
+        decision_ = tier.retry.for_error(request, True)
+        if decision_ is not None:
+            return self.retry_later(request, decision_)
+        raise IgnoreRequest("Blocked", response=response)
+
+    def _tier_stats(self) -> None:
+        extra = self.stats.extra
+        if self.blocks is not None:
+            extra["blocks"] = self.blocks.snapshot(self.tiers)
+        if self.cost is not None:
+            extra["cost"] = self.cost.snapshot()
+        policy = self.tiers.policy
+        if policy is not None:
+            extra["tiers"] = {
+                "order": list(policy.names),
+                "domains": policy.snapshot(self.metrics.started),
+            }
+            for tier in self.tiers.tiers[1:]:
+                if tier.guard is not None:
+                    extra.setdefault("tier_proxies", {})[tier.name] = tier.guard.snapshot()
 
     async def _fetch_aside(self, request: Request) -> Response:
         """A fetch outside the crawl's slots and stats (robots.txt). As in Scrapy it

@@ -69,6 +69,7 @@ class Response:
         "status",
         "timing",
         "url",
+        "wire_bytes",
     )
 
     def __init__(
@@ -88,6 +89,8 @@ class Response:
         self.http_version = http_version
         #: what the transport measured (latency, pool wait, connection reuse), if anything
         self.timing: Timing | None = None
+        #: bytes on the wire for the exchange, when the transport counts them (cost)
+        self.wire_bytes = 0
         self.encoding_hint: str | None = None
         self._text: str | None = None
         self._selector: Selector | None = None

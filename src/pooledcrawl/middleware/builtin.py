@@ -14,9 +14,10 @@ from pooledcrawl.transport.base import TransportError
 if TYPE_CHECKING:
     from pooledcrawl.http.request import Request
     from pooledcrawl.http.response import Response
+    from pooledcrawl.proxy.blocks import BlockDecision, BlockDetector
     from pooledcrawl.spider import Spider
 
-__all__ = ["OffsiteDepth", "Retry"]
+__all__ = ["BlockDetection", "OffsiteDepth", "Retry"]
 
 
 class OffsiteDepth:
@@ -38,6 +39,36 @@ class OffsiteDepth:
         return None if rules.admit(request, canonical_url) else rules.reason
 
 
+class BlockDetection:
+    """Tells a block from a page: a ban status, a ``ban_patterns`` match in the first
+    KB of the body (a CAPTCHA served with a 200), a redirect to a challenge path, an
+    empty body, or the spider's ``is_blocked(response)`` saying so (see
+    :class:`~pooledcrawl.proxy.blocks.BlockDetector`). The engine acts on the
+    decision: it retires the proxy session, retries the request on a fresh one and
+    feeds the tier policy. Innermost, so a block is never cached or retried as a
+    status, and never reaches the spider. Left out of the chain when nothing but
+    the proxy ban statuses can be a block; replace it to decide differently (a
+    replacement's ``detect(response)`` returns a BlockDecision or None)."""
+
+    def __init__(self, crawler: Any) -> None:
+        self._crawler = crawler
+        self.detector: BlockDetector = crawler.blocks.detector
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> BlockDetection | None:
+        return None if getattr(crawler, "blocks", None) is None else cls(crawler)
+
+    def detect(self, response: Response) -> BlockDecision | None:
+        return self.detector.check(response)
+
+    async def process_response(
+        self, request: Request, response: Response, spider: Spider
+    ) -> Request | None:
+        return self._crawler.on_block_decision(  # type: ignore[no-any-return]
+            request, response, self.detect(response)
+        )
+
+
 class Retry:
     """Retries failed fetches: the statuses in ``retry_http_codes`` and retryable
     transport errors, with the backoff and budget of :class:`RetryPolicy` (a 429 never
@@ -50,6 +81,9 @@ class Retry:
         self._crawler = crawler
         self.policy = RetryPolicy.from_settings(crawler.settings)
         self._statuses = self.policy.retry_statuses
+        #: with proxy tiers (--profile a,b), each tier's profile sets its own retries
+        tiers = getattr(crawler, "tiers", None)
+        self._per_tier = tiers is not None and len(tiers) > 1
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> Retry:
@@ -62,7 +96,8 @@ class Retry:
         if status not in self._statuses:
             return None
         retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-        decision = self.policy.for_status(request, status, retry_after)
+        policy = self._crawler.retry_policy(request) if self._per_tier else self.policy
+        decision = policy.for_status(request, status, retry_after)
         if decision is not None:
             return self._crawler.retry_later(request, decision)  # type: ignore[no-any-return]
         if status != TOO_MANY_REQUESTS:
@@ -78,7 +113,8 @@ class Retry:
         free = exception.stale_connection and not request.get_meta("_stale_retried")
         if free:
             request.meta["_stale_retried"] = True
-        decision = self.policy.for_error(request, exception.retryable, free=free)
+        policy = self._crawler.retry_policy(request) if self._per_tier else self.policy
+        decision = policy.for_error(request, exception.retryable, free=free)
         if decision is None:
             return None
         return self._crawler.retry_later(request, decision)  # type: ignore[no-any-return]

@@ -10,7 +10,7 @@ from pooledcrawl.components import build_components, ordered_entries
 from pooledcrawl.errors import UsageError
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
-from pooledcrawl.middleware.builtin import OffsiteDepth, Retry
+from pooledcrawl.middleware.builtin import BlockDetection, OffsiteDepth, Retry
 from pooledcrawl.middleware.httpcache import HttpCache
 
 if TYPE_CHECKING:
@@ -22,12 +22,20 @@ __all__ = ["BASE_MIDDLEWARES", "BUILTIN_MIDDLEWARES", "MiddlewareChain", "checke
 #: out to the network, last on the way back)
 #: HttpCache sits just outside Retry: it stores only outcomes Retry let through, so a
 #: replayed 503 or 429 can never loop through the retry budget.
-BASE_MIDDLEWARES: Mapping[str, int] = {"OffsiteDepth": 100, "HttpCache": 850, "Retry": 900}
+#: BlockDetection is innermost: a CAPTCHA page is retried on a fresh session before
+#: the cache could store it or the spider parse it.
+BASE_MIDDLEWARES: Mapping[str, int] = {
+    "OffsiteDepth": 100,
+    "HttpCache": 850,
+    "Retry": 900,
+    "BlockDetection": 950,
+}
 #: every built-in middleware by short name
 BUILTIN_MIDDLEWARES: Mapping[str, Any] = {
     "OffsiteDepth": OffsiteDepth,
     "HttpCache": HttpCache,
     "Retry": Retry,
+    "BlockDetection": BlockDetection,
 }
 
 _ASYNC_HOOKS = ("process_request", "process_response", "process_exception")

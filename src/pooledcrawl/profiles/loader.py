@@ -27,11 +27,15 @@ from pooledcrawl.profiles.schema import (
     settings_type,
     type_error,
 )
+from pooledcrawl.proxy.blocks import compile_patterns
+from pooledcrawl.proxy.cost import Price
 from pooledcrawl.proxy.endpoint import (
+    DEFAULT_POOL_SIZE,
     PROXY_KINDS,
     Proxy,
     ProxyConfig,
     ProxyKind,
+    SessionConfig,
     expand_env,
     expand_proxy_url,
     has_env_ref,
@@ -90,6 +94,15 @@ class Profile:
     """The pool type it is tuned for; ``--proxy`` URLs are used that way."""
     credential_vars: tuple[str, ...] = ()
     """Environment variables the proxy credentials come from (names only)."""
+    session: SessionConfig | None = None
+    """The ``[session]`` table: sticky sessions through a rotating gateway."""
+    session_template: str | None = None
+    """The session template as written (``${VAR}`` not expanded), for ``profiles show``."""
+
+    @property
+    def price(self) -> Price:
+        s = self.effective
+        return Price(per_gb=s.price_per_gb, per_request=s.price_per_request)
 
     @property
     def effective(self) -> Settings:
@@ -174,11 +187,15 @@ def resolve(
     strict_env: bool = True,
 ) -> Profile:
     tree, origins, chain = _load_chain(source, sources, ())
+    template_shown = tree.get("session", {}).get("template")
     credential_vars = _expand_tree(tree, origins, env, strict_env)
     _check_sizing(tree, origins)
     settings, derived = _to_settings(tree, origins)
     sizing = tree.get("sizing", {})
+    session = _session_config(tree.get("session"), origins, source)
     proxy = _proxy_config(tree.get("proxy", {}), origins, source)
+    if proxy is not None and session is not None:
+        proxy = dataclasses.replace(proxy, session=session)
     return Profile(
         name=source.name,
         source=source,
@@ -191,6 +208,8 @@ def resolve(
         proxy=proxy,
         proxy_kind=_kind(tree.get("proxy", {}), origins, source),
         credential_vars=tuple(credential_vars),
+        session=session,
+        session_template=template_shown,
     )
 
 
@@ -285,7 +304,7 @@ def _unknown_key(path: Path, dotted: str) -> UsageError:
 
 def _check_structure(data: Tree, path: Path) -> None:
     """Unknown keys and wrong types, on the file as written (before ``${}`` expansion)."""
-    tables = (*SECTIONS, "sizing", "settings")
+    tables = (*SECTIONS, "sizing", "settings", "session")
     for key, value in data.items():
         if key in tables:
             if not isinstance(value, dict):
@@ -336,7 +355,9 @@ def _expand_tree(
             if missing and strict:
                 where = origins.get(dotted, "profile")
                 raise UsageError(f"{where}: {dotted}: environment variable {missing[0]} is not set")
-            if dotted in CREDENTIAL_KEYS or dotted.startswith(("proxy.url", "proxy.file")):
+            if dotted in CREDENTIAL_KEYS or dotted.startswith(
+                ("proxy.url", "proxy.file", "session.template")
+            ):
                 credential_vars.extend(m.group(1) for m in _env_refs(value))
             return expanded
         if isinstance(value, list):
@@ -396,6 +417,8 @@ def _to_settings(tree: Tree, origins: Mapping[str, Path]) -> tuple[dict[str, Any
             f"{dotted_of['domain_concurrency_max']} ({top}): an impossible range"
         )
 
+    if "ban_patterns" in layer:  # a bad regex is the profile's error, not the crawl's
+        compile_patterns(layer["ban_patterns"], where=where("ban_patterns"))
     derived = _derive_limits(tree.get("sizing", {}), layer)
     try:
         Settings().merged(layer, source="profile")
@@ -446,6 +469,30 @@ def _derive_limits(sizing: Mapping[str, Any], layer: dict[str, Any]) -> dict[str
             f"Little's Law: {rps:g} rps x {latency:g} s = {need} in flight, +30% = {per_host}"
         )
     return derived
+
+
+# ---- sessions ------------------------------------------------------------------------
+def _session_config(
+    table: Mapping[str, Any] | None, origins: Mapping[str, Path], source: ProfileSource
+) -> SessionConfig | None:
+    if table is None:
+        return None
+    where = origins.get("session.template", source.path)
+    template = table.get("template")
+    if not template:
+        raise UsageError(
+            f'{where}: session.template: required, e.g. "{{username}}-session-{{session}}"'
+        )
+    try:
+        return SessionConfig(
+            template=template,
+            max_age=_opt_float(table.get("max_age")),
+            max_uses=table.get("max_uses"),
+            pool_size=table.get("pool_size", DEFAULT_POOL_SIZE),
+            per_domain=table.get("per_domain", True),
+        )
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 # ---- proxies -------------------------------------------------------------------------

@@ -67,6 +67,14 @@ SECTIONS: dict[str, dict[str, str]] = {
         "backoff_base": "proxy_backoff_base",
         "backoff_cap": "proxy_backoff_cap",
         "down_timeout": "proxy_down_timeout",
+        "ban_patterns": "ban_patterns",
+        "ban_challenge_paths": "ban_challenge_paths",
+        "ban_empty_body": "ban_empty_body",
+        "max_block_retries": "max_block_retries",
+    },
+    "cost": {
+        "price_per_gb": "price_per_gb",
+        "price_per_request": "price_per_request",
     },
 }
 
@@ -82,6 +90,11 @@ META_KEYS: dict[str, tuple[Any, str]] = {
     "proxy.file": (str, "a file with one proxy URL per line (relative to the profile)"),
     "proxy.username": (str, "credentials for URLs that carry none (use ${ENV_VAR})"),
     "proxy.password": (str, "credentials for URLs that carry none (use ${ENV_VAR})"),
+    "session.template": (str, "where the session id goes: {username}-session-{session}"),
+    "session.max_age": (float, "seconds one session (one exit IP) lives"),
+    "session.max_uses": (int, "requests one session carries"),
+    "session.pool_size": (int, "sessions alive at once (per domain with per_domain)"),
+    "session.per_domain": (bool, "each domain gets its own sessions"),
 }
 
 #: keys whose values are secrets: never shown

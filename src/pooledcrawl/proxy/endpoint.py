@@ -25,6 +25,7 @@ __all__ = [
     "Proxy",
     "ProxyConfig",
     "ProxyKind",
+    "SessionConfig",
     "expand_env",
     "expand_proxy_url",
     "parse_proxy_url",
@@ -42,6 +43,10 @@ SCHEMES: dict[str, int] = {
     "socks5": 1080,
     "socks5h": 1080,
 }
+
+#: ``{field}`` in a session template
+_FIELD = re.compile(r"\{([^{}]*)\}")
+DEFAULT_POOL_SIZE = 50
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -190,6 +195,69 @@ def parse_proxy_url(
     )
 
 
+def parse_template(template: str, *, where: str) -> Literal["username", "password"]:
+    """Which credential a session template rewrites; a :class:`UsageError` when the
+    template is not ``...{session}...`` plus at most one of ``{username}``/``{password}``."""
+    fields = _FIELD.findall(template)
+    unknown = [f for f in fields if f not in ("session", "username", "password")]
+    if unknown:
+        raise UsageError(
+            f"{where}: unknown field {{{unknown[0]}}} in the session template "
+            "(use {session} with {username} or {password})"
+        )
+    if "session" not in fields:
+        raise UsageError(f"{where}: the session template has no {{session}} field")
+    if "username" in fields and "password" in fields:
+        raise UsageError(
+            f"{where}: the session template may use {{username}} or {{password}}, not both"
+        )
+    return "password" if "password" in fields else "username"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """The ``[session]`` table of a profile."""
+
+    template: str
+    """Where the id goes: ``{username}-session-{session}`` or ``{password}_session-{session}``."""
+    max_age: float | None = None
+    """Seconds a session lives (providers keep an IP 1-30 min); None: no limit."""
+    max_uses: int | None = None
+    """Requests one session carries; None: no limit."""
+    pool_size: int = DEFAULT_POOL_SIZE
+    """Live sessions at once (per domain with ``per_domain``)."""
+    per_domain: bool = True
+    """Sessions belong to one domain: a block on one site does not retire another's IP."""
+    max_block_retries: int = 10
+    """Blocked retries on fresh sessions one request gets before its retry budget is used."""
+
+    def __post_init__(self) -> None:
+        parse_template(self.template, where="session.template")
+        if self.pool_size < 1:
+            raise UsageError(f"session.pool_size: must be >= 1, got {self.pool_size}")
+        if self.max_uses is not None and self.max_uses < 1:
+            raise UsageError(f"session.max_uses: must be >= 1, got {self.max_uses}")
+        if self.max_age is not None and self.max_age <= 0:
+            raise UsageError(f"session.max_age: must be > 0, got {self.max_age}")
+        if self.max_block_retries < 0:
+            raise UsageError(
+                f"session.max_block_retries: must be >= 0, got {self.max_block_retries}"
+            )
+
+    @property
+    def field(self) -> Literal["username", "password"]:
+        return parse_template(self.template, where="session.template")
+
+    def identity(self, proxy: Proxy, session_id: str) -> Proxy:
+        """``proxy`` with the session id written into its username or password."""
+        text = self.template.format(
+            session=session_id, username=proxy.username or "", password=proxy.password or ""
+        )
+        if self.field == "password":
+            return dataclasses.replace(proxy, password=text)
+        return dataclasses.replace(proxy, username=text)
+
+
 @dataclasses.dataclass(frozen=True, slots=True, repr=False)
 class ProxyConfig:
     """The proxies a job uses, and how: one rotating gateway or a static list of IPs.
@@ -202,6 +270,8 @@ class ProxyConfig:
     proxies: tuple[Proxy, ...]
     source: str
     """Where the list came from, for messages: a profile file, ``--proxy``, ``--proxy-file``."""
+    session: SessionConfig | None = None
+    """Sticky sessions: the session id written into each proxy's credentials."""
 
     def __post_init__(self) -> None:
         if self.kind not in PROXY_KINDS:

@@ -19,6 +19,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from pooledcrawl.proxy.endpoint import Proxy, ProxyConfig, ProxyKind
+from pooledcrawl.proxy.sessions import SessionConfig
 
 __all__ = ["PoolProxy", "ProxyPool"]
 
@@ -95,6 +96,7 @@ class ProxyPool:
         backoff_base: float = 1.0,
         backoff_cap: float = 120.0,
         rng: random.Random | None = None,
+        session: SessionConfig | None = None,
     ) -> None:
         if not proxies:
             raise ValueError("a proxy pool needs at least one proxy")
@@ -103,6 +105,8 @@ class ProxyPool:
         if backoff_base <= 0 or backoff_cap <= 0:
             raise ValueError("backoff base and cap must be > 0")
         self.kind: ProxyKind = kind
+        #: sticky sessions through these proxies (the engine keeps their pool)
+        self.session = session
         self.entries = tuple(PoolProxy(p, cap) for p in proxies)
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
@@ -127,6 +131,7 @@ class ProxyPool:
             backoff_base=backoff_base,
             backoff_cap=backoff_cap,
             rng=rng,
+            session=config.session,
         )
 
     @property

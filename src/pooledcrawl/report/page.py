@@ -85,6 +85,7 @@ def render_report(stats: Mapping[str, Any]) -> str:
             max(len(ranked), int((stats.get("hosts") or {}).get("seen") or 0)),
         ),
         _counts_tables(stats),
+        _blocks_and_cost(stats),
         "</main>",
         f"<footer>pooledcrawl {escape(__version__)}: a self-contained file, "
         "no network needed to view it.</footer></body></html>",
@@ -388,6 +389,66 @@ def _counts_tables(stats: Mapping[str, Any]) -> str:
         "<section class='panel'><h2>Errors</h2><table><tr><th>kind</th><th>count</th></tr>"
         f"{error_rows or '<tr><td>none</td><td>0</td></tr>'}</table></section></div>"
     )
+
+
+def _table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    header = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
+    )
+    empty = "<tr>" + "<td>-</td>" * len(head) + "</tr>"
+    return (
+        f"<section class='panel'><h2>{escape(title)}</h2><table><tr>{header}</tr>"
+        f"{body or empty}</table></section>"
+    )
+
+
+def _blocks_and_cost(stats: Mapping[str, Any]) -> str:
+    """Blocks per domain, tier and kind; bytes and cost per profile, tier and domain; each
+    domain's tier. Absent sections (no blocks configured, no price) are left out."""
+    panels: list[str] = []
+    blocks = stats.get("blocks")
+    if isinstance(blocks, Mapping):
+        rows = [
+            [f"{axis}: {key}", f"{int(n):,}"]
+            for axis in ("kinds", "domain", "tier", "proxy")
+            for key, n in (blocks.get(axis) or {}).items()
+        ]
+        rows.append(
+            ["retried on a fresh session or after a pause", f"{blocks.get('retried', 0):,}"]
+        )
+        rows.append(["sessions blocked", f"{blocks.get('sessions_blocked', 0):,}"])
+        panels.append(_table(f"Blocks ({blocks.get('total', 0):,})", ["where", "blocks"], rows))
+    cost = stats.get("cost")
+    if isinstance(cost, Mapping):
+        rows = []
+        for axis in ("profile", "tier", "domain"):
+            for key, tally in (cost.get(axis) or {}).items():
+                rows.append(
+                    [
+                        f"{axis}: {key}",
+                        f"{int(tally.get('requests', 0)):,}",
+                        f"{int(tally.get('bytes', 0)) / 1e6:,.2f} MB",
+                        f"{float(tally.get('cost', 0)):.4f}",
+                    ]
+                )
+        total = cost.get("total") or {}
+        budget = cost.get("budget")
+        title = f"Cost ({float(total.get('cost', 0)):.4f}"
+        title += f" of a {float(budget):g} budget)" if budget is not None else ")"
+        panels.append(_table(title, ["where", "requests", "on the wire", "cost"], rows))
+    tiers = stats.get("tiers")
+    if isinstance(tiers, Mapping):
+        rows = [
+            [
+                str(domain),
+                str(info.get("tier", "")),
+                " -> ".join(f"{name} at {float(t):.0f} s" for t, name in info.get("history", [])),
+            ]
+            for domain, info in (tiers.get("domains") or {}).items()
+        ]
+        panels.append(_table("Proxy tier per domain", ["domain", "tier", "changes"], rows))
+    return f"<div class='grid'>{''.join(panels)}</div>" if panels else ""
 
 
 def _pages(info: Mapping[str, Any]) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import ssl
 import time
+from collections import Counter, OrderedDict
 
 import aiohttp
 from aiohttp_socks import ProxyConnectionError as SocksConnectionError
@@ -18,6 +19,7 @@ from pooledcrawl.dns.resolver import CachingResolver
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.metrics.timing import Timing
+from pooledcrawl.proxy.cost import request_head_bytes
 from pooledcrawl.settings import Settings
 from pooledcrawl.sizing import session_connector_limit
 from pooledcrawl.transport.base import TransportError
@@ -39,11 +41,29 @@ _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELE
 
 
 class AiohttpTransport:
-    """One ``ClientSession`` per proxy (``None`` = direct), each created on first use."""
+    """One ``ClientSession`` per proxy identity (``None`` = direct), each created on first use.
+
+    A sticky proxy session is its own identity (the session id is in the proxy
+    credentials), so it gets its own connections and cookie jar: a kept-alive
+    connection to the gateway is bound to the exit it was opened through, and
+    sharing one across sessions would send a session's requests from another
+    session's IP. Identities are many and short-lived, so they are kept in a
+    bounded LRU, and a retired one is closed as soon as it is idle.
+    """
+
+    #: sessions (proxy identities) kept open at once; the least recently used idle one
+    #: is closed past this
+    max_sessions = 512
+    #: fill ``Response.wire_bytes`` (set by the engine when it meters cost)
+    count_bytes = False
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._sessions: dict[str | None, aiohttp.ClientSession] = {}
+        self._sessions: OrderedDict[str | None, aiohttp.ClientSession] = OrderedDict()
+        #: requests in flight per identity: a session is closed only when idle
+        self._busy: Counter[str | None] = Counter()
+        #: retired identities, closed when their last request ends
+        self._doomed: set[str | None] = set()
         self._timeout = aiohttp.ClientTimeout(
             total=settings.timeout_total,
             connect=settings.timeout_connect,
@@ -98,7 +118,35 @@ class AiohttpTransport:
                 raise_for_status=False,
             )
             self._sessions[proxy] = session
+        elif len(self._sessions) > 1:
+            self._sessions.move_to_end(proxy)
         return session
+
+    def discard(self, proxy: str | None) -> None:
+        """``proxy`` (a retired session's identity) is not used again: close its
+        connections and drop its cookies once its requests in flight are done."""
+        if proxy in self._sessions:
+            self._doomed.add(proxy)
+
+    async def _trim(self) -> None:
+        """After a fetch: close the retired sessions that are idle; close the least
+        recently used idle sessions past ``max_sessions``. The sessions to close are
+        taken out before the first await, so concurrent trims never close one twice."""
+        closing: list[aiohttp.ClientSession] = []
+        for key in [key for key in self._doomed if not self._busy[key]]:
+            self._doomed.discard(key)
+            self._busy.pop(key, None)
+            session = self._sessions.pop(key, None)
+            if session is not None:
+                closing.append(session)
+        excess = len(self._sessions) - self.max_sessions
+        if excess > 0:
+            for key in [key for key in self._sessions if not self._busy[key]][:excess]:
+                self._busy.pop(key, None)
+                self._doomed.discard(key)
+                closing.append(self._sessions.pop(key))
+        for session in closing:
+            await session.close()
 
     def _get_resolver(self) -> CachingResolver:
         if self._resolver is None:
@@ -113,6 +161,7 @@ class AiohttpTransport:
 
     async def fetch(self, request: Request, proxy: str | None = None) -> Response:
         session = self._session(proxy)
+        self._busy[proxy] += 1
         got_headers = False
         timing = Timing()
         started = time.perf_counter()
@@ -138,6 +187,8 @@ class AiohttpTransport:
                 headers = _clean_headers(resp.headers)
                 response = Response(str(resp.url), resp.status, headers, body, request, "HTTP/1.1")
                 response.timing = timing
+                if self.count_bytes:
+                    response.wire_bytes = _wire_bytes(resp, request, proxied=proxy is not None)
                 return response
         except TransportError:
             raise
@@ -155,6 +206,9 @@ class AiohttpTransport:
             raise error from exc
         finally:
             end_metered_fetch(metering)
+            self._busy[proxy] -= 1
+            if self._doomed or len(self._sessions) > self.max_sessions:
+                await self._trim()
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         """Read the body, never buffering past the size cap (decompressed size included)."""
@@ -181,11 +235,30 @@ class AiohttpTransport:
         return b"".join(parts)
 
     async def close(self) -> None:
-        sessions, self._sessions = self._sessions, {}
+        sessions, self._sessions = self._sessions, OrderedDict()
         for session in sessions.values():
             await session.close()
         if self._resolver is not None:
             await self._resolver.close()
+
+
+def _wire_bytes(resp: aiohttp.ClientResponse, request: Request, *, proxied: bool) -> int:
+    """Bytes on the wire for the exchange, redirects included: each request line and
+    header block, each response status line and header block, the request body and the
+    response bodies as transferred (compressed). Through an HTTP proxy the request
+    line carries the absolute URL (RFC 9112 3.2.2). TLS framing is not counted."""
+    total = 0
+    for hop in (*resp.history, resp):
+        info = hop.request_info
+        target = str(info.url) if proxied else info.url.raw_path_qs
+        total += request_head_bytes(info.method, target, info.headers)
+        total += 15 + len(hop.reason or "")  # "HTTP/1.1 200 " + reason + CRLF
+        total += sum(len(name) + len(value) + 4 for name, value in hop.raw_headers) + 2
+        if hop is not resp:
+            total += hop.content_length or 0
+    if isinstance(request.body, bytes):
+        total += len(request.body)
+    return total + resp.content.total_raw_bytes
 
 
 def _clean_headers(headers: CIMultiDictProxy[str]) -> CIMultiDictProxy[str]:

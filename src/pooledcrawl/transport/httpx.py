@@ -33,6 +33,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.metrics.timing import Timing
+from pooledcrawl.proxy.cost import request_head_bytes
 from pooledcrawl.settings import Settings
 from pooledcrawl.transport.base import TransportError
 
@@ -61,6 +62,9 @@ def httpx_limits(settings: Settings) -> httpx.Limits:
 
 class HttpxTransport:
     """One ``httpx.AsyncClient(http2=True)`` per proxy (``None`` = direct), made on first use."""
+
+    #: fill ``Response.wire_bytes`` (set by the engine when it meters cost)
+    count_bytes = False
 
     def __init__(self, settings: Settings, *, verify: ssl.SSLContext | bool = True) -> None:
         self._settings = settings
@@ -137,6 +141,8 @@ class HttpxTransport:
             str(resp.url), resp.status_code, headers, body, request, resp.http_version
         )
         response.timing = timing
+        if self.count_bytes:
+            response.wire_bytes = _wire_bytes(resp, proxied=proxy is not None)
         return response
 
     async def _read_capped(self, resp: httpx.Response) -> bytes:
@@ -163,6 +169,20 @@ class HttpxTransport:
         clients, self._clients = self._clients, {}
         for client in clients.values():
             await client.aclose()
+
+
+def _wire_bytes(resp: httpx.Response, *, proxied: bool) -> int:
+    """Bytes of the exchange as HTTP/1.1 would send them (request line and headers,
+    status line and headers) plus the body as downloaded (compressed). Over HTTP/2,
+    HPACK sends headers smaller: an upper bound there."""
+    total = 0
+    for hop in (*resp.history, resp):
+        sent = hop.request
+        target = str(sent.url) if proxied else sent.url.raw_path.decode("ascii", "replace")
+        total += request_head_bytes(sent.method, target, dict(sent.headers.items()))
+        total += 15 + len(hop.reason_phrase)
+        total += sum(len(k) + len(v) + 4 for k, v in hop.headers.raw) + 2
+    return total + resp.num_bytes_downloaded
 
 
 class _Tracer:
