@@ -46,7 +46,7 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
         help="setting (repeatable), e.g. -s user_agent=...; wins over profile and spider",
     )
     group.add_argument(
-        "--http2", action="store_true", default=None, help="HTTP/2 over httpx, as crawl --http2"
+        "--http2", action="store_true", default=None, help="offer HTTP/2, as crawl --http2"
     )
     group.add_argument(
         "--insecure", action="store_true", default=None, help="do not verify TLS certificates"

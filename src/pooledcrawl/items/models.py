@@ -6,19 +6,18 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import decimal
-import importlib
 import types
 import typing
 import uuid
 from collections.abc import Mapping
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from pooledcrawl.components import load_object
 from pooledcrawl.errors import DropItem, UsageError
 
 __all__ = [
     "dataclass_columns",
     "is_pydantic_model",
-    "load_object",
     "model_for",
     "validate_dataclass",
 ]
@@ -35,25 +34,6 @@ _SQL_TYPES: dict[Any, str] = {
     datetime.date: "date",
     uuid.UUID: "uuid",
 }
-
-
-def load_object(path: str, what: str) -> Any:
-    """Import ``pkg.mod:Name`` or ``pkg.mod.Name``; every failure is one UsageError line."""
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise UsageError(f"{what} {path!r}: expected pkg.module.Name or pkg.module:Name")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"{what} {path!r}: cannot import {module_name!r}: {exc}") from None
-    except Exception as exc:
-        raise UsageError(f"{what} {path!r}: error importing {module_name!r}: {exc}") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise UsageError(f"{what} {path!r}: {module_name!r} has no {attr!r}") from None
 
 
 def model_for(setting: str | None, spider: object | None) -> type | None:

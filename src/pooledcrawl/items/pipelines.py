@@ -15,14 +15,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
+from pooledcrawl.components import load_object
 from pooledcrawl.errors import DropItem, UsageError
 from pooledcrawl.items.base import Item, item_to_dict, json_default
-from pooledcrawl.items.models import (
-    is_pydantic_model,
-    load_object,
-    model_for,
-    validate_dataclass,
-)
+from pooledcrawl.items.models import is_pydantic_model, model_for, validate_dataclass
 
 if TYPE_CHECKING:
     from pooledcrawl.settings import Settings
