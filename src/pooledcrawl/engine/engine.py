@@ -17,17 +17,13 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from pooledcrawl import signals
-from pooledcrawl.components import (
-    build_components,
-    ordered_entries,
-)
 from pooledcrawl.engine.callbacks import outputs_of
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot, key_function, slot_key
 from pooledcrawl.engine.failure import Failure
-from pooledcrawl.engine.progress import ShowProgress
 from pooledcrawl.engine.proxies import ProxyGuard
 from pooledcrawl.engine.tiering import BlockBook, Tier, Tiers, TierSpec, cost_meter
 from pooledcrawl.engine.wiring import (
+    build_extensions,
     choose_frontier,
     choose_policies,
     choose_transport,
@@ -57,10 +53,6 @@ from pooledcrawl.throttle.base import PolicyFactory
 from pooledcrawl.transport.base import Transport, TransportError
 
 __all__ = ["Engine", "Failure"]
-
-#: extensions on by default (short name -> order), and every built-in by short name
-BASE_EXTENSIONS = {"ShowProgress": 100}
-BUILTIN_EXTENSIONS = {"ShowProgress": ShowProgress}
 
 log = logging.getLogger("pooledcrawl.engine")
 
@@ -160,12 +152,7 @@ class Engine:
         self._idle_rounds_left = True
         self._idle_task: asyncio.Task[None] | None = None
         #: built last: their from_crawler() may use anything above
-        self.extensions = build_components(
-            ordered_entries(BASE_EXTENSIONS, settings.extensions),
-            self,
-            "extension",
-            BUILTIN_EXTENSIONS,
-        )
+        self.extensions = build_extensions(self)
         self.middleware = MiddlewareChain.from_crawler(self)
         self._admit = self.middleware.schedule_hooks
         self._response_hooks = self.middleware.response_hooks

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
-from pooledcrawl.components import custom_component, load_object
+from pooledcrawl.components import (
+    build_components,
+    custom_component,
+    load_object,
+    ordered_entries,
+)
+from pooledcrawl.engine.progress import ShowProgress
 from pooledcrawl.errors import UsageError
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.frontier.memory import MemoryFrontier
@@ -19,12 +26,26 @@ from pooledcrawl.transport.base import Transport
 from pooledcrawl.transport.factory import make_transport
 
 __all__ = [
+    "BASE_EXTENSIONS",
+    "BUILTIN_EXTENSIONS",
+    "build_extensions",
     "choose_frontier",
     "choose_policies",
     "choose_transport",
     "proxy_pool",
     "usage_errors_unwrapped",
 ]
+
+
+#: extensions on by default (short name -> order), and every built-in by short name
+BASE_EXTENSIONS = {"ShowProgress": 100}
+BUILTIN_EXTENSIONS = {"ShowProgress": ShowProgress}
+
+
+def build_extensions(crawler: Any) -> list[Any]:
+    """The ``extensions`` setting's extensions, built-ins included, in order."""
+    entries = ordered_entries(BASE_EXTENSIONS, crawler.settings.extensions)
+    return build_components(entries, crawler, "extension", BUILTIN_EXTENSIONS)
 
 
 def choose_frontier(given: Frontier | None, settings: Settings) -> Frontier:
