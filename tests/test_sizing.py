@@ -1,4 +1,4 @@
-"""Pool sizing: Little's Law and the PostgreSQL formula (seeds 000 and 003), the
+"""Pool sizing: Little's Law and the PostgreSQL formula, the
 `pooledcrawl size` command, and `pooledcrawl probe` against a loopback server."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Pool-sizing math (seeds 000 and 003). Pure functions, no I/O."""
+"""Pool-sizing math: Little's Law (L = λW) for HTTP connections, PostgreSQL's
+``max_connections`` for database pools. Pure functions, no I/O."""
 
 from __future__ import annotations
 

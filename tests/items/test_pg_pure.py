@@ -32,7 +32,7 @@ def test_unsafe_table_names_are_refused(table: str) -> None:
 
 
 def test_pool_plan_follows_the_seed_formula() -> None:
-    # seed 003's worked example: floor((200 - 10) / 4) - 5 = 42
+    # a worked example: floor((200 - 10) / 4) - 5 = 42
     settings = Settings(pg_workers=4, pg_reserved=10, pg_max_overflow=5, pg_pool_size=42)
     assert plan_pool(200, settings) == (42, 47)
     # unset: the formula's value, capped for a crawler's few batch writers

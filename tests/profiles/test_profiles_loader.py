@@ -49,7 +49,7 @@ def test_shipped_profiles_match_the_pool_type_table(
     assert s.keepalive_timeout == 60 and s.ttl_dns_cache > 0
     assert s.ban_statuses == [403] and not s.http2
     assert s.timeout_connect <= s.timeout_total and s.timeout_sock_read <= s.timeout_total
-    # limit_per_host: Little's Law on the profile's figures, +30% (seed 000)
+    # limit_per_host: Little's Law on the profile's figures, +30%
     assert profile.target_rps is not None and profile.latency_ms is not None
     need = little_law(profile.target_rps, profile.latency_ms / 1000)
     assert s.connector_limit_per_host == with_headroom(need) == round(need * 1.3)

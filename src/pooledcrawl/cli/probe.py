@@ -1,8 +1,8 @@
 """``pooledcrawl probe URL``: measure service time, then size the pools for a target rate.
 
-Step 1 of seed 000: requests one at a time over a single keep-alive connection
-(so no queueing is measured), through the profile's transport, TLS options
-and proxy; p50 and p95 of request start to full body. With ``--rps`` the
+Service time first, as Little's Law needs it: requests one at a time over a
+single keep-alive connection (so no queueing is measured), through the profile's
+transport, TLS options and proxy; p50 and p95 of request start to full body. With ``--rps`` the
 Little's Law sizing for that rate follows, as ``pooledcrawl size`` prints it.
 """
 

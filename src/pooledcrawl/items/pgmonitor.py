@@ -1,4 +1,4 @@
-"""The PostgreSQL pool monitor's policy (seed 003), apart from its I/O: how busy the
+"""The PostgreSQL pool monitor's policy, apart from its I/O: how busy the
 pool was between two samples, and which warnings a sample of ``pg_stat_activity``
 deserves. Pure: the caller passes the clock."""
 

@@ -99,7 +99,9 @@ def parse_target(target: str) -> PgTarget:
 
 
 def plan_pool(max_connections: int, settings: Settings) -> tuple[int, int]:
-    """(pool size, max size with overflow) per worker, from seed 003's formula.
+    """(pool size, max size with overflow) per worker: every worker's
+    pool, with its overflow, must fit in the server's ``max_connections`` less
+    ``pg_reserved``.
 
     Raises a one-line UsageError for a configuration the server cannot hold:
     ``pg_workers * (size + pg_max_overflow)`` must fit in ``max_connections - pg_reserved``.
@@ -665,7 +667,7 @@ class PostgresSink:
                 except Exception as exc:  # keep flushing; the rows went back to pending
                     self._errors.record(f"flushing {self.target.display}", exc)
 
-    # ---- monitor (seed 003) -----------------------------------------------------------
+    # ---- monitor (pg_stat_activity) -----------------------------------------------------------
     async def _monitor(self) -> None:
         interval = self.settings.pg_monitor_interval
         while True:

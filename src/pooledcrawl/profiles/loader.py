@@ -455,7 +455,8 @@ def _check_sizing(tree: Tree, origins: Mapping[str, Path]) -> None:
 
 
 def _derive_limits(sizing: Mapping[str, Any], layer: dict[str, Any]) -> dict[str, str]:
-    """``limit_per_host`` from Little's Law plus 30% headroom, unless set (seed 000)."""
+    """``limit_per_host`` unless set: connections in use = arrival rate * time each
+    is held (Little's Law), plus 30% headroom."""
     derived: dict[str, str] = {}
     latency_ms, rps = sizing.get("latency_ms"), sizing.get("target_rps")
     if latency_ms is None or rps is None:

@@ -46,7 +46,7 @@ MAX_STREAMS = 100
 
 
 def httpx_limits(settings: Settings) -> httpx.Limits:
-    """The pool limits from the settings, as seed 000 maps aiohttp's onto httpx's.
+    """The pool limits from the settings, aiohttp's connector limits mapped onto httpx's.
 
     ``connector_limit`` is ``max_connections`` (derived from ``concurrency`` plus
     a third when unset); ``connector_limit_per_host`` bounds the idle connections
