@@ -11,13 +11,13 @@ import dataclasses
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from needs import require_tool
 
 import pooledcrawl
 import pooledcrawl.ext
@@ -102,15 +102,6 @@ def test_api_reference_documents_the_whole_public_api_and_every_protocol(site: P
             assert f"<td><code>{value.name}</code></td>" in signals, value.name
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    _require("chromium (apt-get install -y chromium)")
-    raise AssertionError("unreachable")
-
-
 @pytest.mark.parametrize(
     ("page", "has_code"),
     [("index.html", True), ("getting-started.html", True), ("reference/spiders.html", False)],
@@ -118,9 +109,10 @@ def _chromium() -> str:
 def test_chromium_renders_navigation_and_highlighted_code(
     site: Path, page: str, has_code: bool, tmp_path: Path
 ) -> None:
+    chromium = require_tool("chromium")
     proc = subprocess.run(
         [
-            _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
             "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
             "--virtual-time-budget=3000", "--dump-dom", (site / page).as_uri(),

@@ -19,16 +19,14 @@ from __future__ import annotations
 import asyncio
 import html
 import json
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from aiohttp import web
+from needs import require_tool
 from sites import serve
 
 from pooledcrawl import Engine, Request, Response, Settings, Spider
@@ -92,17 +90,6 @@ class Links(Spider):
         yield from response.follow_all(css="a")
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    message = "chromium is not installed (apt-get install -y chromium)"
-    if os.environ.get("PCRAWL_REQUIRE_SERVICES"):
-        pytest.fail(message + " and PCRAWL_REQUIRE_SERVICES is set")
-    pytest.skip(message)
-
-
 async def _hrefs_in_chromium(chromium: str, url: str, profile: Path) -> list[str]:
     proc = await asyncio.create_subprocess_exec(
         chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -124,7 +111,7 @@ async def _hrefs_in_chromium(chromium: str, url: str, profile: Path) -> list[str
 
 
 async def test_the_crawler_requests_what_chromium_resolves(tmp_path: Path) -> None:
-    chromium = _chromium()
+    chromium = require_tool("chromium")
     log: list[str] = []
 
     async def handler(request: web.Request) -> web.Response:

@@ -7,9 +7,7 @@ is unset; CI sets it (and .ci/run installs Debian's chromium), so there it runs.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 import struct
 import sys
 import time
@@ -18,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from aiohttp import web
+from needs import require_tool
 from sites import link_graph_app, serve
 
 from pooledcrawl.report import render_report, write_report
@@ -121,15 +119,6 @@ def test_report_escapes_what_came_from_the_web(tmp_path: Path) -> None:
 
 
 # ---- what a person sees -----------------------------------------------------------------
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    message = "chromium is not installed (apt-get install -y chromium)"
-    if os.environ.get("PCRAWL_REQUIRE_SERVICES"):
-        pytest.fail(message + " and PCRAWL_REQUIRE_SERVICES is set")
-    pytest.skip(message)
 
 
 def _png_rows(png: bytes, max_rows: int) -> tuple[int, int, list[bytes]]:
@@ -174,7 +163,7 @@ def _png_rows(png: bytes, max_rows: int) -> tuple[int, int, list[bytes]]:
 
 
 async def test_headless_chromium_renders_the_charts(tmp_path: Path) -> None:
-    chromium = _chromium()
+    chromium = require_tool("chromium")
     report, _ = await _crawl_with_report(tmp_path)
     shot = tmp_path / "report.png"
     proc = await asyncio.create_subprocess_exec(
