@@ -266,7 +266,9 @@ async def test_budget_stops_cleanly_and_a_jobdir_rerun_resumes(workdir: Path) ->
         assert code == 0, err
     assert first["finish_reason"].startswith("budget reached")
     spent = first["cost"]["total"]["cost"]
-    assert 0.15 * 0.9 <= spent <= 0.15
+    # within 2% of the budget (the bar): the stop is decided on a projection,
+    # and a page dearer than the dearest so far plus 10% can land just past it
+    assert 0.15 * 0.9 <= spent <= 0.15 * 1.02
     assert 0 < len(first_items) < 400
     items = read_items(workdir / "items.jsonl")
     urls = [i["url"] for i in items]
