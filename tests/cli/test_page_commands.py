@@ -174,11 +174,16 @@ async def test_fetch_over_http2(tmp_path: Path) -> None:
             *("fetch", "--headers", f"{base}/p/0.html", *trust),
             *("--profile", "h2", "--profiles-dir", str(profiles)),
         )
+        httpx = await arun(
+            "fetch", "--headers", "--http2", "--transport", "httpx", f"{base}/p/1.html", *trust
+        )
     assert result.returncode == 0, result.stderr
+    assert httpx.returncode == 0, httpx.stderr
+    assert "< HTTP/2 200" in httpx.stdout.decode().splitlines()  # crawl's --transport too
     assert "< HTTP/2 200" in result.stdout.decode().splitlines()
     assert "< HTTP/1.1 200" in plain.stdout.decode().splitlines()
     assert "< HTTP/2 200" in profiled.stdout.decode().splitlines()  # the profile's version
-    assert app.versions == {"2": 2, "1.1": 1}
+    assert app.versions == {"2": 3, "1.1": 1}
 
 
 def _free_port() -> int:

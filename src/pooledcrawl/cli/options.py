@@ -107,26 +107,36 @@ def add_crawl_options(parser: argparse.ArgumentParser) -> None:
         choices=("on", "off"),
         help="adapt per-domain concurrency to 429s (on) or use a fixed cap (off)",
     )
-    crawl.add_argument(
+    add_http_options(crawl)
+    add_proxy_options(parser)
+
+
+#: the settings that the flags of :func:`add_http_options` set, by the same names
+HTTP_FLAGS = ("http2", "transport", "insecure")
+
+
+def add_http_options(group: Any) -> None:
+    """How pages are fetched: shared by ``crawl`` and the page commands (fetch,
+    parse, shell), so those get a page exactly as the crawl would."""
+    group.add_argument(
         "--http2",
         action="store_true",
         default=None,
         help="offer HTTP/2 (HTTP/1.1 per server that declines it) over curl when installed, "
         "else httpx; default: aiohttp HTTP/1.1",
     )
-    crawl.add_argument(
+    group.add_argument(
         "--transport",
         choices=("aiohttp", "httpx", "curl"),
         help="the HTTP client: aiohttp (HTTP/1.1), httpx or curl (pooledcrawl[curl]); "
         "default: chosen from --http2 and impersonate",
     )
-    crawl.add_argument(
+    group.add_argument(
         "--insecure",
         action="store_true",
         default=None,
         help="do not verify TLS certificates (self-signed test targets only)",
     )
-    add_proxy_options(parser)
 
 
 def _positive_int(text: str) -> int:
@@ -173,9 +183,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         "csv_fields": args.fields,
         "pg_monitor": args.pg_monitor,
         "autothrottle": None if args.autothrottle is None else args.autothrottle == "on",
-        "http2": getattr(args, "http2", None),
-        "transport": getattr(args, "transport", None),
-        "insecure": getattr(args, "insecure", None),
+        **{key: getattr(args, key, None) for key in HTTP_FLAGS},
         "http_cache_dir": getattr(args, "cache", None),
         "http_cache_mode": getattr(args, "cache_mode", None),
     }

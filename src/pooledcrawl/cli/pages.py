@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pooledcrawl.cli.crawl import parse_pairs
+from pooledcrawl.cli.options import HTTP_FLAGS, add_http_options
 from pooledcrawl.cli.profiles import add_proxy_options, job_profile
 from pooledcrawl.errors import UsageError
 from pooledcrawl.http.request import Request
@@ -45,12 +46,7 @@ def add_fetch_options(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="setting (repeatable), e.g. -s user_agent=...; wins over profile and spider",
     )
-    group.add_argument(
-        "--http2", action="store_true", default=None, help="offer HTTP/2, as crawl --http2"
-    )
-    group.add_argument(
-        "--insecure", action="store_true", default=None, help="do not verify TLS certificates"
-    )
+    add_http_options(group)
     group.add_argument("--log-level", default="WARNING", help="default WARNING")
     add_proxy_options(parser)
 
@@ -62,7 +58,7 @@ def page_settings(
     masker for its credentials (they must not reach an error line)."""
     profile_settings, proxies = job_profile(args, spider_cls)
     cli: dict[str, Any] = parse_pairs(args.settings, "-s")
-    cli.update({k: getattr(args, k) for k in ("http2", "insecure") if getattr(args, k) is not None})
+    cli.update({k: getattr(args, k) for k in HTTP_FLAGS if getattr(args, k) is not None})
     settings = build_settings(spider_cls, cli, profile_settings)
     proxy = proxies.proxies[0] if proxies is not None and proxies.proxies else None
     return settings, proxy, SecretMasker(proxies.secrets if proxies is not None else ())
