@@ -1,8 +1,9 @@
 """``pooledcrawl size``: pool sizes from Little's Law, and the PostgreSQL pool formula.
 
-Seed 000's recipe as a command: measured latency and a target rate give the
-requests that must be in flight, then the connector limits, semaphore and
-httpx limits that match, each shown with its numbers filled in.
+Little's Law (L = λW: requests in flight = rate x latency) as a command: measured
+latency and a target rate give the requests that must be in flight, then the
+connector limits, semaphore and httpx limits that match, each shown with its
+numbers filled in.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The PostgreSQL sink: ``-o postgresql://user@host/db?table=items`` through asyncpg.
 
-Rows go out in batches (COPY; flushed on size or time) over a pool sized by seed
-003's formula. Every row carries a uuid ``item_id`` with a unique index, so a batch
+Rows go out in batches (COPY; flushed on size or time) over a pool sized so that every
+worker's pool and overflow fit in the server's ``max_connections`` less ``pg_reserved``
+(PostgreSQL's connection limit; :func:`pooledcrawl.sizing.pg_pool_size`). Every row carries a uuid ``item_id`` with a unique index, so a batch
 whose outcome was lost with its connection is written again without duplicates.
 """
 
