@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
-from pooledcrawl.http.request import Request
+from pooledcrawl.http.request import Request, is_plain
 
 __all__ = ["MemoryFrontier"]
 
@@ -137,19 +137,7 @@ class MemoryFrontier:
 
 def _plain(request: Request) -> bool:
     """Nothing but URL, callback, priority and depth to remember (see MemoryFrontier)."""
-    return (
-        _COMPACTABLE
-        and type(request) is Request
-        and request.method == "GET"
-        and request.body is None
-        and request.headers is None
-        and not request._meta
-        and not request._cb_kwargs
-        and request.errback is None
-        and not request.dont_filter
-        and not request.attempts
-        and not request.retries
-    )
+    return _COMPACTABLE and type(request) is Request and is_plain(request)
 
 
 def _noop() -> None:

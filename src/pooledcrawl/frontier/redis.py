@@ -33,6 +33,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from pooledcrawl.backoff import Doubling
 from pooledcrawl.errors import UsageError
 from pooledcrawl.frontier.codec import RequestCodec
 from pooledcrawl.http.request import Request
@@ -309,7 +310,7 @@ class RedisFrontier:
         The others wait here (crawling meanwhile) until the seeding is complete, and
         take it over if the seeding worker dies first: without the ``seeded`` mark
         the job could never end."""
-        backoff = 0.1
+        backoff = Doubling(0.2, _MAX_BACKOFF)
         while True:
             try:
                 verdict = int(
@@ -318,15 +319,14 @@ class RedisFrontier:
                         args=[self.worker_id, max(self._lease_ms / 1000, 1.0)],
                     )
                 )
-                backoff = 0.1
+                backoff.reset()
             except RedisError:
                 verdict = 3  # Redis away: ask again once it is back
-                backoff = min(backoff * 2, _MAX_BACKOFF)
             if verdict == 0:
                 return False
             if verdict == 1:
                 return True
-            await asyncio.sleep(1.0 if verdict == 2 else backoff)
+            await asyncio.sleep(1.0 if verdict == 2 else backoff.failed())
 
     def seeding_done(self) -> None:
         self._seed_mark = self._pushed
@@ -410,7 +410,7 @@ class RedisFrontier:
 
     # ---- the background loop -------------------------------------------------------
     async def _run(self) -> None:
-        backoff = 0.1
+        backoff = Doubling(0.1, _MAX_BACKOFF)
         while not self._stopping:
             try:
                 await self._tick()
@@ -418,15 +418,14 @@ class RedisFrontier:
                 if self._disconnected_since is None:
                     self._disconnected_since = time.monotonic()
                     log.warning("Redis unreachable (%s); pausing and reconnecting", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF)
+                await asyncio.sleep(backoff.failed())
                 continue
             if self._disconnected_since is not None:
                 log.warning(
                     "Redis is back after %.1fs", time.monotonic() - self._disconnected_since
                 )
                 self._disconnected_since = None
-            backoff = 0.1
+            backoff.reset()
             self._kick.clear()
             # asyncio.wait, not asyncio.timeout: on Python 3.11 a timeout that expires
             # as close() cancels this task can swallow the cancellation

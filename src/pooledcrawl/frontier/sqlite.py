@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from pooledcrawl.errors import UsageError
-from pooledcrawl.http.request import Request
+from pooledcrawl.frontier.codec import RequestCodec
+from pooledcrawl.http.request import Request, is_plain
 from pooledcrawl.http.url import fingerprint
 
 if TYPE_CHECKING:
@@ -187,8 +188,9 @@ class SQLiteFrontier:
         self.jobdir = Path(jobdir)
         self.path = self.jobdir / DB_NAME
         self._spider = spider
-        self._names: dict[Any, str] = {}  # function -> name, for validated callbacks
-        self._methods: dict[str, Any] = {}  # name -> bound method, for stored callbacks
+        self._codec = RequestCodec(
+            spider, store=f"{self.jobdir} (--jobdir)", restart=" --fresh starts over"
+        )
         self._fresh = fresh
         self._window_size = max(1, window)
         self._ack_batch = max(1, ack_batch)
@@ -458,101 +460,15 @@ class SQLiteFrontier:
         """(url, callback name or "", depth, extra): the rest goes to ``extra`` as
         orjson, and only when some of it is set."""
         callback = request.callback
-        name = "" if callback is None else self._name_of(callback, "callback", request.url)
-        if not (
-            request.method == "GET"
-            and not request.headers
-            and not request.body
-            and not request._meta
-            and not request._cb_kwargs
-            and request.errback is None
-            and not request.dont_filter
-            and not request.attempts
-            and not request.retries
-        ):
-            return request.url, name, request.depth, self._extra(request)
-        return request.url, name, request.depth, None
-
-    def _extra(self, request: Request) -> bytes:
-        extra: dict[str, Any] = {}
-        if request.method != "GET":
-            extra["m"] = request.method
-        if request.headers:
-            extra["h"] = request.headers
-        if request.body:
-            extra["b"] = request.body.decode("latin-1")
-        if request._meta:
-            extra["mt"] = request._meta
-        if request._cb_kwargs:
-            extra["k"] = request._cb_kwargs
-        if request.errback is not None:
-            extra["e"] = self._name_of(request.errback, "errback", request.url)
-        if request.dont_filter:
-            extra["df"] = 1
-        if request.attempts or request.retries:
-            extra["a"] = [request.attempts, request.retries]
-        try:
-            return orjson.dumps(extra)
-        except TypeError as exc:
-            raise UsageError(
-                f"the request to {request.url} cannot be stored in {self.jobdir}: its meta, "
-                f"cb_kwargs or headers hold a value JSON cannot represent ({exc})"
-            ) from None
-
-    def _name_of(self, func: Any, role: str, url: str) -> str:
-        """The spider method ``func`` is, by name; a UsageError if it is not one."""
-        spider = self._spider
-        if getattr(func, "__self__", None) is spider:
-            name = self._names.get(getattr(func, "__func__", None))
-            if name is not None:
-                return name
-        name = getattr(func, "__name__", None)
-        if (
-            name is None
-            or getattr(func, "__self__", None) is not spider
-            or getattr(spider, name, None) != func
-        ):
-            raise UsageError(
-                f"the {role} of a request to {url} is {func!r}: with --jobdir, {role}s are "
-                f"stored by name, so they must be methods of {type(spider).__name__}"
-            )
-        self._names[func.__func__] = name
-        return str(name)
-
-    def _decode(self, url: str, callback: str, depth: int, extra: bytes | None) -> Request:
-        if not extra:
-            request = Request(url, self._method(callback) if callback else None)
-        else:
-            data = orjson.loads(extra)
-            body = data.get("b")
-            attempts, retries = data.get("a", (0, 0))
-            request = Request(
-                url,
-                self._method(callback) if callback else None,
-                method=data.get("m", "GET"),
-                headers=data.get("h"),
-                body=None if body is None else body.encode("latin-1"),
-                meta=data.get("mt"),
-                cb_kwargs=data.get("k"),
-                dont_filter=bool(data.get("df")),
-                errback=None if "e" not in data else self._method(data["e"]),
-            )
-            request.attempts, request.retries = attempts, retries
-        request.depth = depth
-        return request
-
-    def _method(self, name: str) -> Any:
-        method = self._methods.get(name)
-        if method is None:
-            method = getattr(self._spider, name, None)
-            if method is None or not callable(method):
-                raise UsageError(
-                    f"a request stored in {self.jobdir} names the callback {name!r}, which "
-                    f"{type(self._spider).__name__} does not have (was the spider changed "
-                    "since the job started? --fresh starts over)"
-                )
-            self._methods[name] = method
-        return method
+        name = "" if callback is None else self._codec.name_of(callback, "callback", request.url)
+        if is_plain(request):
+            return request.url, name, request.depth, None
+        return (
+            request.url,
+            name,
+            request.depth,
+            self._codec.dumps(self._codec.extras(request), request.url),
+        )
 
     def pop(self, now: float) -> Request | None:
         delayed = self._delayed
@@ -700,7 +616,8 @@ class SQLiteFrontier:
         rows = self._db.execute(_SELECT, (level.cursor, level.end, want + 16)).fetchall()
         wall = time.time()
         mono = time.monotonic()
-        decode = self._decode
+        decode = self._codec.request
+        priority = level.priority
         loaded = 0
         for key, url, callback, depth, not_before, extra in rows:
             if loaded == want:
@@ -710,8 +627,7 @@ class SQLiteFrontier:
                 self._skip.discard(key)
                 continue
             loaded += 1
-            request = decode(url, callback, depth, extra)
-            request.priority = level.priority
+            request = decode(url, callback, priority, depth, orjson.loads(extra) if extra else None)
             self._leases[request] = key
             if not_before > wall:
                 due = mono + (not_before - wall)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Request"]
+__all__ = ["Request", "is_plain"]
 
 Callback = Callable[..., Any]
 
@@ -103,3 +103,19 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.url}>"
+
+
+def is_plain(request: Request) -> bool:
+    """Whether ``request`` is a bare GET: nothing to remember but its URL, callback,
+    priority and depth. Frontiers store most requests so, in a compact form."""
+    return (
+        request.method == "GET"
+        and request.body is None
+        and request.headers is None
+        and not request._meta
+        and not request._cb_kwargs
+        and request.errback is None
+        and not request.dont_filter
+        and not request.attempts
+        and not request.retries
+    )

@@ -2,8 +2,9 @@
 
 Rows go out in batches (COPY; flushed on size or time) over a pool sized so that every
 worker's pool and overflow fit in the server's ``max_connections`` less ``pg_reserved``
-(PostgreSQL's connection limit; :func:`pooledcrawl.sizing.pg_pool_size`). Every row carries a uuid ``item_id`` with a unique index, so a batch
-whose outcome was lost with its connection is written again without duplicates.
+(PostgreSQL's connection limit; :func:`pooledcrawl.sizing.pg_pool_size`). Every row
+carries a uuid ``item_id`` with a unique index, so a batch whose outcome was lost with
+its connection is written again without duplicates.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 import orjson
 
+from pooledcrawl.backoff import full_jitter
 from pooledcrawl.errors import UsageError
 from pooledcrawl.items.base import Item, dumps_item, json_default
 from pooledcrawl.items.models import dataclass_columns, model_for
@@ -213,7 +215,7 @@ def _quote(name: str | None) -> str:
 
 def _backoff(attempt: int, rnd: random.Random) -> float:
     """Full-jitter exponential backoff, so many writers don't reconnect in step."""
-    return float(rnd.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt)))
+    return full_jitter(attempt + 1, _BACKOFF_BASE, _BACKOFF_CAP, rnd)
 
 
 def _is_row_error(exc: BaseException) -> bool:

@@ -5,7 +5,8 @@ or does I/O, so tests drive it with a fake clock and a seeded random generator.
 
 - **Choice:** the least-loaded healthy proxy with room under its cap.
 - **Health:** a failure to reach the proxy, a 407 or a ban status benches the
-  proxy for a full-jitter exponential rest (``uniform(0, min(cap, base * 2**n))``).
+  proxy for a full-jitter exponential rest after its n-th failure in a row
+  (``uniform(0, min(cap, base * 2**(n-1)))``, :func:`pooledcrawl.backoff.full_jitter`).
   When the rest is over the proxy is on probation: one request at a time until
   one succeeds.
 - **All down:** when every proxy is benched the pool records since when, so
@@ -18,6 +19,7 @@ import random
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from pooledcrawl.backoff import full_jitter
 from pooledcrawl.proxy.endpoint import Proxy, ProxyConfig, ProxyKind
 from pooledcrawl.proxy.sessions import SessionConfig
 
@@ -224,8 +226,7 @@ class ProxyPool:
 
     def rest_delay(self, streak: int) -> float:
         """Full jitter: uniform(0, min(cap, base * 2 ** (streak - 1)))."""
-        ceiling = min(self._backoff_cap, self._backoff_base * 2.0 ** min(streak - 1, 62))
-        return self._rng.uniform(0.0, ceiling)
+        return full_jitter(streak, self._backoff_base, self._backoff_cap, self._rng)
 
     # ---- reporting -------------------------------------------------------------------
     def snapshot(self, now: float) -> dict[str, dict[str, Any]]:

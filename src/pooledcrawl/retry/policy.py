@@ -1,16 +1,16 @@
 """Retry policy: what is retried, and after how long. Pure; the engine does the waiting.
 
-Backoff is tenacity's exponential-with-full-jitter strategy. A retry never
+Backoff is exponential with full jitter (:func:`pooledcrawl.backoff.full_jitter`). A retry never
 sleeps in place: the engine puts the request back in the frontier with a
 not-before time, so it holds no slot, connection or proxy while it waits.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
-import tenacity
-
+from pooledcrawl.backoff import full_jitter
 from pooledcrawl.http.request import Request
 from pooledcrawl.settings import Settings
 
@@ -36,11 +36,14 @@ class RetryPolicy:
         backoff_cap: float,
         retry_after_cap: float,
         retry_statuses: frozenset[int],
+        rng: random.Random | None = None,
     ) -> None:
         self.max_retries = max_retries
         self.retry_statuses = retry_statuses
         self.retry_after_cap = retry_after_cap
-        self._wait = tenacity.wait_random_exponential(multiplier=backoff_base, max=backoff_cap)
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._rng = rng or random.Random()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
@@ -54,9 +57,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Full-jitter exponential delay before retry number ``attempt`` (1-based)."""
-        state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-        state.attempt_number = attempt
-        return float(self._wait(state))
+        return full_jitter(attempt, self._backoff_base, self._backoff_cap, self._rng)
 
     def _budget(self, request: Request) -> int:
         override = request.get_meta("max_retries")
