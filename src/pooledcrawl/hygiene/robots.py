@@ -32,7 +32,7 @@ from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
-from pooledcrawl.profiles.loader import session_connector_limit
+from pooledcrawl.sizing import session_connector_limit
 from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
 from pooledcrawl.transport.base import TransportError
 

@@ -23,6 +23,7 @@ from pooledcrawl.proxy.cost import request_head_bytes
 from pooledcrawl.settings import Settings
 from pooledcrawl.sizing import session_connector_limit
 from pooledcrawl.transport.base import TransportError
+from pooledcrawl.transport.capped import check_length, read_capped
 from pooledcrawl.transport.metering import (
     MeteredConnector,
     MeteredSocksConnector,
@@ -213,26 +214,14 @@ class AiohttpTransport:
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         """Read the body, never buffering past the size cap (decompressed size included)."""
         length = resp.content_length
-        if length is not None and length > self._cap:
+        try:
+            check_length(length, self._cap)
+            if length is not None and "Content-Encoding" not in resp.headers:
+                return await resp.read()
+            return await read_capped(resp.content.iter_chunked(_CHUNK), self._cap)
+        except TransportError:
             resp.close()
-            raise TransportError(
-                "ResponseTooLarge",
-                f"Content-Length {length} over the {self._cap}-byte cap",
-                retryable=False,
-            )
-        if length is not None and "Content-Encoding" not in resp.headers:
-            return await resp.read()
-        parts: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size > self._cap:
-                resp.close()
-                raise TransportError(
-                    "ResponseTooLarge", f"body over the {self._cap}-byte cap", retryable=False
-                )
-            parts.append(chunk)
-        return b"".join(parts)
+            raise
 
     async def close(self) -> None:
         sessions, self._sessions = self._sessions, OrderedDict()

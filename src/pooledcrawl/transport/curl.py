@@ -61,9 +61,10 @@ from pooledcrawl.errors import UsageError
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.metrics.timing import Timing
-from pooledcrawl.profiles.loader import session_connector_limit
 from pooledcrawl.settings import DEFAULT_USER_AGENT, Settings
+from pooledcrawl.sizing import session_connector_limit
 from pooledcrawl.transport.base import TransportError
+from pooledcrawl.transport.capped import CappedBody, too_large
 
 __all__ = ["CurlTransport", "check_impersonate", "impersonate_targets"]
 
@@ -94,29 +95,6 @@ def check_impersonate(target: str) -> str:
         f"setting impersonate: curl_cffi knows no browser {target!r} "
         f"(try one of {names}, or a versioned name such as chrome131)"
     )
-
-
-class _CappedBody:
-    """The write target of a transfer: refuses to hold more than ``cap`` bytes.
-
-    libcurl hands it the *decoded* body, so the cap holds for compressed bodies too;
-    the exception travels back through curl_cffi and fails the transfer."""
-
-    __slots__ = ("cap", "parts", "size")
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.size += len(data)
-        if self.size > self.cap:
-            raise TransportError(
-                "ResponseTooLarge", f"body over the {self.cap}-byte cap", retryable=False
-            )
-        self.parts.append(data)
-        return len(data)
 
 
 class _Session:
@@ -203,7 +181,9 @@ class CurlTransport:
         try:
             async with asyncio.timeout(self._settings.timeout_total):
                 while True:
-                    sink = _CappedBody(self._cap)
+                    # libcurl writes the decoded body into it, so the cap holds for a
+                    # compressed body too; its error fails the transfer through curl_cffi
+                    sink = CappedBody(self._cap)
                     head = BytesIO()
                     self._configure(curl, session, method, url, headers, body, proxy, target)
                     curl.setopt(CurlOpt.WRITEDATA, sink)
@@ -259,7 +239,7 @@ class CurlTransport:
             raise
         session.idle.append(curl)
         response = Response(
-            url, status, _parse_headers(head.getvalue()), b"".join(sink.parts), request, version
+            url, status, _parse_headers(head.getvalue()), sink.value(), request, version
         )
         response.timing = timing
         return response
@@ -454,11 +434,7 @@ def _classify(curl: Curl, exc: CurlError, proxy: str | None, cap: int) -> Transp
         return TransportError("TimeoutError", message, retryable=True)
     if code == 63:  # CURLE_FILESIZE_EXCEEDED: MAXFILESIZE, announced or (decoded) so far
         length = _info(curl, CurlInfo.CONTENT_LENGTH_DOWNLOAD_T)
-        if length > cap:
-            why = f"Content-Length {length} over the {cap}-byte cap"
-        else:
-            why = f"body over the {cap}-byte cap"
-        return TransportError("ResponseTooLarge", why, retryable=False)
+        return too_large(cap, length if length > cap else None)
     if code == 3:
         return TransportError("InvalidURL", message, retryable=False)
     if via_proxy:

@@ -36,6 +36,7 @@ from pooledcrawl.metrics.timing import Timing
 from pooledcrawl.proxy.cost import request_head_bytes
 from pooledcrawl.settings import Settings
 from pooledcrawl.transport.base import TransportError
+from pooledcrawl.transport.capped import check_length, read_capped
 
 __all__ = ["MAX_STREAMS", "HttpxTransport", "httpx_limits"]
 
@@ -148,22 +149,8 @@ class HttpxTransport:
     async def _read_capped(self, resp: httpx.Response) -> bytes:
         """Read the body, never buffering past the size cap (decompressed size included)."""
         length = resp.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > self._cap:
-            raise TransportError(
-                "ResponseTooLarge",
-                f"Content-Length {length} over the {self._cap}-byte cap",
-                retryable=False,
-            )
-        parts: list[bytes] = []
-        size = 0
-        async for chunk in resp.aiter_bytes():
-            size += len(chunk)
-            if size > self._cap:
-                raise TransportError(
-                    "ResponseTooLarge", f"body over the {self._cap}-byte cap", retryable=False
-                )
-            parts.append(chunk)
-        return b"".join(parts)
+        check_length(int(length) if length.isdigit() else None, self._cap)
+        return await read_capped(resp.aiter_bytes(), self._cap)
 
     async def close(self) -> None:
         clients, self._clients = self._clients, {}
