@@ -6,9 +6,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pooledcrawl.errors import IgnoreRequest
+from pooledcrawl.http.ratelimit_headers import parse_retry_after
 from pooledcrawl.hygiene.filters import RequestFilter
 from pooledcrawl.retry.policy import TOO_MANY_REQUESTS, RetryPolicy
-from pooledcrawl.throttle.hints import parse_retry_after
 from pooledcrawl.transport.base import TransportError
 
 if TYPE_CHECKING:
