@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from sites import serve
 
 from pooledcrawl import Engine, Request, Response, Settings, Spider
-from pooledcrawl.frontier.sqlite import SQLiteFrontier, _url_fingerprint
+from pooledcrawl.frontier.sqlite import SQLiteFrontier
+from pooledcrawl.frontier.sqlite_db import url_fingerprint
 from pooledcrawl.http.url import canonical_or_raise, canonicalize_url, fingerprint
 
 # ---- the canonical form as it was computed before #16 (frozen here as the reference) ----
@@ -83,7 +84,7 @@ def test_urls_canonical_before_keep_their_fingerprint(
     assert canonicalize_url(old) == old
     assert canonical_or_raise(old) == old
     assert fingerprint(canonicalize_url(old)) == fingerprint(old)  # Redis
-    assert _url_fingerprint(canonical_or_raise(old)) == _url_fingerprint(old)  # --jobdir
+    assert url_fingerprint(canonical_or_raise(old)) == url_fingerprint(old)  # --jobdir
 
 
 # ---- a job started before the change, resumed after it ------------------------------------
