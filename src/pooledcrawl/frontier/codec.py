@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from pooledcrawl.errors import UsageError
-from pooledcrawl.http.request import Request
+from pooledcrawl.http.request import Request, is_plain
 
 if TYPE_CHECKING:
     from pooledcrawl.spider import Spider
@@ -102,6 +102,15 @@ class RequestCodec:
         if extras:
             row.append(extras)
         return self.dumps(row, request.url)
+
+    def columns(self, request: Request) -> tuple[str, str, int, bytes | None]:
+        """``(url, callback name or "", depth, extras as orjson or None)``: a request as
+        the SQLite frontier's columns (its priority is in the row's key)."""
+        callback = request.callback
+        name = "" if callback is None else self.name_of(callback, "callback", request.url)
+        if is_plain(request):
+            return request.url, name, request.depth, None
+        return request.url, name, request.depth, self.dumps(self.extras(request), request.url)
 
     # ---- decoding ------------------------------------------------------------------
     def decode(self, data: bytes | str) -> Request:

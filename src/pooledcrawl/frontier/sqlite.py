@@ -9,12 +9,10 @@ counters, so re-running the same command carries on where the last run stopped.
   process has loaded are its leases; after a crash every row is pending again,
   so what was in flight is fetched again and nothing is lost.
 - **Items and requests durable together.** New requests are written into the
-  open transaction as they are found. Acks are batched: a checkpoint takes the
-  acks gathered so far, awaits ``before_ack`` (the engine flushes its sinks
-  there), then deletes those rows and saves the stats in one commit. Acks that
-  arrive during the flush wait for the next checkpoint. A checkpoint is due
-  every ``ack_batch`` acks, so a hard kill re-fetches at most about that many
-  completed pages whose items already reached the feed.
+  open transaction as they are found; acks are committed by checkpoints, after
+  the sinks are flushed (:mod:`~pooledcrawl.frontier.sqlite_job`). One is due every
+  ``ack_batch`` acks, so a hard kill re-fetches at most about that many completed
+  pages whose items already reached the feed.
 - **Bounded memory.** Only a window of each priority level is in memory. Dedup
   asks a bounded two-generation cache first and the ``seen`` table on a miss;
   while the cache has never evicted on a fresh job, a miss needs no query.
@@ -48,7 +46,7 @@ from pooledcrawl.frontier.sqlite_db import (
     url_fingerprint,
 )
 from pooledcrawl.frontier.sqlite_job import Checkpoints
-from pooledcrawl.http.request import Request, is_plain
+from pooledcrawl.http.request import Request
 from pooledcrawl.http.url import fingerprint
 
 if TYPE_CHECKING:
@@ -278,7 +276,7 @@ class SQLiteFrontier:
         check = not request.dont_filter or (self._reseeding and request.depth == 0)
         if check and key in self._seen:
             return False
-        url, callback, depth, extra = self._encode(request)  # a UsageError changes nothing
+        url, callback, depth, extra = self._codec.columns(request)  # a UsageError changes nothing
         priority = request.priority
         level = self._levels.get(priority) or self._level(priority)
         if not self._seen.add(key, fp or url_fingerprint(canonical_url)) and check:
@@ -317,7 +315,7 @@ class SQLiteFrontier:
 
     def push_later(self, request: Request, not_before: float) -> None:
         due_wall = time.time() + max(0.0, not_before - time.monotonic())
-        url, callback, depth, extra = self._encode(request)
+        url, callback, depth, extra = self._codec.columns(request)
         self._db.begin()
         lease = self._leases.get(request)
         if lease is not None:
@@ -330,21 +328,6 @@ class SQLiteFrontier:
             self._leases[request] = lease
         heapq.heappush(self._delayed, (not_before, next(self._tiebreak), request))
         self._delayed_set.add(request)
-
-    # ---- row encoding --------------------------------------------------------------
-    def _encode(self, request: Request) -> tuple[str, str, int, bytes | None]:
-        """(url, callback name or "", depth, extra): the rest goes to ``extra`` as
-        orjson, and only when some of it is set."""
-        callback = request.callback
-        name = "" if callback is None else self._codec.name_of(callback, "callback", request.url)
-        if is_plain(request):
-            return request.url, name, request.depth, None
-        return (
-            request.url,
-            name,
-            request.depth,
-            self._codec.dumps(self._codec.extras(request), request.url),
-        )
 
     def pop(self, now: float) -> Request | None:
         delayed = self._delayed
