@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,122 +36,15 @@ from redis.exceptions import RedisError
 from pooledcrawl.backoff import Doubling
 from pooledcrawl.errors import UsageError
 from pooledcrawl.frontier.codec import RequestCodec
+from pooledcrawl.frontier.redis_claims import Claims
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.url import fingerprint
+from pooledcrawl.redis import frontier_scripts as scripts
 from pooledcrawl.redis.keys import GROUP, JobKeys
 
 __all__ = ["RedisFrontier"]
 
 log = logging.getLogger("pooledcrawl.frontier.redis")
-
-# A fingerprint is 8 raw bytes (a set member of 8 bytes costs ~48 bytes of Redis
-# memory, 16 hex digits ~64). ``is_new`` adds one to the job's seen set, or to its
-# Bloom filter when ``bits`` > 0, and says whether it was new.
-_IS_NEW = """
-local function u32(s, from)
-  local a, b, c, d = string.byte(s, from, from + 3)
-  return ((a * 256 + b) * 256 + c) * 256 + d
-end
-local function is_new(seen, bits, fp)
-  if bits == 0 then
-    return redis.call('SADD', seen, fp) == 1
-  end
-  -- 7 bit positions by double hashing on the fingerprint's two halves, set in one
-  -- BITFIELD call that returns the old bits: new if any of them was 0
-  local h1 = u32(fp, 1) % bits
-  local h2 = u32(fp, 5) % bits
-  if h2 == 0 then h2 = 1 end
-  local ops = {}
-  for k = 0, 6 do
-    local n = #ops
-    ops[n + 1] = 'SET'
-    ops[n + 2] = 'u1'
-    ops[n + 3] = string.format('%d', (h1 + k * h2) % bits)
-    ops[n + 4] = 1
-  end
-  local fresh = false
-  for _, old in ipairs(redis.call('BITFIELD', seen, unpack(ops))) do
-    if old == 0 then fresh = true end
-  end
-  return fresh
-end
-"""
-
-# KEYS: seen, priorities. ARGV: stream prefix, group, bloom bits (0 = exact set),
-# then (fingerprint, priority, payload) triples. A fingerprint with a 9th byte in
-# front (dont_filter) is recorded but enqueued even if seen before.
-_ENQUEUE = (
-    _IS_NEW
-    + """
-local bits = tonumber(ARGV[3])
-local added = 0
-for i = 4, #ARGV, 3 do
-  local fp = ARGV[i]
-  local force = #fp == 9
-  if force then fp = string.sub(fp, 2) end
-  if is_new(KEYS[1], bits, fp) or force then
-    local stream = ARGV[1] .. ARGV[i + 1]
-    if redis.call('ZADD', KEYS[2], 'NX', ARGV[i + 1], ARGV[i + 1]) == 1 then
-      redis.pcall('XGROUP', 'CREATE', stream, ARGV[2], '0', 'MKSTREAM')
-    end
-    redis.call('XADD', stream, '*', 'r', ARGV[i + 2])
-    added = added + 1
-  end
-end
-return added
-"""
-)
-
-# KEYS: seen. ARGV: bloom bits, fingerprint. -> 1 when it was new.
-_ADD_SEEN = _IS_NEW + "return is_new(KEYS[1], tonumber(ARGV[1]), ARGV[2]) and 1 or 0\n"
-
-# KEYS: delayed, priorities. ARGV: stream prefix, group, now, max count.
-# Members are "<priority>|<payload>".
-_MOVE_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
-for _, member in ipairs(due) do
-  local bar = string.find(member, '|', 1, true)
-  local priority = string.sub(member, 1, bar - 1)
-  local stream = ARGV[1] .. priority
-  if redis.call('ZADD', KEYS[2], 'NX', priority, priority) == 1 then
-    redis.pcall('XGROUP', 'CREATE', stream, ARGV[2], '0', 'MKSTREAM')
-  end
-  redis.call('XADD', stream, '*', 'r', string.sub(member, bar + 1))
-  redis.call('ZREM', KEYS[1], member)
-end
-return #due
-"""
-
-# KEYS: workers. ARGV: worker. Heartbeats in server time: one clock for every machine.
-_BEAT = """
-redis.call('ZADD', KEYS[1], redis.call('TIME')[1], ARGV[1])
-"""
-
-# KEYS: meta, workers. ARGV: worker, seconds without a heartbeat that mean dead.
-# -> 0: seeded already; 1: this worker seeds; 2: another, live worker is seeding.
-_CLAIM_SEEDING = """
-local now = tonumber(redis.call('TIME')[1])
-if redis.call('HGET', KEYS[1], 'seeded') then return 0 end
-local seeder = redis.call('HGET', KEYS[1], 'seeder')
-if seeder and seeder ~= ARGV[1] then
-  local beat = redis.call('ZSCORE', KEYS[2], seeder)
-  if beat and tonumber(beat) >= now - tonumber(ARGV[2]) then return 2 end
-end
-redis.call('HSET', KEYS[1], 'seeder', ARGV[1])
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-return 1
-"""
-
-# KEYS: priorities, delayed, meta. ARGV: stream prefix.
-# -> {pending entries, delayed, seeded, the job exists (not purged)}
-_REMAINING = """
-local total = 0
-for _, p in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  total = total + redis.call('XLEN', ARGV[1] .. p)
-end
-return {total, redis.call('ZCARD', KEYS[2]), redis.call('HGET', KEYS[3], 'seeded') or '',
-        redis.call('HEXISTS', KEYS[3], 'spider')}
-"""
 
 _LOCAL_SEEN_MAX = 200_000
 #: acknowledgements that wake the background loop at once; fewer wait for its next
@@ -163,8 +56,6 @@ _EMPTY_POLL = 0.05
 _ENQUEUE_BATCH = 1000
 _MAX_BLOOM_BITS = 2**32
 _CLOSE_GRACE = 2.0
-#: XAUTOCLAIM calls per stream and reclaim round
-_RECLAIM_CALLS = 4
 _MAX_BACKOFF = 5.0
 
 
@@ -204,16 +95,22 @@ class RedisFrontier:
         #: are slow would otherwise claim thousands the other workers could crawl
         self._max_leased = max_leased if max_leased is not None else 4 * window
         self._dedup_bits = dedup_bits
-        self._enqueue = client.register_script(_ENQUEUE)
-        self._add_seen_script = client.register_script(_ADD_SEEN)
-        self._move_due_script = client.register_script(_MOVE_DUE)
-        self._remaining_script = client.register_script(_REMAINING)
-        self._beat_script = client.register_script(_BEAT)
-        self._claim_seeding_script = client.register_script(_CLAIM_SEEDING)
-        self._window: deque[tuple[Request, str, str]] = deque()
+        self._enqueue = client.register_script(scripts.ENQUEUE)
+        self._add_seen_script = client.register_script(scripts.ADD_SEEN)
+        self._move_due_script = client.register_script(scripts.MOVE_DUE)
+        self._remaining_script = client.register_script(scripts.REMAINING)
+        self._claim_seeding_script = client.register_script(scripts.CLAIM_SEEDING)
+        self._claims = Claims(
+            client,
+            self.keys,
+            codec,
+            worker_id=worker_id,
+            lease_ms=self._lease_ms,
+            window_size=window,
+        )
+        self._window = self._claims.window  # the same deque
         #: requests handed to the engine and not acknowledged: id -> (request, stream, id)
         self._leases: dict[int, tuple[Request, str, str]] = {}
-        self._lease_ids: dict[str, set[str]] = {}
         self._local_seen: OrderedDict[int, None] = OrderedDict()
         self._outbox: list[tuple[bytes, int, bytes]] = []
         self._delayed_out: list[tuple[float, int, bytes]] = []
@@ -232,12 +129,10 @@ class RedisFrontier:
         self._last_reclaim = 0.0
         self._found_empty_at = 0.0
         self._purged = False
-        self._reclaim_cursor: dict[str, str] = {}
         self._last_heartbeat = 0.0
         self._last_move = 0.0
         self._disconnected_since: float | None = None
         self.duplicates = 0
-        self.reclaimed = 0
 
     # ---- lifecycle -----------------------------------------------------------------
     async def open(self) -> None:
@@ -292,7 +187,7 @@ class RedisFrontier:
         ):
             try:
                 await self._flush()
-                await self._release_window()
+                await self._claims.release()
             except RedisError as exc:
                 if time.monotonic() > deadline:
                     log.error(
@@ -405,8 +300,13 @@ class RedisFrontier:
     def __len__(self) -> int:
         return self._remote_pending + len(self._window) + len(self._outbox)
 
+    @property
+    def reclaimed(self) -> int:
+        """Leases this worker took over from workers that stopped acknowledging."""
+        return self._claims.reclaimed
+
     def stats(self) -> dict[str, Any]:
-        return {"redis_duplicates": self.duplicates, "leases_reclaimed": self.reclaimed}
+        return {"redis_duplicates": self.duplicates, "leases_reclaimed": self._claims.reclaimed}
 
     # ---- the background loop -------------------------------------------------------
     async def _run(self) -> None:
@@ -449,12 +349,12 @@ class RedisFrontier:
         # three heartbeats per lease timeout: one late beat does not lose a lease
         if now - self._last_heartbeat >= min(1.0, self._lease_ms / 3000):
             self._last_heartbeat = now
-            await self._heartbeat()
+            await self._claims.heartbeat()
         if len(self._window) <= self._window_size // 2:
-            got = await self._refill()
+            got = await self._claims.refill()
             if not got and now - self._last_reclaim >= min(self._lease_ms / 4000, 5.0):
                 self._last_reclaim = now
-                got = await self._reclaim()
+                got = await self._claims.reclaim()
             if got:
                 self.on_ready()
             self._found_empty_at = 0.0 if got else time.monotonic()
@@ -519,88 +419,7 @@ class RedisFrontier:
             pipe.hincrby(self.keys.meta, "done", len(batch))
             await pipe.execute()
         for stream, ids in by_stream.items():
-            own = self._lease_ids.get(stream)
-            if own is not None:
-                own.difference_update(ids)
-
-    async def _release_window(self) -> None:
-        """Hand requests this worker claimed but never completed back to the job, now,
-        instead of leaving them to be reclaimed after the lease timeout."""
-        if not self._window:
-            return
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for request, stream, entry_id in self._window:
-                pipe.xadd(stream, {"r": self._codec.encode(request)})
-                pipe.xack(stream, GROUP, entry_id)
-                pipe.xdel(stream, entry_id)
-            await pipe.execute()
-        self._window.clear()
-
-    async def _streams(self) -> list[tuple[int, str]]:
-        raw: list[Any] = await self._redis.zrevrange(self.keys.priorities, 0, -1)
-        priorities = [int(p) for p in raw]
-        return [(p, self.keys.stream(p)) for p in priorities]
-
-    async def _refill(self) -> int:
-        streams = await self._streams()
-        if not streams:
-            return 0
-        want = self._window_size - len(self._window)
-        reply = await self._redis.xreadgroup(
-            GROUP, self.worker_id, {name: ">" for _, name in streams}, count=want
-        )
-        return self._accept(streams, reply or [])
-
-    def _accept(self, streams: list[tuple[int, str]], reply: Any) -> int:
-        order = {name: rank for rank, (_, name) in enumerate(streams)}
-        entries: list[tuple[int, str, str, bytes]] = []
-        for stream_name, messages in reply:
-            name = stream_name.decode() if isinstance(stream_name, bytes) else stream_name
-            for entry_id, fields in messages:
-                if not fields:
-                    continue
-                eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                entries.append((order.get(name, 0), name, eid, fields[b"r"]))
-        entries.sort(key=lambda e: e[0])
-        for _, name, eid, payload in entries:
-            self._window.append((self._codec.decode(payload), name, eid))
-            self._lease_ids.setdefault(name, set()).add(eid)
-        return len(entries)
-
-    async def _reclaim(self) -> int:
-        """Take over leases of workers that stopped acknowledging (they died)."""
-        got = 0
-        streams = await self._streams()
-        for _, name in streams:
-            # XAUTOCLAIM scans at most 10 x count pending entries per call: resume where
-            # the last scan stopped, or a dead worker's leases behind many live ones
-            # would never be reached
-            cursor = self._reclaim_cursor.get(name, "0-0")
-            for _ in range(_RECLAIM_CALLS):
-                want = self._window_size - len(self._window)
-                if want <= 0:
-                    return got
-                result = await self._redis.xautoclaim(
-                    name, GROUP, self.worker_id, self._lease_ms, cursor, count=want
-                )
-                cursor = _text(result[0])
-                claimed = [(eid, fields) for eid, fields in result[1] if fields]
-                if claimed:
-                    self.reclaimed += len(claimed)
-                    got += self._accept(streams, [(name, claimed)])
-                if cursor == "0-0":
-                    break
-            self._reclaim_cursor[name] = cursor
-        return got
-
-    async def _heartbeat(self) -> None:
-        """Say this worker is alive, and keep its own leases from looking idle."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            await self._beat_script(keys=[self.keys.workers], args=[self.worker_id], client=pipe)
-            for stream, ids in self._lease_ids.items():
-                if ids:
-                    pipe.xclaim(stream, GROUP, self.worker_id, 0, list(ids), justid=True)
-            await pipe.execute()
+            self._claims.acknowledged(stream, ids)
 
     async def _check_done(self) -> None:
         reply: list[Any] = await self._remaining_script(
@@ -622,7 +441,3 @@ class RedisFrontier:
 
 def _noop() -> None:
     return None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
