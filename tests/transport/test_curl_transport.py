@@ -375,7 +375,7 @@ def test_curl_without_the_extra_is_a_clear_exit_2(tmp_path: Path) -> None:
 def test_curl_errors_map_like_aiohttp_ones(code: int, name: str, retryable: bool) -> None:
     from curl_cffi import Curl, CurlError
 
-    from pooledcrawl.transport.curl import _classify
+    from pooledcrawl.transport.curl_errors import classify as _classify
 
     handle = Curl()
     try:
@@ -386,7 +386,7 @@ def test_curl_errors_map_like_aiohttp_ones(code: int, name: str, retryable: bool
 
 
 def test_only_the_last_responses_headers_are_kept() -> None:
-    from pooledcrawl.transport.curl import _parse_headers
+    from pooledcrawl.transport.curl_http import parse_headers as _parse_headers
 
     raw = (
         b"HTTP/1.1 301 Moved\r\nLocation: /b\r\nX-Hop: 1\r\n\r\n"

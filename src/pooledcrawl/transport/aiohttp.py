@@ -22,7 +22,7 @@ from pooledcrawl.metrics.timing import Timing
 from pooledcrawl.proxy.cost import request_head_bytes
 from pooledcrawl.settings import Settings
 from pooledcrawl.sizing import session_connector_limit
-from pooledcrawl.transport.base import TransportError
+from pooledcrawl.transport.base import PROXY_AUTH_FAILED, TransportError, too_many_redirects
 from pooledcrawl.transport.capped import check_length, read_capped
 from pooledcrawl.transport.metering import (
     MeteredConnector,
@@ -36,8 +36,6 @@ __all__ = ["AiohttpTransport"]
 log = logging.getLogger("pooledcrawl.transport")
 
 _CHUNK = 64 * 1024
-#: TransportError name when a proxy refuses our credentials (407, SOCKS auth)
-PROXY_AUTH_FAILED = "ProxyAuthenticationRequired"
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
@@ -279,12 +277,7 @@ def _classify(exc: BaseException, via_proxy: bool) -> TransportError:
     name = type(exc).__name__
     message = str(exc) or name
     if isinstance(exc, aiohttp.TooManyRedirects):
-        urls = [str(r.url) for r in exc.history]
-        if len(set(urls)) < len(urls):
-            return TransportError(
-                "RedirectLoop", f"redirect loop through {len(set(urls))} URLs", retryable=False
-            )
-        return TransportError(name, f"more than {len(urls) - 1} redirects", retryable=False)
+        return too_many_redirects([str(r.url) for r in exc.history])
     if isinstance(
         exc, aiohttp.NonHttpUrlRedirectClientError | aiohttp.InvalidUrlRedirectClientError
     ):

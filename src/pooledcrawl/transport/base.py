@@ -7,7 +7,10 @@ from typing import Protocol
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 
-__all__ = ["Transport", "TransportError"]
+__all__ = ["PROXY_AUTH_FAILED", "Transport", "TransportError", "too_many_redirects"]
+
+#: TransportError name when a proxy refuses our credentials (every transport)
+PROXY_AUTH_FAILED = "ProxyAuthenticationRequired"
 
 
 class TransportError(Exception):
@@ -35,6 +38,18 @@ class TransportError(Exception):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.args[0]}"
+
+
+def too_many_redirects(visited: list[str]) -> TransportError:
+    """The error for a chain of redirects (``visited``, the first URL included) that
+    was cut off: a loop if a URL came twice, else too long."""
+    if len(set(visited)) < len(visited):
+        return TransportError(
+            "RedirectLoop", f"redirect loop through {len(set(visited))} URLs", retryable=False
+        )
+    return TransportError(
+        "TooManyRedirects", f"more than {len(visited) - 1} redirects", retryable=False
+    )
 
 
 class Transport(Protocol):

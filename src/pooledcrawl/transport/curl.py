@@ -36,10 +36,9 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterable
 from io import BytesIO
 from typing import Final
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from curl_cffi import (
     AsyncCurl,
@@ -55,7 +54,6 @@ from curl_cffi import (
     lib,
 )
 from curl_cffi.requests.impersonate import REAL_TARGET_MAP, BrowserType
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from pooledcrawl.errors import UsageError
 from pooledcrawl.http.request import Request
@@ -63,20 +61,23 @@ from pooledcrawl.http.response import Response
 from pooledcrawl.metrics.timing import Timing
 from pooledcrawl.settings import DEFAULT_USER_AGENT, Settings
 from pooledcrawl.sizing import session_connector_limit
-from pooledcrawl.transport.base import TransportError
-from pooledcrawl.transport.capped import CappedBody, too_large
+from pooledcrawl.transport.base import TransportError, too_many_redirects
+from pooledcrawl.transport.capped import CappedBody
+from pooledcrawl.transport.curl_errors import classify, scrub
+from pooledcrawl.transport.curl_http import (
+    header_lines,
+    info,
+    parse_headers,
+    redirect_target,
+    redirected,
+)
 
 __all__ = ["CurlTransport", "check_impersonate", "impersonate_targets"]
 
 log = logging.getLogger("pooledcrawl.transport")
 
-#: TransportError name when a proxy refuses our credentials (as over aiohttp)
-PROXY_AUTH_FAILED = "ProxyAuthenticationRequired"
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _HTTP_VERSIONS: Final = {1: "HTTP/1.0", 2: "HTTP/1.1", 3: "HTTP/2", 4: "HTTP/2", 30: "HTTP/3"}
-#: libcurl's CURLproxycode values (curl.h): SOCKS replies that blame the target, not the proxy
-_PX_TARGET_SIDE: Final = frozenset({19, 21, 22, 24})  # refused, host/net unreachable, TTL
-_PX_AUTH: Final = frozenset({12, 14, 28, 33})  # no auth method, auth recv/send, user rejected
 
 
 def impersonate_targets() -> list[str]:
@@ -141,8 +142,8 @@ class CurlTransport:
         custom_agent = settings.user_agent != DEFAULT_USER_AGENT
         browser = own if custom_agent else extra
         #: default headers without and with a browser identity: (mapping, encoded lines)
-        self._headers = {False: (own, _header_lines(own.items()))}
-        self._headers[True] = (browser, _header_lines(browser.items()))
+        self._headers = {False: (own, header_lines(own.items()))}
+        self._headers[True] = (browser, header_lines(browser.items()))
 
     # ---- sessions ---------------------------------------------------------------------
     def _target(self, request: Request) -> str | None:
@@ -191,45 +192,43 @@ class CurlTransport:
                     try:
                         await session.multi.add_handle(curl)
                     except CurlError as exc:
-                        raise _classify(curl, exc, proxy, self._cap) from exc
+                        raise classify(curl, exc, proxy, self._cap) from exc
                     finally:
                         curl.clean_handles_and_buffers()
-                    opened = _info(curl, CurlInfo.NUM_CONNECTS)
+                    opened = info(curl, CurlInfo.NUM_CONNECTS)
                     timing.opened += opened
                     timing.reused += opened == 0
                     if not opened:
                         # on a kept-alive connection (or stream), the time until the
                         # request could be sent was all waiting for it
-                        timing.conn_wait += _info(curl, CurlInfo.PRETRANSFER_TIME_T) / 1e6
-                    status = _info(curl, CurlInfo.RESPONSE_CODE)
+                        timing.conn_wait += info(curl, CurlInfo.PRETRANSFER_TIME_T) / 1e6
+                    status = info(curl, CurlInfo.RESPONSE_CODE)
                     if status not in _REDIRECTS:
                         break
-                    location = _redirect_target(curl, url, head.getvalue())
+                    location = redirect_target(curl, url, head.getvalue())
                     if location is None:
                         break
                     if len(visited) > self._settings.max_redirects:
-                        raise _too_many(visited)
+                        raise too_many_redirects(visited)
                     if urlsplit(location).scheme.lower() not in ("http", "https"):
                         raise TransportError(
                             "RedirectRefused",
                             f"redirect to a non-http(s) URL: {location}",
                             retryable=False,
                         )
-                    method, body, headers = _redirected(
-                        status, method, body, headers, url, location
-                    )
+                    method, body, headers = redirected(status, method, body, headers, url, location)
                     url = location
                     visited.append(url)
                 timing.body = time.perf_counter() - started
                 # the final exchange's body transfer: total time less time to first byte
-                transfer = _info(curl, CurlInfo.TOTAL_TIME_T) - _info(
+                transfer = info(curl, CurlInfo.TOTAL_TIME_T) - info(
                     curl, CurlInfo.STARTTRANSFER_TIME_T
                 )
                 timing.headers = max(timing.body - transfer / 1e6, 0.0)
-                version = _HTTP_VERSIONS.get(_info(curl, CurlInfo.HTTP_VERSION), "HTTP/1.1")
+                version = _HTTP_VERSIONS.get(info(curl, CurlInfo.HTTP_VERSION), "HTTP/1.1")
         except TransportError as exc:
             _discard(session, curl)
-            exc.args = (_scrub(str(exc.args[0]), proxy),)
+            exc.args = (scrub(str(exc.args[0]), proxy),)
             raise
         except TimeoutError as exc:
             _discard(session, curl)
@@ -239,7 +238,7 @@ class CurlTransport:
             raise
         session.idle.append(curl)
         response = Response(
-            url, status, _parse_headers(head.getvalue()), sink.value(), request, version
+            url, status, parse_headers(head.getvalue()), sink.value(), request, version
         )
         response.timing = timing
         return response
@@ -264,7 +263,7 @@ class CurlTransport:
         if headers:
             merged = dict(base)
             merged.update((k.lower(), v) for k, v in headers.items())
-            curl.setopt(CurlOpt.HTTPHEADER, _header_lines(merged.items()))
+            curl.setopt(CurlOpt.HTTPHEADER, header_lines(merged.items()))
         elif lines:
             curl.setopt(CurlOpt.HTTPHEADER, lines)
         if method == "HEAD":
@@ -336,156 +335,9 @@ def _multi_setopt(multi: AsyncCurl, option: CurlMOpt, value: int) -> None:
         raise UsageError(f"libcurl refused {option.name} = {value} (code {code})")
 
 
-def _info(curl: Curl, option: CurlInfo) -> int:
-    value = curl.getinfo(option)
-    return value if isinstance(value, int) else 0
-
-
 def _discard(session: _Session, curl: Curl) -> None:
     """Drop a handle after a failure: libcurl may still hold it (a timeout), and its
     state is not worth trusting for the next request."""
     with contextlib.suppress(CurlError):
         session.multi.remove_handle(curl)
     curl.close()
-
-
-def _header_lines(items: Iterable[tuple[str, str]]) -> list[bytes]:
-    # "Name;" is libcurl's way to send a header with an empty value
-    return [(f"{k}: {v}" if v else f"{k};").encode("latin-1", "replace") for k, v in items]
-
-
-def _parse_headers(raw: bytes) -> CIMultiDictProxy[str]:
-    """The last response's headers (libcurl writes every hop's and any 1xx block).
-    Values that are not UTF-8 are read as Latin-1, HTTP's historical charset."""
-    start = raw.rfind(b"\r\nHTTP/")
-    lines = raw[start + 2 if start >= 0 else 0 :].split(b"\r\n")
-    headers: CIMultiDict[str] = CIMultiDict()
-    for line in lines[1:]:
-        name, sep, value = line.partition(b":")
-        if not sep or not name or name[0] in b" \t":
-            continue
-        try:
-            text = value.strip().decode("utf-8")
-        except UnicodeDecodeError:
-            text = value.strip().decode("latin-1")
-        headers.add(name.decode("latin-1"), text)
-    return CIMultiDictProxy(headers)
-
-
-def _redirect_target(curl: Curl, url: str, raw_headers: bytes) -> str | None:
-    location = curl.getinfo(CurlInfo.REDIRECT_URL)
-    if isinstance(location, bytes) and location:
-        return location.decode("utf-8", "replace")
-    # libcurl leaves REDIRECT_URL empty for schemes it would not follow: read the header
-    value = _parse_headers(raw_headers).get("Location")
-    return urljoin(url, value) if value else None
-
-
-def _redirected(
-    status: int,
-    method: str,
-    body: bytes | None,
-    headers: dict[str, str] | None,
-    url: str,
-    location: str,
-) -> tuple[str, bytes | None, dict[str, str] | None]:
-    """The next hop's method, body and headers, as browsers and aiohttp do it: 303 (and
-    301/302 after a POST) turns into a GET without a body; credentials stay on their origin."""
-    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
-        method, body = "GET", None
-    if headers and urlsplit(url).netloc != urlsplit(location).netloc:
-        headers = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")}
-    return method, body, headers
-
-
-def _too_many(visited: list[str]) -> TransportError:
-    if len(set(visited)) < len(visited):
-        return TransportError(
-            "RedirectLoop", f"redirect loop through {len(set(visited))} URLs", retryable=False
-        )
-    return TransportError(
-        "TooManyRedirects", f"more than {len(visited) - 1} redirects", retryable=False
-    )
-
-
-def _scrub(message: str, proxy: str | None) -> str:
-    """No proxy credentials in a message, whatever libcurl put in it."""
-    if proxy is None:
-        return message
-    parts = urlsplit(proxy)
-    for secret in (parts.password, parts.username, proxy):
-        if secret and len(secret) >= 3:
-            message = message.replace(secret, "***")
-    return message
-
-
-def _message(exc: CurlError) -> str:
-    text = str(exc).split(". See https://curl.se/", 1)[0]
-    return text.removeprefix("Failed to perform, ")
-
-
-def _classify(curl: Curl, exc: CurlError, proxy: str | None, cap: int) -> TransportError:
-    """Map libcurl's error codes onto the names the aiohttp transport uses for the same
-    failure, retryable or final, the target's fault or the proxy's."""
-    code = int(exc.code)
-    message = _scrub(_message(exc), proxy)
-    via_proxy = proxy is not None
-    if code == 28:
-        return TransportError("TimeoutError", message, retryable=True)
-    if code == 63:  # CURLE_FILESIZE_EXCEEDED: MAXFILESIZE, announced or (decoded) so far
-        length = _info(curl, CurlInfo.CONTENT_LENGTH_DOWNLOAD_T)
-        return too_large(cap, length if length > cap else None)
-    if code == 3:
-        return TransportError("InvalidURL", message, retryable=False)
-    if via_proxy:
-        connect_code = _info(curl, CurlInfo.HTTP_CONNECTCODE)
-        if connect_code in (401, 407):
-            # 407 is the standard answer; tinyproxy, for one, answers a CONNECT with
-            # wrong credentials 401: either way the proxy refused them
-            return TransportError(
-                PROXY_AUTH_FAILED,
-                f"the proxy answered {connect_code} to CONNECT",
-                retryable=True,
-                proxy_fault=True,
-            )
-        if connect_code >= 300:
-            # 502/504 on CONNECT: the proxy is fine, the target is not reachable through it
-            return TransportError(
-                "ClientHttpProxyError",
-                f"the proxy answered {connect_code} to CONNECT",
-                retryable=True,
-                proxy_fault=connect_code not in (502, 504),
-            )
-        if code == 97:  # CURLE_PROXY: a SOCKS (or HTTPS proxy) handshake failed
-            px = _info(curl, CurlInfo.PROXY_ERROR)
-            if px in _PX_AUTH:
-                return TransportError(PROXY_AUTH_FAILED, message, retryable=True, proxy_fault=True)
-            return TransportError(
-                "ProxyError", message, retryable=True, proxy_fault=px not in _PX_TARGET_SIDE
-            )
-        if code in (5, 7):  # could not resolve or reach the proxy
-            return TransportError("ProxyConnectionError", message, retryable=True, proxy_fault=True)
-    if code == 60:
-        return TransportError("SSLCertVerificationError", message, retryable=False)
-    if code in (35, 53, 54, 58, 59, 64, 66, 77, 80, 82, 83, 90, 91, 98):
-        return TransportError("ClientSSLError", message, retryable=False)
-    if code in (6, 7):
-        return TransportError("ClientConnectorError", message, retryable=True)
-    if code == 18:
-        return TransportError(
-            "ClientPayloadError",
-            f"Response payload is not completed: body shorter than its Content-Length ({message})",
-            retryable=True,
-        )
-    if code in (8, 1):  # a status line or header block libcurl could not parse
-        return TransportError("BadHttpMessage", message, retryable=True)
-    if code == 52:
-        return TransportError("ServerDisconnectedError", message, retryable=True)
-    if code in (16, 92):
-        return TransportError("ServerDisconnectedError", message, retryable=True)
-    if code == 61:
-        return TransportError("ClientPayloadError", message, retryable=True)
-    if code in (55, 56):
-        return TransportError("ClientOSError", message, retryable=True)
-    log.debug("unexpected transport error", exc_info=exc)
-    return TransportError(f"CurlError{code}", message, retryable=False)
