@@ -22,6 +22,7 @@ from sites import link_graph_app, serve
 from pooledcrawl import Engine, Settings, Spider, UsageError
 from pooledcrawl.items.jsonl import JsonLinesSink
 from pooledcrawl.items.postgres import PostgresSink
+from pooledcrawl.settings import PostgresSettings
 
 
 @dataclasses.dataclass
@@ -49,7 +50,7 @@ async def table(postgres_dsn: str, unique_name: str) -> AsyncIterator[PgTable]:
 
 
 async def open_sink(table: PgTable, spider: Spider | None = None, **settings: Any) -> PostgresSink:
-    sink = PostgresSink(table.target, Settings(**settings))
+    sink = PostgresSink(table.target, Settings.layered(("test", settings)))
     await sink.open(spider or Spider())
     return sink
 
@@ -65,7 +66,7 @@ async def test_a_1000_page_crawl_writes_1000_rows_equal_to_the_json_lines(
     table: PgTable, tmp_path: Path
 ) -> None:
     feed = tmp_path / "items.jsonl"
-    settings = Settings(concurrency=16, pg_batch_size=100)
+    settings = Settings(concurrency=16, postgres=PostgresSettings(batch_size=100))
     async with serve(link_graph_app(1000)) as base:
         spider = GraphSpider(start_urls=[f"{base}/p/0.html"])
         sinks = [JsonLinesSink(str(feed), overwrite=True), PostgresSink(table.target, settings)]
@@ -89,7 +90,9 @@ async def test_a_backend_terminated_mid_crawl_loses_and_duplicates_nothing(
 ) -> None:
     """The test locks the table so the sink's next COPY waits, kills the sink's
     backends (pg_terminate_backend) while that COPY is in flight, then lets go."""
-    settings = Settings(concurrency=8, pg_batch_size=50, pg_flush_interval=0.05)
+    settings = Settings(
+        concurrency=8, postgres=PostgresSettings(batch_size=50, flush_interval=0.05)
+    )
     app_name = f"pooledcrawl:{table.name}"
     admin = await asyncpg.connect(table.dsn)
     locker = await asyncpg.connect(table.dsn)
@@ -226,7 +229,9 @@ async def test_a_connection_that_fails_its_ping_after_idling_is_replaced() -> No
         async def release(self, conn: Conn) -> None:
             self.released.append(conn.pid)
 
-    sink = PostgresSink("postgresql://127.0.0.1/test?table=x", Settings(pg_idle_check=1.0))
+    sink = PostgresSink(
+        "postgresql://127.0.0.1/test?table=x", Settings(postgres=PostgresSettings(idle_check=1.0))
+    )
     pool = Pool()
     sink._pool, sink._pool_max = pool, 2
     sink._last_used = {1: -1e9, 2: -1e9}  # both idle for long: both get pinged
@@ -359,7 +364,7 @@ async def test_the_monitor_warns_about_a_transaction_left_idle(
     caplog.set_level(logging.INFO, logger="pooledcrawl.items.postgres")
     sink = PostgresSink(
         table.target,
-        Settings(pg_monitor=True, pg_monitor_interval=0.1),
+        Settings(postgres=PostgresSettings(monitor=True, monitor_interval=0.1)),
         idle_transaction_s=0.2,
     )
     await sink.open(Spider())

@@ -101,24 +101,25 @@ def parse_target(target: str) -> PgTarget:
 def plan_pool(max_connections: int, settings: Settings) -> tuple[int, int]:
     """(pool size, max size with overflow) per worker: every worker's
     pool, with its overflow, must fit in the server's ``max_connections`` less
-    ``pg_reserved``.
+    ``postgres.reserved``.
 
     Raises a one-line UsageError for a configuration the server cannot hold:
-    ``pg_workers * (size + pg_max_overflow)`` must fit in ``max_connections - pg_reserved``.
+    ``postgres.workers * (size + postgres.max_overflow)`` must fit in
+    ``max_connections - postgres.reserved``.
     """
-    workers, overflow = settings.pg_workers, settings.pg_max_overflow
+    workers, overflow = settings.postgres.workers, settings.postgres.max_overflow
     try:
-        fits = pg_pool_size(max_connections, settings.pg_reserved, workers, overflow)
+        fits = pg_pool_size(max_connections, settings.postgres.reserved, workers, overflow)
     except PoolSizeError as exc:
         raise UsageError(
-            f"PostgreSQL pool: {exc}; lower pg_workers, pg_max_overflow or pg_reserved, "
-            "or raise the server's max_connections"
+            f"PostgreSQL pool: {exc}; lower postgres.workers, postgres.max_overflow or "
+            "postgres.reserved, or raise the server's max_connections"
         ) from None
-    wanted = settings.pg_pool_size
+    wanted, reserved = settings.postgres.pool_size, settings.postgres.reserved
     if wanted is not None and wanted > fits:
         raise UsageError(
-            f"PostgreSQL pool: pg_pool_size {wanted} x {workers} worker(s) + {overflow} overflow "
-            f"passes max_connections {max_connections} - {settings.pg_reserved} reserved "
+            f"PostgreSQL pool: postgres.pool_size {wanted} x {workers} worker(s) + {overflow} "
+            f"overflow passes max_connections {max_connections} - {reserved} reserved "
             f"(at most {fits} fits)"
         )
     size = wanted if wanted is not None else min(fits, DEFAULT_POOL_CAP)
@@ -233,7 +234,7 @@ class PostgresSink:
 
     Back-pressure: a worker that fills a batch waits for it to be written, and batches
     in flight are bounded by the pool, so a slow database slows the crawl. A batch that
-    fails on a connection error is retried with backoff for ``pg_retry_timeout``
+    fails on a connection error is retried with backoff for ``postgres.retry_timeout``
     seconds; if the server is still away, its rows go to a local JSON-lines file
     (``pooledcrawl-unsent-TABLE-PID.jsonl``) rather than being lost.
     """
@@ -304,16 +305,16 @@ class PostgresSink:
         self._idle = asyncio.Event()
         self._idle.set()
         self._connect_args = connect_args = {
-            "command_timeout": settings.pg_command_timeout,
-            "statement_cache_size": settings.pg_statement_cache_size,
+            "command_timeout": settings.postgres.command_timeout,
+            "statement_cache_size": settings.postgres.statement_cache_size,
             "server_settings": {
                 "application_name": f"pooledcrawl:{self.target.table}"[:63],
-                "statement_timeout": str(int(settings.pg_statement_timeout * 1000)),
+                "statement_timeout": str(int(settings.postgres.statement_timeout * 1000)),
             },
         }
         try:
             probe = await asyncpg.connect(
-                self.target.dsn, timeout=settings.pg_command_timeout, **connect_args
+                self.target.dsn, timeout=settings.postgres.command_timeout, **connect_args
             )
         except Exception as exc:
             raise UsageError(
@@ -342,7 +343,7 @@ class PostgresSink:
         self._rate_mark = (self._opened_at, 0)
         self._usage = PoolUsage(self._opened_at)
         self._tasks.append(asyncio.create_task(self._flush_on_time(), name="pg-flush"))
-        if settings.pg_monitor:
+        if settings.postgres.monitor:
             self._tasks.append(asyncio.create_task(self._monitor(), name="pg-monitor"))
         log.info(
             "writing items to %s: pool %d (+%d overflow), max_connections %d, %d worker(s)",
@@ -350,7 +351,7 @@ class PostgresSink:
             self._pool_size,
             self._pool_max - self._pool_size,
             self._max_connections,
-            settings.pg_workers,
+            settings.postgres.workers,
         )
 
     async def _prepare_table(self, conn: Any) -> None:
@@ -393,14 +394,14 @@ class PostgresSink:
         if not self._pending:
             self._pending_since = time.monotonic()
         self._pending.extend(layout.rows(items, spider, now))
-        size = self.settings.pg_batch_size
+        size = self.settings.postgres.batch_size
         while len(self._pending) >= size:
             await self._write_batch(self._take(size))
 
     async def flush(self) -> None:
         """Write every pending row and wait for the batches other tasks have in flight."""
         while self._pending:
-            await self._write_batch(self._take(self.settings.pg_batch_size))
+            await self._write_batch(self._take(self.settings.postgres.batch_size))
         if self._idle is not None:
             await self._idle.wait()
 
@@ -514,7 +515,7 @@ class PostgresSink:
         }
         if self.rows_spilled:
             data["spill_file"] = str(self._spill_path)
-        if self.settings.pg_monitor:
+        if self.settings.postgres.monitor:
             data["monitor"] = {
                 "samples": self.monitor_samples,
                 "warnings": self.monitor_warnings,
@@ -571,7 +572,7 @@ class PostgresSink:
                 self.retries += 1
                 if attempt == 1:
                     self.batches_retried += 1
-                    deadline = time.monotonic() + self.settings.pg_retry_timeout
+                    deadline = time.monotonic() + self.settings.postgres.retry_timeout
                 self._warn_retry(exc)
                 if time.monotonic() >= deadline or self._pool is None:
                     self._spill(rows, f"{type(exc).__name__}: {exc}")
@@ -588,7 +589,7 @@ class PostgresSink:
                 self.target.display,
                 kind,
                 exc,
-                self.settings.pg_retry_timeout,
+                self.settings.postgres.retry_timeout,
             )
 
     async def _insert(self, conn: Any, rows: list[Row]) -> None:
@@ -616,7 +617,7 @@ class PostgresSink:
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
-        """A pool connection, checked with ``SELECT 1`` if idle for ``pg_idle_check`` s (the
+        """A pool connection, checked with ``SELECT 1`` if idle for ``postgres.idle_check`` s (the
         pre-ping), with the pool accounting the stats and the monitor read."""
         pool = self._pool
         if pool is None:
@@ -638,10 +639,10 @@ class PostgresSink:
                 log.debug("releasing a connection failed: %s", exc)
 
     async def _acquire(self, pool: Any) -> Any:
-        idle_check = self.settings.pg_idle_check
+        idle_check = self.settings.postgres.idle_check
         for _ in range(self._pool_max + 1):
             started = time.monotonic()
-            conn = await pool.acquire(timeout=self.settings.pg_command_timeout)
+            conn = await pool.acquire(timeout=self.settings.postgres.command_timeout)
             now = time.monotonic()
             self.connection_wait_s += now - started
             last = self._last_used.get(conn.get_server_pid())
@@ -657,19 +658,19 @@ class PostgresSink:
         raise ConnectionError("no live PostgreSQL connection in the pool")
 
     async def _flush_on_time(self) -> None:
-        """Write a partial batch once its oldest row waited ``pg_flush_interval`` seconds."""
-        interval = self.settings.pg_flush_interval
+        """Write a partial batch once its oldest row waited ``postgres.flush_interval`` seconds."""
+        interval = self.settings.postgres.flush_interval
         while True:
             await asyncio.sleep(min(interval, 0.25))
             if self._pending and time.monotonic() - self._pending_since >= interval:
                 try:
-                    await self._write_batch(self._take(self.settings.pg_batch_size))
+                    await self._write_batch(self._take(self.settings.postgres.batch_size))
                 except Exception as exc:  # keep flushing; the rows went back to pending
                     self._errors.record(f"flushing {self.target.display}", exc)
 
     # ---- monitor (pg_stat_activity) -----------------------------------------------------------
     async def _monitor(self) -> None:
-        interval = self.settings.pg_monitor_interval
+        interval = self.settings.postgres.monitor_interval
         while True:
             await asyncio.sleep(interval)
             try:
@@ -679,7 +680,7 @@ class PostgresSink:
 
     async def _sample(self, window: float) -> None:
         use = self._usage.take(time.monotonic(), self._pool_size)
-        async with asyncio.timeout(self.settings.pg_command_timeout):
+        async with asyncio.timeout(self.settings.postgres.command_timeout):
             async with self._pool.acquire() as conn:
                 row = await conn.fetchrow(ACTIVITY_SQL, self._idle_transaction_s)
         activity = Activity(**dict(row))
