@@ -22,6 +22,7 @@ from sites import link_graph_app, serve
 from pooledcrawl import Engine, Settings, Spider, UsageError
 from pooledcrawl.items.jsonl import JsonLinesSink
 from pooledcrawl.items.postgres import PostgresSink
+from pooledcrawl.items.postgres.connections import Connections
 from pooledcrawl.settings import PostgresSettings
 
 
@@ -152,7 +153,7 @@ async def test_a_batch_written_twice_leaves_no_duplicates(table: PgTable) -> Non
         await sink.write(items(15, start=10))
         again = rows[:5] + list(sink._pending)  # as if the first batch's commit went unseen
         sink._pending.clear()
-        async with sink._connection() as conn:
+        async with sink._conns.connection() as conn:
             await sink._insert(conn, again)  # COPY hits item_id; the insert skips the 5
     finally:
         await sink.close()
@@ -183,17 +184,17 @@ async def test_when_the_server_stays_away_rows_go_to_a_local_file(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     sink = await open_sink(table, pg_batch_size=5, pg_retry_timeout=0.05)
-    real_pool = sink._pool
+    real_pool = sink._conns.pool
 
     class DownPool:
         async def acquire(self, **_: Any) -> Any:
             raise ConnectionRefusedError("server down")
 
-    sink._pool = DownPool()
+    sink._conns.pool = DownPool()
     try:
         await sink.write(items(7))  # one batch of 5 fails for good; 2 stay pending
     finally:
-        sink._pool = real_pool
+        sink._conns.pool = real_pool
         await sink.close()  # the 2 pending rows go to the (live) server
     spilled = [
         orjson.loads(line)
@@ -229,15 +230,13 @@ async def test_a_connection_that_fails_its_ping_after_idling_is_replaced() -> No
         async def release(self, conn: Conn) -> None:
             self.released.append(conn.pid)
 
-    sink = PostgresSink(
-        "postgresql://127.0.0.1/test?table=x", Settings(postgres=PostgresSettings(idle_check=1.0))
-    )
+    conns = Connections(idle_check=1.0, acquire_timeout=30.0)
     pool = Pool()
-    sink._pool, sink._pool_max = pool, 2
-    sink._last_used = {1: -1e9, 2: -1e9}  # both idle for long: both get pinged
-    async with sink._connection() as conn:
+    conns.pool, conns.max_size = pool, 2
+    conns._last_used = {1: -1e9, 2: -1e9}  # both idle for long: both get pinged
+    async with conns.connection() as conn:
         assert conn.pid == 2
-    assert sink.stale_connections == 1 and pool.released == [1, 2]
+    assert conns.stale == 1 and pool.released == [1, 2]
 
 
 # ---- lifecycle ----------------------------------------------------------------------------
@@ -275,7 +274,7 @@ async def test_rows_are_flushed_on_time_not_only_on_size(table: PgTable) -> None
 async def test_connections_carry_the_timeouts_and_application_name(table: PgTable) -> None:
     sink = await open_sink(table, pg_statement_timeout=2.5, pg_statement_cache_size=0)
     try:
-        async with sink._connection() as conn:
+        async with sink._conns.connection() as conn:
             assert await conn.fetchval("SHOW statement_timeout") == "2500ms"
             assert await conn.fetchval("SHOW application_name") == f"pooledcrawl:{table.name}"
             assert conn._con._config.command_timeout == 30.0
@@ -372,14 +371,17 @@ async def test_the_monitor_warns_about_a_transaction_left_idle(
     try:
         await idler.execute("BEGIN; SELECT 1")  # then sits idle in its transaction
         for _ in range(300):
-            if sink.monitor_warnings:
+            if sink.stats()["monitor"]["warnings"]:
                 break
             await asyncio.sleep(0.02)
     finally:
         await idler.close()
         await sink.close()
-    assert sink.monitor_warnings >= 1
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("idle for more than 0.2s" in message for message in warned)
     monitor = sink.stats()["monitor"]
-    assert monitor["samples"] >= 1 and monitor["last"]["idle_in_transaction"] >= 0
+    assert (
+        monitor["warnings"] >= 1
+        and monitor["samples"] >= 1
+        and monitor["last"]["idle_in_transaction"] >= 0
+    )
