@@ -85,6 +85,13 @@ def test_unknown_nested_names_are_usage_errors(layer: dict[str, object], message
         Settings.layered(("x", layer))
 
 
+def test_a_group_must_be_its_dataclass_in_python() -> None:
+    with pytest.raises(UsageError, match=r"setting postgres: expected a PostgresSettings"):
+        Settings(postgres={"pool_size": 4})  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match=r"setting postgres.workers: must be > 0, got 0"):
+        PostgresSettings(workers=0)
+
+
 # ---- profiles ----------------------------------------------------------------------------
 
 

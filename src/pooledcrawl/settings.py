@@ -288,6 +288,10 @@ class Settings:
     """Seconds in-flight requests get to finish after the first Ctrl-C or SIGTERM."""
 
     def __post_init__(self) -> None:
+        for group, cls in GROUPS.items():
+            value = getattr(self, group)
+            if not isinstance(value, cls):
+                raise UsageError(f"setting {group}: expected a {cls.__name__}, got {value!r}")
         _check_positive(self, "concurrency", "timeout_total", "max_response_size")
         _check_positive(self, "proxy_backoff_base", "proxy_backoff_cap", "proxy_down_timeout")
         if self.proxy_concurrency is not None and self.proxy_concurrency <= 0:
