@@ -54,18 +54,22 @@ class SettingDoc:
 
 
 def settings_reference(path: Path) -> str:
-    """Markdown tables of every ``Settings`` field, grouped by the class's section comments."""
+    """Markdown tables of every ``Settings`` field, grouped by the class's section comments.
+
+    A field whose type is another dataclass of the module (``postgres: PostgresSettings``)
+    is a nested group: its own table, with dotted names (``postgres.pool_size``)."""
     groups: dict[str, list[SettingDoc]] = {}
-    for group, setting in _read_settings(path):
+    intros: dict[str, str] = {}
+    for group, setting, intro in _read_settings(path):
         groups.setdefault(group, []).append(setting)
+        if intro:
+            intros[group] = intro
     out: list[str] = []
     for group, settings in groups.items():
-        out += [
-            f"### {group}",
-            "",
-            "| Setting | Type | Default | What it does |",
-            "|---|---|---|---|",
-        ]
+        out += [f"### {group}", ""]
+        if group in intros:
+            out += [intros[group], ""]
+        out += ["| Setting | Type | Default | What it does |", "|---|---|---|---|"]
         for s in settings:
             out.append(
                 # Python-Markdown's tables leave pipes inside code spans alone.
@@ -75,20 +79,41 @@ def settings_reference(path: Path) -> str:
     return "\n".join(out)
 
 
-def _read_settings(path: Path) -> list[tuple[str, SettingDoc]]:
+def _read_settings(path: Path) -> list[tuple[str, SettingDoc, str]]:
+    """(group, setting, the group's introduction) for every field, nested ones dotted."""
     source = path.read_text(encoding="utf-8")
     lines = source.splitlines()
     tree = ast.parse(source)
-    cls = next(
-        node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Settings"
-    )
-    found: list[tuple[str, SettingDoc]] = []
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    prefixes = _flat_prefixes(tree)
+    found: list[tuple[str, SettingDoc, str]] = []
     group = "General"
+    for setting, lineno in _fields(classes["Settings"]):
+        group = _group_above(lines, lineno, group)
+        nested = classes.get(setting.annotation)
+        if nested is None:
+            found.append((group, setting, ""))
+            continue
+        name = setting.name
+        intro = f"`settings.{name}`: {setting.doc}"
+        if name in prefixes:
+            intro += (
+                f" The old flat names still work: `{prefixes[name]}` and the field's name"
+                f" (`-s {prefixes[name]}NAME=...` is `-s {name}.NAME=...`)."
+            )
+        for field, _ in _fields(nested):
+            field.name = f"{name}.{field.name}"
+            found.append((f"{group} (`{name}.*`)", field, intro))
+    return found
+
+
+def _fields(cls: ast.ClassDef) -> list[tuple[SettingDoc, int]]:
+    """The annotated fields of ``cls``, each with its docstring, and its line."""
+    found: list[tuple[SettingDoc, int]] = []
     body = cls.body
     for index, node in enumerate(body):
         if not isinstance(node, ast.AnnAssign) or not isinstance(node.target, ast.Name):
             continue
-        group = _group_above(lines, node.lineno, group)
         doc = ""
         following = body[index + 1] if index + 1 < len(body) else None
         if (
@@ -103,8 +128,19 @@ def _read_settings(path: Path) -> list[tuple[str, SettingDoc]]:
             default=_default(node.value),
             doc=doc,
         )
-        found.append((group, setting))
+        found.append((setting, node.lineno))
     return found
+
+
+def _flat_prefixes(tree: ast.Module) -> dict[str, str]:
+    """The module's ``FLAT_PREFIXES``: a nested group's old flat-name prefix."""
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id == "FLAT_PREFIXES" and node.value:
+            return dict(ast.literal_eval(node.value))
+    return {}
 
 
 def _group_above(lines: list[str], lineno: int, current: str) -> str:

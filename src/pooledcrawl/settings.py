@@ -1,29 +1,115 @@
 """Typed, layered settings: defaults < profile < spider ``custom_settings`` < command line.
 
 Every key is a field of :class:`Settings`, so an unknown key or a value of the
-wrong type is caught before the crawl starts, with a message naming the key.
+wrong type is caught before the crawl starts, with a message naming the key. A
+component's settings are grouped in a nested dataclass (``settings.postgres``); a
+layer names them dotted (``postgres.pool_size``), as a mapping (``{"postgres":
+{"pool_size": 4}}``) or by their old flat name (``pg_pool_size``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import functools
-import re
-import types
 from collections.abc import Mapping
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, get_type_hints
 
 import orjson
 
 from pooledcrawl._version import __version__
+from pooledcrawl.coercion import coerce_components, coerce_schemes, coerce_to
 from pooledcrawl.errors import UsageError
 
-__all__ = ["Settings"]
+__all__ = ["HttpCacheSettings", "PostgresSettings", "Settings"]
 
 #: the values of the ``transport`` setting
 TRANSPORTS = ("auto", "aiohttp", "httpx", "curl")
 DEFAULT_USER_AGENT = f"pooledcrawl/{__version__} (+https://pooledcrawl.dev/bot)"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PostgresSettings:
+    """``settings.postgres``: the PostgreSQL sink's pool sizing, batches and timeouts.
+
+    Each field was once a flat ``pg_*`` setting (``pg_pool_size``); that name still works."""
+
+    workers: int = 1
+    """Processes of a distributed job that each open a PostgreSQL pool (pool sizing)."""
+    reserved: int = 10
+    """Server connections left for admin and other clients (pool sizing)."""
+    max_overflow: int = 2
+    """Connections a pool may open above its size under a burst (pool sizing)."""
+    pool_size: int | None = None
+    """Connections per worker; None: the sizing formula's value, at most 4."""
+    statement_cache_size: int = 100
+    """asyncpg prepared-statement cache; 0 for PgBouncer in transaction mode."""
+    batch_size: int = 500
+    """Rows per insert batch."""
+    flush_interval: float = 1.0
+    """Seconds a row may wait in a partial batch."""
+    command_timeout: float = 30.0
+    """Client-side timeout of one statement, in seconds."""
+    statement_timeout: float = 30.0
+    """Server-side ``statement_timeout``, in seconds."""
+    idle_check: float = 30.0
+    """A connection idle this long (seconds) is checked with ``SELECT 1`` before use."""
+    retry_timeout: float = 120.0
+    """How long (seconds) a batch is retried while the server is unreachable; after that its
+    rows are saved to a local JSON-lines file instead."""
+    monitor: bool = False
+    """Sample ``pg_stat_activity`` and warn on a saturated pool or idle transactions."""
+    monitor_interval: float = 30.0
+    """Seconds between two samples of the monitor."""
+
+    def __post_init__(self) -> None:
+        _check_positive(
+            self,
+            *("workers", "batch_size", "flush_interval", "command_timeout"),
+            *("statement_timeout", "retry_timeout", "monitor_interval"),
+            group="postgres",
+        )
+        for key in ("reserved", "max_overflow", "statement_cache_size", "idle_check"):
+            if getattr(self, key) < 0:
+                raise UsageError(f"setting postgres.{key}: must be >= 0, got {getattr(self, key)}")
+        if self.pool_size is not None and self.pool_size <= 0:
+            raise UsageError(f"setting postgres.pool_size: must be > 0, got {self.pool_size}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HttpCacheSettings:
+    """``settings.http_cache``: the development cache (``--cache``, ``--cache-mode``).
+
+    Each field was once a flat ``http_cache_*`` setting (``http_cache_dir``); that name
+    still works."""
+
+    dir: str | None = None
+    """Store every response under this folder and replay it on later runs (``--cache``)."""
+    mode: str = "normal"
+    """``normal`` serves fresh entries and fetches the rest; ``refresh`` always fetches and
+    stores; ``offline`` never touches the network, and a miss fails (``--cache-mode``)."""
+    expiration: float = 0.0
+    """Seconds a stored response is served; 0: forever."""
+    ignore_http_codes: list[int] = dataclasses.field(default_factory=list)
+    """Statuses that are never stored."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("normal", "refresh", "offline"):
+            raise UsageError(
+                f"setting http_cache.mode: expected normal, refresh or offline, got {self.mode!r}"
+            )
+        if self.expiration < 0:
+            raise UsageError("setting http_cache.expiration: must be >= 0")
+
+
+#: nested groups of settings: the Settings field, and the prefix its fields had when they
+#: were flat settings (``pg_batch_size`` is ``postgres.batch_size``); the old names work
+FLAT_PREFIXES: dict[str, str] = {"postgres": "pg_", "http_cache": "http_cache_"}
+GROUPS: dict[str, type[PostgresSettings] | type[HttpCacheSettings]] = {
+    "postgres": PostgresSettings,
+    "http_cache": HttpCacheSettings,
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -167,32 +253,10 @@ class Settings:
     """Fields ``RequireFields`` drops an item without (missing, None or empty)."""
     csv_fields: list[str] = dataclasses.field(default_factory=list)
     """CSV columns, in order; empty: the keys of the first item."""
-    pg_workers: int = 1
-    """Processes of a distributed job that each open a PostgreSQL pool (pool sizing)."""
-    pg_reserved: int = 10
-    """Server connections left for admin and other clients (pool sizing)."""
-    pg_max_overflow: int = 2
-    """Connections a pool may open above its size under a burst (pool sizing)."""
-    pg_pool_size: int | None = None
-    """Connections per worker; None: the sizing formula's value, at most 4."""
-    pg_statement_cache_size: int = 100
-    """asyncpg prepared-statement cache; 0 for PgBouncer in transaction mode."""
-    pg_batch_size: int = 500
-    """Rows per insert batch."""
-    pg_flush_interval: float = 1.0
-    """Seconds a row may wait in a partial batch."""
-    pg_command_timeout: float = 30.0
-    """Client-side timeout of one statement, in seconds."""
-    pg_statement_timeout: float = 30.0
-    """Server-side ``statement_timeout``, in seconds."""
-    pg_idle_check: float = 30.0
-    """A connection idle this long (seconds) is checked with ``SELECT 1`` before use."""
-    pg_retry_timeout: float = 120.0
-    """How long (seconds) a batch is retried while the server is unreachable; after that its
-    rows are saved to a local JSON-lines file instead."""
-    pg_monitor: bool = False
-    """Sample ``pg_stat_activity`` and warn on a saturated pool or idle transactions."""
-    pg_monitor_interval: float = 30.0
+
+    # PostgreSQL (settings.postgres)
+    postgres: PostgresSettings = dataclasses.field(default_factory=PostgresSettings)
+    """The PostgreSQL sink (``-o postgresql://...``): pool sizing, batches, timeouts, monitor."""
 
     # Extending
     middlewares: list[Any] | dict[Any, int | None] = dataclasses.field(default_factory=list)
@@ -213,16 +277,9 @@ class Settings:
     """``{scheme: sink class or dotted path}``: ``-o scheme://...`` builds that sink with
     ``from_target(target, overwrite, settings)``, else ``cls(target, overwrite=...)``."""
 
-    # HTTP cache (development)
-    http_cache_dir: str | None = None
-    """Store every response under this folder and replay it on later runs (``--cache``)."""
-    http_cache_mode: str = "normal"
-    """``normal`` serves fresh entries and fetches the rest; ``refresh`` always fetches and
-    stores; ``offline`` never touches the network, and a miss fails (``--cache-mode``)."""
-    http_cache_expiration: float = 0.0
-    """Seconds a stored response is served; 0: forever."""
-    http_cache_ignore_http_codes: list[int] = dataclasses.field(default_factory=list)
-    """Statuses that are never stored."""
+    # HTTP cache (settings.http_cache)
+    http_cache: HttpCacheSettings = dataclasses.field(default_factory=HttpCacheSettings)
+    """The development cache that stores responses and replays them (``--cache``)."""
 
     # Output
     log_level: str = "INFO"
@@ -231,27 +288,16 @@ class Settings:
     """Seconds in-flight requests get to finish after the first Ctrl-C or SIGTERM."""
 
     def __post_init__(self) -> None:
+        for group, cls in GROUPS.items():
+            value = getattr(self, group)
+            if not isinstance(value, cls):
+                raise UsageError(f"setting {group}: expected a {cls.__name__}, got {value!r}")
         _check_positive(self, "concurrency", "timeout_total", "max_response_size")
-        _check_positive(
-            self,
-            "pg_workers",
-            "pg_batch_size",
-            "pg_flush_interval",
-            "pg_command_timeout",
-            "pg_statement_timeout",
-            "pg_retry_timeout",
-            "pg_monitor_interval",
-        )
-        for key in ("pg_reserved", "pg_max_overflow", "pg_statement_cache_size", "pg_idle_check"):
-            if getattr(self, key) < 0:
-                raise UsageError(f"setting {key}: must be >= 0, got {getattr(self, key)}")
         _check_positive(self, "proxy_backoff_base", "proxy_backoff_cap", "proxy_down_timeout")
         if self.proxy_concurrency is not None and self.proxy_concurrency <= 0:
             raise UsageError(
                 f"setting proxy_concurrency: must be > 0, got {self.proxy_concurrency}"
             )
-        if self.pg_pool_size is not None and self.pg_pool_size <= 0:
-            raise UsageError(f"setting pg_pool_size: must be > 0, got {self.pg_pool_size}")
         for key in (
             "domain_concurrency",
             "domain_concurrency_max",
@@ -303,13 +349,6 @@ class Settings:
             )
         if self.http2 and self.transport == "aiohttp":
             raise UsageError("setting http2: the aiohttp transport speaks HTTP/1.1 only")
-        if self.http_cache_mode not in ("normal", "refresh", "offline"):
-            raise UsageError(
-                f"setting http_cache_mode: expected normal, refresh or offline, "
-                f"got {self.http_cache_mode!r}"
-            )
-        if self.http_cache_expiration < 0:
-            raise UsageError("setting http_cache_expiration: must be >= 0")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise UsageError(f"setting log_level: unknown level {self.log_level!r}")
 
@@ -325,29 +364,37 @@ class Settings:
     # ---- layering --------------------------------------------------------------------
     @classmethod
     def keys(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
+        """Every setting's name; a nested one is dotted (``postgres.pool_size``)."""
+        return list(_field_types())
+
+    def get(self, key: str) -> Any:
+        """The value of setting ``key``, dotted (``postgres.pool_size``) or an old flat name."""
+        group, _, sub = canonical(key).rpartition(".")
+        return getattr(getattr(self, group), sub) if group else getattr(self, sub)
 
     def merged(self, layer: Mapping[str, Any], *, source: str) -> Settings:
         """A copy with ``layer`` applied on top; ``source`` names the layer in errors."""
         if not layer:
             return self
-        changes = {key: coerce(key, value, source=source) for key, value in layer.items()}
+        changes = _checked(layer, source)
         try:
-            return dataclasses.replace(self, **changes)
+            return self._replaced(changes)
         except UsageError as exc:
-            raise UsageError(f"{source}: {exc}") from None
+            raise UsageError(f"{source}: {_as_spelled(str(exc), layer)}") from None
 
     @classmethod
     def layered(cls, *layers: tuple[str, Mapping[str, Any]]) -> Settings:
         """Apply ``(source, mapping)`` layers in order over the defaults.
 
         Each value is type-checked in its layer, but only the end result has to be
-        consistent: a later layer may fix what an earlier one left out of range."""
+        consistent: a later layer may fix what an earlier one left out of range. A
+        nested group merges field by field: a layer that sets ``postgres.pool_size``
+        keeps the ``postgres.batch_size`` of the layers below it."""
         changes: dict[str, Any] = {}
         for source, layer in layers:
-            changes.update((key, coerce(key, value, source=source)) for key, value in layer.items())
+            changes.update(_checked(layer, source))
         try:
-            return cls(**changes)
+            return cls()._replaced(changes)
         except UsageError:
             # Replay layer by layer so the message names the layer at fault.
             settings = cls()
@@ -355,131 +402,128 @@ class Settings:
                 settings = settings.merged(layer, source=source)
             raise
 
+    def _replaced(self, changes: Mapping[str, Any]) -> Settings:
+        """A copy with ``changes`` (canonical keys, checked values) applied."""
+        flat: dict[str, Any] = {k: v for k, v in changes.items() if "." not in k}
+        for group in GROUPS:
+            prefix = f"{group}."
+            nested = {k[len(prefix) :]: v for k, v in changes.items() if k.startswith(prefix)}
+            if nested:
+                flat[group] = dataclasses.replace(getattr(self, group), **nested)
+        return dataclasses.replace(self, **flat)
+
     def as_dict(self) -> dict[str, Any]:
+        """Every setting; a nested group is a mapping (``{"postgres": {"pool_size": 4}}``)."""
         return dataclasses.asdict(self)
 
 
-def _check_positive(settings: Settings, *keys: str) -> None:
+def _check_positive(settings: object, *keys: str, group: str = "") -> None:
     for key in keys:
         value = getattr(settings, key)
         if value <= 0:
-            raise UsageError(f"setting {key}: must be > 0, got {value}")
+            name = f"{group}.{key}" if group else key
+            raise UsageError(f"setting {name}: must be > 0, got {value}")
 
 
 @functools.cache
 def _field_types() -> dict[str, Any]:
-    return get_type_hints(Settings)
+    """Each setting's type by canonical name: a nested field's name is dotted."""
+    found: dict[str, Any] = {}
+    for key, tp in get_type_hints(Settings).items():
+        if key in GROUPS:
+            found.update((f"{key}.{sub}", t) for sub, t in get_type_hints(GROUPS[key]).items())
+        else:
+            found[key] = tp
+    return found
 
 
-def coerce(key: str, value: Any, *, source: str = "settings") -> Any:
-    """Check ``value`` against the type of setting ``key``; strings (from ``-s``) are parsed."""
-    if key not in Settings.__dataclass_fields__:
-        close = difflib.get_close_matches(key, Settings.keys(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UsageError(f"{source}: unknown setting {key!r}{hint}")
-    try:
-        if key in _COMPONENT_KEYS:
-            return _coerce_components(value)
-        if key == "sink_schemes":
-            return _coerce_schemes(value)
-        if key in _CLASS_KEYS:
-            if value is None or isinstance(value, str | type):
-                return value or None
-            raise TypeError(f"expected a class or a dotted path, got {value!r}")
-        return _coerce_to(_field_types()[key], value)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{source}: setting {key}: {exc}") from None
+@functools.cache
+def aliases() -> dict[str, str]:
+    """The old flat names of nested settings: ``pg_pool_size`` -> ``postgres.pool_size``."""
+    return {
+        f"{FLAT_PREFIXES[group]}{f.name}": f"{group}.{f.name}"
+        for group, cls in GROUPS.items()
+        for f in dataclasses.fields(cls)
+    }
 
 
-def _coerce_to(tp: Any, value: Any) -> Any:
-    origin = get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
-            return None
-        return _coerce_to(args[0], value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise TypeError(f"expected an integer, got {value!r}")
-        return int(value)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise TypeError(f"expected a number, got {value!r}")
-        number = float(value)
-        if number != number:  # NaN slips past every "> 0" check
-            raise ValueError(f"expected a number, got {value!r}")
-        return number
-    if tp is str:
-        if not isinstance(value, str):
-            raise TypeError(f"expected a string, got {value!r}")
-        return value
-    if origin is list:
-        (item_type,) = get_args(tp)
-        if isinstance(value, str):
-            value = _parse_list(value)
-        if not isinstance(value, list | tuple):
-            raise TypeError(f"expected a list, got {value!r}")
-        return [_coerce_to(item_type, v) for v in value]
-    if origin is dict:
-        if isinstance(value, str):
-            value = orjson.loads(value)
-        if not isinstance(value, dict):
-            raise TypeError(f"expected a mapping, got {value!r}")
-        return {str(k): str(v) for k, v in value.items()}
-    raise TypeError(f"unsupported setting type {tp!r}")  # pragma: no cover - a bug in Settings
+def is_setting(key: str) -> bool:
+    """Whether ``key`` names a setting: flat, dotted, or an old flat name."""
+    return key in _field_types() or key in aliases()
+
+
+def field_type(key: str) -> Any:
+    """The type of setting ``key`` (dotted, flat, or an old flat name)."""
+    return _field_types()[canonical(key)]
+
+
+def canonical(key: str, *, source: str = "settings") -> str:
+    """The name setting ``key`` has in :class:`Settings`: old flat names map to their
+    nested field; an unknown name is a UsageError with the closest known one."""
+    if key in _field_types():
+        return key
+    if key in aliases():
+        return aliases()[key]
+    # a dotted name is matched against dotted names first, an old flat name against both
+    known = list(_field_types()) if "." in key else [*_field_types(), *aliases()]
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UsageError(f"{source}: unknown setting {key!r}{hint}")
+
+
+def flatten(layer: Mapping[str, Any], *, source: str = "settings") -> dict[str, Any]:
+    """``layer`` by canonical names: ``pg_pool_size`` and ``{"postgres": {"pool_size": 4}}``
+    both become ``postgres.pool_size``; values are left as given."""
+    out: dict[str, Any] = {}
+    for key, value in layer.items():
+        if key not in GROUPS:
+            out[canonical(key, source=source)] = value
+            continue
+        if isinstance(value, GROUPS[key]):
+            value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        elif isinstance(value, str):  # from -s postgres='{"pool_size": 4}'
+            with contextlib.suppress(orjson.JSONDecodeError):
+                value = orjson.loads(value)
+        if not isinstance(value, Mapping):
+            raise UsageError(
+                f"{source}: setting {key}: expected a mapping of {key}.* settings, got {value!r}"
+            )
+        for sub, item in value.items():
+            out[canonical(f"{key}.{sub}", source=source)] = item
+    return out
+
+
+def _checked(layer: Mapping[str, Any], source: str) -> dict[str, Any]:
+    return {
+        key: coerce(key, value, source=source)
+        for key, value in flatten(layer, source=source).items()
+    }
+
+
+def _as_spelled(message: str, layer: Mapping[str, Any]) -> str:
+    """The message with each nested name as the layer spelled it (an old flat name)."""
+    for key in layer:
+        if key in aliases():
+            message = message.replace(f"setting {aliases()[key]}:", f"setting {key}:")
+    return message
 
 
 _COMPONENT_KEYS = frozenset({"middlewares", "extensions"})
 _CLASS_KEYS = frozenset({"transport_class", "frontier_class", "policy_class"})
 
 
-def _coerce_components(value: Any) -> list[Any] | dict[Any, int | None]:
-    """A list of components, or a mapping of them to orders (None disables one).
-    Entries are dotted paths, classes or instances; from ``-s``, a comma-separated
-    list or JSON (``{"pkg.mod.Class": 100, "UserAgent": null}``)."""
-    if isinstance(value, str):
-        text = value.strip()
-        value = orjson.loads(text) if text.startswith("{") else _parse_list(text)
-    if isinstance(value, list | tuple):
-        return list(value)
-    if isinstance(value, dict):
-        out: dict[Any, int | None] = {}
-        for entry, order in value.items():
-            if order is not None and (isinstance(order, bool) or not isinstance(order, int)):
-                raise TypeError(f"order of {entry!r} must be an integer or None, got {order!r}")
-            out[entry] = order
-        return out
-    raise TypeError(f"expected a list or a mapping, got {value!r}")
-
-
-def _coerce_schemes(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        value = orjson.loads(value)
-    if not isinstance(value, dict):
-        raise TypeError(f"expected a mapping of URL schemes to sink classes, got {value!r}")
-    out: dict[str, Any] = {}
-    for scheme, sink in value.items():
-        if not isinstance(scheme, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
-            raise ValueError(f"not a URL scheme: {scheme!r}")
-        if not isinstance(sink, str | type):
-            raise TypeError(f"sink for {scheme!r} must be a class or a dotted path, got {sink!r}")
-        out[scheme.lower()] = sink
-    return out
-
-
-def _parse_list(text: str) -> list[Any]:
-    text = text.strip()
-    if text.startswith("["):
-        parsed = orjson.loads(text)
-        if not isinstance(parsed, list):
-            raise ValueError("expected a list")
-        return parsed
-    return [part.strip() for part in text.split(",") if part.strip()]
+def coerce(key: str, value: Any, *, source: str = "settings") -> Any:
+    """Check ``value`` against the type of setting ``key``; strings (from ``-s``) are parsed."""
+    name = canonical(key, source=source)
+    try:
+        if name in _COMPONENT_KEYS:
+            return coerce_components(value)
+        if name == "sink_schemes":
+            return coerce_schemes(value)
+        if name in _CLASS_KEYS:
+            if value is None or isinstance(value, str | type):
+                return value or None
+            raise TypeError(f"expected a class or a dotted path, got {value!r}")
+        return coerce_to(_field_types()[name], value)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{source}: setting {key}: {exc}") from None

@@ -60,6 +60,9 @@ class Result:
     stderr: str
 
 
+PYTHONPATH = os.environ.get("PYTHONPATH", "")
+
+
 async def pooledcrawl(*args: str, cwd: Path) -> Result:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -69,7 +72,8 @@ async def pooledcrawl(*args: str, cwd: Path) -> Result:
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(cwd)},
+        # the spider files first, then the tree under test if PYTHONPATH names one
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(cwd), PYTHONPATH]))},
     )
     try:
         async with asyncio.timeout(60):
@@ -115,6 +119,10 @@ USER_ERRORS: dict[str, tuple[list[str], str]] = {
         ["crawl", "one.py", "-s", "concurency=3"],
         "unknown setting 'concurency' (did you mean 'concurrency'?)",
     ),
+    "unknown nested -s key": (
+        ["crawl", "one.py", "-s", "postgres.pool_sise=3"],
+        "unknown setting 'postgres.pool_sise' (did you mean 'postgres.pool_size'?)",
+    ),
     "bad -a": (["crawl", "one.py", "-a", "foo"], "-a expects KEY=VALUE, got 'foo'"),
     "bad --concurrency": (["crawl", "one.py", "--concurrency", "x"], "--concurrency"),
     "unknown flag": (["crawl", "one.py", "--bogus"], "unrecognized arguments: --bogus"),
@@ -126,6 +134,14 @@ MORE_USER_ERRORS: dict[str, tuple[list[str], str]] = {
     "missing module": (["crawl", "no_such_mod_t:X"], "cannot import spider module"),
     "-s out of range": (["crawl", "one.py", "-s", "concurrency=0"], "must be > 0"),
     "-s without =": (["crawl", "one.py", "-s", "concurrency"], "-s expects KEY=VALUE"),
+    "-s old flat name out of range": (
+        ["crawl", "one.py", "-s", "pg_pool_size=0"],
+        "command line: setting pg_pool_size: must be > 0",
+    ),
+    "-s unknown key in a nested table": (
+        ["crawl", "one.py", "-s", 'postgres={"pool_sise": 3}'],
+        "unknown setting 'postgres.pool_sise'",
+    ),
     "-s start above max": (
         ["crawl", "one.py", "-s", "domain_concurrency=8", "-s", "domain_concurrency_max=4"],
         "is above domain_concurrency_max",

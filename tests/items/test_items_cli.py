@@ -118,7 +118,7 @@ async def test_an_impossible_pool_is_one_line_and_exit_2(
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2
     lines = err.decode().strip().splitlines()
-    assert len(lines) == 1 and "max_connections" in lines[0] and "pg_workers" in lines[0]
+    assert len(lines) == 1 and "max_connections" in lines[0] and "postgres.workers" in lines[0]
     assert not (tmp_path / "items.jsonl").exists()  # refused before any file was touched
 
 

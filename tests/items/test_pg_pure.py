@@ -12,6 +12,7 @@ import pytest
 from pooledcrawl import Settings, UsageError
 from pooledcrawl.items.pgmonitor import Activity, PoolUsage, monitor_warnings
 from pooledcrawl.items.postgres import TableLayout, parse_target, plan_pool
+from pooledcrawl.settings import PostgresSettings
 
 
 def test_the_target_loses_its_table_parameter_and_its_password_in_display() -> None:
@@ -33,11 +34,15 @@ def test_unsafe_table_names_are_refused(table: str) -> None:
 
 def test_pool_plan_follows_the_seed_formula() -> None:
     # a worked example: floor((200 - 10) / 4) - 5 = 42
-    settings = Settings(pg_workers=4, pg_reserved=10, pg_max_overflow=5, pg_pool_size=42)
+    settings = Settings(
+        postgres=PostgresSettings(workers=4, reserved=10, max_overflow=5, pool_size=42)
+    )
     assert plan_pool(200, settings) == (42, 47)
     # unset: the formula's value, capped for a crawler's few batch writers
-    assert plan_pool(200, Settings(pg_workers=4, pg_max_overflow=5)) == (4, 9)
-    assert plan_pool(20, Settings(pg_workers=3, pg_reserved=10, pg_max_overflow=1)) == (2, 3)
+    assert plan_pool(200, Settings(postgres=PostgresSettings(workers=4, max_overflow=5))) == (4, 9)
+    assert plan_pool(
+        20, Settings(postgres=PostgresSettings(workers=3, reserved=10, max_overflow=1))
+    ) == (2, 3)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +58,7 @@ def test_impossible_pools_are_refused_in_one_line(
     max_connections: int, options: dict[str, int], message: str
 ) -> None:
     with pytest.raises(UsageError, match=message) as info:
-        plan_pool(max_connections, Settings(**options))
+        plan_pool(max_connections, Settings.layered(("test", options)))
     assert "\n" not in str(info.value)
 
 

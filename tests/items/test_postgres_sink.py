@@ -22,6 +22,8 @@ from sites import link_graph_app, serve
 from pooledcrawl import Engine, Settings, Spider, UsageError
 from pooledcrawl.items.jsonl import JsonLinesSink
 from pooledcrawl.items.postgres import PostgresSink
+from pooledcrawl.items.postgres.connections import Connections
+from pooledcrawl.settings import PostgresSettings
 
 
 @dataclasses.dataclass
@@ -49,7 +51,7 @@ async def table(postgres_dsn: str, unique_name: str) -> AsyncIterator[PgTable]:
 
 
 async def open_sink(table: PgTable, spider: Spider | None = None, **settings: Any) -> PostgresSink:
-    sink = PostgresSink(table.target, Settings(**settings))
+    sink = PostgresSink(table.target, Settings.layered(("test", settings)))
     await sink.open(spider or Spider())
     return sink
 
@@ -65,7 +67,7 @@ async def test_a_1000_page_crawl_writes_1000_rows_equal_to_the_json_lines(
     table: PgTable, tmp_path: Path
 ) -> None:
     feed = tmp_path / "items.jsonl"
-    settings = Settings(concurrency=16, pg_batch_size=100)
+    settings = Settings(concurrency=16, postgres=PostgresSettings(batch_size=100))
     async with serve(link_graph_app(1000)) as base:
         spider = GraphSpider(start_urls=[f"{base}/p/0.html"])
         sinks = [JsonLinesSink(str(feed), overwrite=True), PostgresSink(table.target, settings)]
@@ -89,7 +91,9 @@ async def test_a_backend_terminated_mid_crawl_loses_and_duplicates_nothing(
 ) -> None:
     """The test locks the table so the sink's next COPY waits, kills the sink's
     backends (pg_terminate_backend) while that COPY is in flight, then lets go."""
-    settings = Settings(concurrency=8, pg_batch_size=50, pg_flush_interval=0.05)
+    settings = Settings(
+        concurrency=8, postgres=PostgresSettings(batch_size=50, flush_interval=0.05)
+    )
     app_name = f"pooledcrawl:{table.name}"
     admin = await asyncpg.connect(table.dsn)
     locker = await asyncpg.connect(table.dsn)
@@ -149,7 +153,7 @@ async def test_a_batch_written_twice_leaves_no_duplicates(table: PgTable) -> Non
         await sink.write(items(15, start=10))
         again = rows[:5] + list(sink._pending)  # as if the first batch's commit went unseen
         sink._pending.clear()
-        async with sink._connection() as conn:
+        async with sink._conns.connection() as conn:
             await sink._insert(conn, again)  # COPY hits item_id; the insert skips the 5
     finally:
         await sink.close()
@@ -180,17 +184,17 @@ async def test_when_the_server_stays_away_rows_go_to_a_local_file(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     sink = await open_sink(table, pg_batch_size=5, pg_retry_timeout=0.05)
-    real_pool = sink._pool
+    real_pool = sink._conns.pool
 
     class DownPool:
         async def acquire(self, **_: Any) -> Any:
             raise ConnectionRefusedError("server down")
 
-    sink._pool = DownPool()
+    sink._conns.pool = DownPool()
     try:
         await sink.write(items(7))  # one batch of 5 fails for good; 2 stay pending
     finally:
-        sink._pool = real_pool
+        sink._conns.pool = real_pool
         await sink.close()  # the 2 pending rows go to the (live) server
     spilled = [
         orjson.loads(line)
@@ -226,13 +230,13 @@ async def test_a_connection_that_fails_its_ping_after_idling_is_replaced() -> No
         async def release(self, conn: Conn) -> None:
             self.released.append(conn.pid)
 
-    sink = PostgresSink("postgresql://127.0.0.1/test?table=x", Settings(pg_idle_check=1.0))
+    conns = Connections(idle_check=1.0, acquire_timeout=30.0)
     pool = Pool()
-    sink._pool, sink._pool_max = pool, 2
-    sink._last_used = {1: -1e9, 2: -1e9}  # both idle for long: both get pinged
-    async with sink._connection() as conn:
+    conns.pool, conns.max_size = pool, 2
+    conns._last_used = {1: -1e9, 2: -1e9}  # both idle for long: both get pinged
+    async with conns.connection() as conn:
         assert conn.pid == 2
-    assert sink.stale_connections == 1 and pool.released == [1, 2]
+    assert conns.stale == 1 and pool.released == [1, 2]
 
 
 # ---- lifecycle ----------------------------------------------------------------------------
@@ -270,7 +274,7 @@ async def test_rows_are_flushed_on_time_not_only_on_size(table: PgTable) -> None
 async def test_connections_carry_the_timeouts_and_application_name(table: PgTable) -> None:
     sink = await open_sink(table, pg_statement_timeout=2.5, pg_statement_cache_size=0)
     try:
-        async with sink._connection() as conn:
+        async with sink._conns.connection() as conn:
             assert await conn.fetchval("SHOW statement_timeout") == "2500ms"
             assert await conn.fetchval("SHOW application_name") == f"pooledcrawl:{table.name}"
             assert conn._con._config.command_timeout == 30.0
@@ -359,7 +363,7 @@ async def test_the_monitor_warns_about_a_transaction_left_idle(
     caplog.set_level(logging.INFO, logger="pooledcrawl.items.postgres")
     sink = PostgresSink(
         table.target,
-        Settings(pg_monitor=True, pg_monitor_interval=0.1),
+        Settings(postgres=PostgresSettings(monitor=True, monitor_interval=0.1)),
         idle_transaction_s=0.2,
     )
     await sink.open(Spider())
@@ -367,14 +371,17 @@ async def test_the_monitor_warns_about_a_transaction_left_idle(
     try:
         await idler.execute("BEGIN; SELECT 1")  # then sits idle in its transaction
         for _ in range(300):
-            if sink.monitor_warnings:
+            if sink.stats()["monitor"]["warnings"]:
                 break
             await asyncio.sleep(0.02)
     finally:
         await idler.close()
         await sink.close()
-    assert sink.monitor_warnings >= 1
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("idle for more than 0.2s" in message for message in warned)
     monitor = sink.stats()["monitor"]
-    assert monitor["samples"] >= 1 and monitor["last"]["idle_in_transaction"] >= 0
+    assert (
+        monitor["warnings"] >= 1
+        and monitor["samples"] >= 1
+        and monitor["last"]["idle_in_transaction"] >= 0
+    )

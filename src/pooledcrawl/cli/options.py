@@ -181,11 +181,11 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         "budget": getattr(args, "budget", None),
         "log_level": args.log_level,
         "csv_fields": args.fields,
-        "pg_monitor": args.pg_monitor,
+        "postgres.monitor": args.pg_monitor,
         "autothrottle": None if args.autothrottle is None else args.autothrottle == "on",
         **{key: getattr(args, key, None) for key in HTTP_FLAGS},
-        "http_cache_dir": getattr(args, "cache", None),
-        "http_cache_mode": getattr(args, "cache_mode", None),
+        "http_cache.dir": getattr(args, "cache", None),
+        "http_cache.mode": getattr(args, "cache_mode", None),
     }
     layer.update({key: value for key, value in flags.items() if value is not None})
     return layer

@@ -117,8 +117,8 @@ def render_pg(max_connections: int, reserved: int, workers: int, max_overflow: i
         f" = floor({_num(usable / workers)}) - {max_overflow} = {size}",
         f"  at peak: ({size} + {max_overflow}) x {workers} workers = {peak} of {usable}"
         " usable connections",
-        f"pooledcrawl settings: -s pg_pool_size={size}  (or -s pg_workers={workers} "
-        f"-s pg_reserved={reserved} -s pg_max_overflow={max_overflow})",
+        f"pooledcrawl settings: -s postgres.pool_size={size}  (or -s postgres.workers={workers} "
+        f"-s postgres.reserved={reserved} -s postgres.max_overflow={max_overflow})",
     ]
 
 

@@ -160,16 +160,16 @@ class HttpCache:
     @classmethod
     def from_crawler(cls, crawler: Any) -> HttpCache | None:
         settings = crawler.settings
-        if not settings.http_cache_dir:
+        if not settings.http_cache.dir:
             return None
         policy = CachePolicy(
-            mode=settings.http_cache_mode,
-            expiration=settings.http_cache_expiration,
-            ignore_statuses=frozenset(settings.http_cache_ignore_http_codes),
+            mode=settings.http_cache.mode,
+            expiration=settings.http_cache.expiration,
+            ignore_statuses=frozenset(settings.http_cache.ignore_http_codes),
         )
         stats = {"hits": 0, "misses": 0, "stored": 0}
         crawler.stats.extra["http_cache"] = stats
-        return cls(FilesystemCacheStorage(Path(settings.http_cache_dir)), policy, stats)
+        return cls(FilesystemCacheStorage(Path(settings.http_cache.dir)), policy, stats)
 
     async def process_request(self, request: Request, spider: Spider) -> Response | None:
         if request.meta.get("dont_cache"):

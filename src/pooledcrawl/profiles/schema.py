@@ -1,7 +1,9 @@
 """What a profile file may contain, and which Settings key each entry sets.
 
 A profile groups settings into sections (``[timeout] total = 30`` sets
-``timeout_total``); ``[settings]`` takes any Settings key by its own name.
+``timeout_total``); ``[settings]`` takes any Settings key by its own name, a nested
+one dotted (``"postgres.pool_size" = 4``), in its table (``[settings.postgres]``) or
+by its old flat name (``pg_pool_size = 4``).
 A few entries are not settings: ``description``, ``extends``, the ``[sizing]``
 figures the connector limits are derived from, and the proxy list.
 """
@@ -10,9 +12,9 @@ from __future__ import annotations
 
 import functools
 import types
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin
 
-from pooledcrawl.settings import Settings
+from pooledcrawl.settings import Settings, aliases, field_type
 
 __all__ = [
     "META_KEYS",
@@ -103,20 +105,16 @@ CREDENTIAL_KEYS = frozenset({"proxy.username", "proxy.password"})
 PROXY_LIST_KEYS = ("url", "urls", "file")
 
 
-@functools.cache
-def _settings_types() -> dict[str, Any]:
-    return get_type_hints(Settings)
-
-
 def settings_type(key: str) -> Any:
-    return _settings_types()[key]
+    """The type of Settings key ``key`` (dotted, flat, or an old flat name)."""
+    return field_type(key)
 
 
 @functools.cache
 def all_dotted_keys() -> tuple[str, ...]:
     keys = [f"{section}.{key}" for section, table in SECTIONS.items() for key in table]
     keys += list(META_KEYS)
-    keys += [f"settings.{key}" for key in Settings.__dataclass_fields__]
+    keys += [f"settings.{key}" for key in (*Settings.keys(), *aliases())]
     return tuple(keys)
 
 
