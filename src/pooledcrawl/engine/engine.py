@@ -20,22 +20,22 @@ from pooledcrawl import signals
 from pooledcrawl.engine.callbacks import outputs_of
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot, key_function, slot_key
 from pooledcrawl.engine.failure import Failure
-from pooledcrawl.engine.proxies import ProxyGuard
-from pooledcrawl.engine.tiering import BlockBook, Tier, Tiers, TierSpec, cost_meter
+from pooledcrawl.engine.routes import Routes
+from pooledcrawl.engine.tiering import TierSpec
 from pooledcrawl.engine.wiring import (
+    apply_middleware_wiring,
     build_extensions,
     choose_frontier,
     choose_policies,
     choose_transport,
-    proxy_pool,
     usage_errors_unwrapped,
 )
 from pooledcrawl.errors import CloseSpider, IgnoreRequest, UsageError
+from pooledcrawl.ext import Bound
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.http.url import InvalidURL, UnsupportedScheme, canonical_or_raise, prepare_url
-from pooledcrawl.hygiene.robots import RobotsFrontier
 from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
 from pooledcrawl.metrics import CrawlMetrics
@@ -43,7 +43,6 @@ from pooledcrawl.middleware.chain import MiddlewareChain, checked_response
 from pooledcrawl.proxy.blocks import BlockDecision
 from pooledcrawl.proxy.endpoint import ProxyConfig
 from pooledcrawl.proxy.pool import ProxyPool
-from pooledcrawl.proxy.sessions import ProxySession
 from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
 from pooledcrawl.settings import Settings
 from pooledcrawl.signals import SignalBus
@@ -74,6 +73,7 @@ class Engine:
         background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
         proxies: ProxyConfig | ProxyPool | None = None,
         tiers: Sequence[TierSpec] = (),
+        attached: Sequence[Bound] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spider = spider
@@ -83,9 +83,6 @@ class Engine:
         self.signals = SignalBus()
         self.frontier: Frontier = choose_frontier(frontier, settings)
         self.transport: Transport = transport or choose_transport(settings)
-        #: charges a request's retry budget when a proxy fails it (see _proxy_failed);
-        #: the retry decisions themselves are the Retry middleware's
-        self.retry = RetryPolicy.from_settings(settings)
         #: when a request a middleware retries may go again (see retry_later)
         self._not_before: dict[Request, float] = {}
         self.items = ItemProcessor(
@@ -105,43 +102,29 @@ class Engine:
         self._workers: list[asyncio.Task[None]] = []
         self._seeder: asyncio.Task[None] | None = None
         self._drop_tracking = settings.drop_tracking_params
-        #: with obey_robots, what the dispatcher pops from: requests robots.txt allows
-        self.robots: RobotsFrontier | None = None
-        if settings.obey_robots:
-            self.robots = RobotsFrontier(
-                self.frontier, settings, self.stats, self._fetch_aside, clock
-            )
-            self._policy_factory = self.robots.wrap_policies(self._policy_factory)
         self._handle_statuses: frozenset[int] = frozenset(
             getattr(spider, "handle_httpstatus_list", ())
         )
         self.dispatcher: Dispatcher  # created in run(): it needs the running loop
-        #: the job's proxies (the first tier's); None connects directly
-        self.proxies = proxy_pool(proxies, settings)
-        self._guard = self._guard_for(self.proxies, settings)
-        first = Tier(
-            0,
-            tiers[0].name if tiers else "default",
+        #: the tiers, their proxies and sessions, the blocks and the cost
+        self.routes = Routes(
+            self,
+            spider,
             settings,
-            proxies=self.proxies,
+            self.stats,
             transport=self.transport,
             policy_factory=self._policy_factory,
-            guard=self._guard,
+            policy_wrapper=policy_wrapper,
+            proxies=proxies,
+            tiers=tiers,
+            requeue=self._requeue,
+            clock=clock,
         )
-        wrap = policy_wrapper or (lambda factory: factory)
-        #: proxy tiers (``--profile a,b,c``); one when a single profile is used
-        self.tiers = Tiers.build(tiers, first, wrap=wrap, guard_for=self._guard_for)
-        #: what the BlockDetection middleware reports to; None when nothing but the
-        #: proxy ban statuses can be a block (then that middleware is left out)
-        self.blocks = BlockBook.create(settings, spider, self.tiers)
-        #: the tier and session each request in flight went through, for the blocks
-        self._routes: dict[Request, tuple[int, ProxySession | None, str | None, str | None]] = {}
-        #: bytes and cost; None when no price, budget or tiers are set
-        self.cost = cost_meter(self.tiers, settings.budget)
-        if self.cost is not None:
-            for tier in self.tiers.tiers:
-                if hasattr(tier.transport, "count_bytes"):
-                    tier.transport.count_bytes = True
+        self.proxies = self.routes.proxies
+        self.tiers = self.routes.tiers
+        #: what the BlockDetection middleware reports to (None: it is left out)
+        self.blocks = self.routes.blocks
+        self._guard = self.routes.guard
         #: why the crawl had to stop short (every proxy down); the CLI exits 3
         self.fatal: str | None = None
         # live lists: an unwatched signal costs one truth test where it would be sent
@@ -156,13 +139,20 @@ class Engine:
         self.middleware = MiddlewareChain.from_crawler(self)
         self._admit = self.middleware.schedule_hooks
         self._response_hooks = self.middleware.response_hooks
+        self._ban_hooks = self.middleware.ban_hooks
+        #: what the dispatcher pops from: the frontier, or a middleware's filter on it
+        self.queue = apply_middleware_wiring(self, self.middleware)
+        for component in (self.frontier, *attached):
+            bind = getattr(component, "bind", None)
+            if bind is not None:
+                bind(self)
 
     # ---- lifecycle -----------------------------------------------------------------
     async def run(self) -> Stats:
         """Crawl until the frontier is exhausted or a close condition is met."""
         self.dispatcher = Dispatcher(
-            self.robots if self.robots is not None else self.frontier,
-            self._policy_factory,
+            self.queue,
+            self.tiers[0].policy_factory,
             self._clock,
             proxies=self.proxies,
             tiers=self.tiers,
@@ -172,9 +162,7 @@ class Engine:
             max_idle=self.settings.max_idle_slots,
         )
         self.dispatcher.on_idle = self._idle
-        for tier in self.tiers.tiers:
-            if tier.guard is not None:
-                tier.guard.dispatcher = self.dispatcher
+        self.routes.bind(self.dispatcher)
         self.stats.started_at = time.monotonic()
         self.metrics.started = self._clock()
         try:
@@ -183,8 +171,8 @@ class Engine:
                 stack.push_async_callback(self.frontier.close)
                 stack.push_async_callback(self.transport.close)
                 stack.push_async_callback(self.tiers.close)
-                if self.robots is not None:
-                    stack.push_async_callback(self.robots.close)
+                if self.queue is not self.frontier:
+                    stack.push_async_callback(self.queue.close)
                 await self.items.open(self.spider)
                 stack.push_async_callback(self.items.close)
                 stack.push_async_callback(self._close_spider)
@@ -213,9 +201,7 @@ class Engine:
             self.stats.extra["timeline"] = self.metrics.timeline.to_dict()
             if self.signals.errors:
                 self.stats.errors.update(self.signals.errors)
-            if self._guard is not None:
-                self.stats.extra["proxies"] = self._guard.snapshot()
-            self._tier_stats()
+            self.routes.snapshot(self.stats.extra, self.metrics.started)
             if not self.stats.finish_reason:
                 self.stats.finish_reason = "finished"
         return self.stats
@@ -378,7 +364,7 @@ class Engine:
         try:
             return await self._download_once(request, slot)
         finally:
-            self._routes.pop(request, None)
+            self.routes.routes.pop(request, None)
 
     async def _download_once(self, request: Request, slot: Slot) -> Response | Failure | None:
         """The fetch wrapped in the downloader middlewares (each step only when some
@@ -489,7 +475,7 @@ class Engine:
             url = session.proxy.url
         if self.blocks is not None:
             label = proxy.label if proxy is not None else None
-            self._routes[request] = (slot.tier, session, url, label)
+            self.routes.routes[request] = (slot.tier, session, url, label)
         try:
             response = await tier.transport.fetch(request, url)
         except TransportError as exc:
@@ -507,7 +493,7 @@ class Engine:
             )
             self.dispatcher.release(slot)
             if session is not None:
-                self._session_done(tier, session, url, now, blocked=False)
+                self.routes.session_done(tier, session, url, now, blocked=False)
             self.tiers.dropped(slot_key(request.url), slot.tier, now)
             if proxy is not None and guard is not None:
                 return guard.errored(request, proxy, started, exc)
@@ -516,7 +502,7 @@ class Engine:
             if proxy is not None and guard is not None:
                 guard.pool.release(proxy)
             if session is not None:
-                self._session_done(tier, session, url, self._clock(), blocked=False)
+                self.routes.session_done(tier, session, url, self._clock(), blocked=False)
             self.dispatcher.release(slot)
             raise
         now = self._clock()
@@ -535,113 +521,51 @@ class Engine:
         status = response.status
         self.stats.status_counts[status] += 1
         self.stats.http_versions[response.http_version] += 1
-        if self.cost is not None:
-            self._charge(request, response, slot, tier)
+        if self.routes.cost is not None:
+            self.routes.charge(request, response, slot, self.dispatcher.active)
         if session is not None:
-            self._session_done(tier, session, url, now, blocked=False)
+            self.routes.session_done(tier, session, url, now, blocked=False)
         if guard is not None and proxy is not None:
-            if session is not None and status in tier.ban_statuses:
+            banned = status != 407 and self._proxy_banned(request, response, tier.ban_statuses)
+            if session is not None and banned:
                 # the gateway answered: the exit was refused, so the BlockDetection
                 # middleware rotates the session rather than bench the gateway
                 if guard.pool.succeeded(proxy, started):
                     log.warning("proxy %s works again: crawl resumed", proxy.label)
-            elif guard.answered(request, proxy, started, status):
+            elif guard.answered(request, proxy, started, status, banned=banned):
                 return None
         return response
 
-    # ---- blocks, sessions, tiers and cost ------------------------------------------
-    def _guard_for(self, pool: ProxyPool | None, settings: Settings) -> ProxyGuard | None:
-        """Proxy health for one tier's pool, charging that tier's retry budget."""
-        if pool is None:
-            return None
-        retry = RetryPolicy.from_settings(settings)
-        return ProxyGuard(pool, settings, self.stats, retry, self._requeue, self._clock)
+    def _proxy_banned(self, request: Request, response: Response, statuses: frozenset[int]) -> bool:
+        """The ProxyBan middleware's judgement (or its replacement's)."""
+        hooks = self._ban_hooks
+        if len(hooks) == 1:
+            return hooks[0](request, response, statuses)
+        return any(hook(request, response, statuses) for hook in hooks)
 
-    def _charge(self, request: Request, response: Response, slot: Slot, tier: Tier) -> None:
-        cost = self.cost
-        assert cost is not None
-        domain = slot_key(request.url)
-        cost.charge(tier.name, f"{slot.tier}:{tier.name}", domain, response.wire_bytes)
-        # every request handed out may still be paid for: in flight, or about to be
-        if cost.over_budget(self.dispatcher.active):
-            self.request_stop(f"budget reached ({cost.total.cost:.4g} of {cost.budget:g})")
+    # ---- for bound components (ext.Bound) ----------------------------------------------
+    async def flush_items(self) -> None:
+        await self.items.flush()
 
-    def _session_done(
-        self, tier: Tier, session: ProxySession, url: str | None, now: float, *, blocked: bool
-    ) -> None:
-        assert tier.sessions is not None
-        if tier.sessions.done(session, now, blocked=blocked):
-            discard = getattr(tier.transport, "discard", None)
-            if discard is not None:
-                discard(url)  # its connections and cookies go with it
+    def wake(self) -> None:
+        self.dispatcher.notify()
 
+    def demand(self, key: str) -> int:
+        slot = self.dispatcher.slots.get(key)
+        return 0 if slot is None else slot.inflight + len(slot.backlog)
+
+    # ---- for the built-in middlewares ------------------------------------------------
     def retry_policy(self, request: Request) -> RetryPolicy:
         """For the Retry middleware: the retry policy of the tier ``request`` went through."""
-        route = self._routes.get(request)
-        return self.tiers[route[0] if route is not None else 0].retry
+        return self.routes.retry_policy(request)
 
     def on_block_decision(
         self, request: Request, response: Response, decision: BlockDecision | None
     ) -> Request | None:
-        """For the BlockDetection middleware: what the decision on ``response`` means.
+        """For the BlockDetection middleware (see ``Routes.on_block_decision``)."""
+        return self.routes.on_block_decision(request, response, decision)
 
-        It is counted (per domain, tier, session and proxy) and fed to the tier policy.
-        A block never reaches the spider: the session that got it is retired, and the
-        request is retried at once on a fresh session (a new exit) or through the tier
-        above, else after a backoff, up to ``max_block_retries`` without using the
-        retry budget; then the budget; then it is given up as ``Blocked``. A ban
-        status with no session in play stays the proxy pool's business, as before."""
-        book = self.blocks
-        route = self._routes.get(request)
-        if book is None or route is None:
-            return None
-        index, session, url, label = route
-        tier = self.tiers[index]
-        now = self._clock()
-        domain = slot_key(request.url)
-        self.tiers.observe(domain, index, now, blocked=decision is not None)
-        if decision is None:
-            return None
-        book.count(decision, domain=domain, tier=tier.name, session=session, proxy=label)
-        if session is not None:
-            assert tier.sessions is not None
-            if tier.sessions.retire(session):
-                discard = getattr(tier.transport, "discard", None)
-                if discard is not None:
-                    discard(url)
-        elif decision.kind == "status":
-            return None
-        blocked = request.get_meta("_blocks", 0) + 1
-        request.meta["_blocks"] = blocked
-        if not request.get_meta("dont_retry") and blocked <= tier.settings.max_block_retries:
-            # a new session usually is a new IP, and a tier above may take over; a few
-            # in a row blocked means the pool is burnt for now, so give it time
-            fresh = session is not None or tier.index + 1 < len(self.tiers)
-            delay = 0.0 if fresh and blocked <= 3 else tier.retry.backoff(blocked)
-            book.retried += 1
-            return self.retry_later(request, RetryDecision(delay, counts=False))
-        decision_ = tier.retry.for_error(request, True)
-        if decision_ is not None:
-            return self.retry_later(request, decision_)
-        raise IgnoreRequest("Blocked", response=response)
-
-    def _tier_stats(self) -> None:
-        extra = self.stats.extra
-        if self.blocks is not None:
-            extra["blocks"] = self.blocks.snapshot(self.tiers)
-        if self.cost is not None:
-            extra["cost"] = self.cost.snapshot()
-        policy = self.tiers.policy
-        if policy is not None:
-            extra["tiers"] = {
-                "order": list(policy.names),
-                "domains": policy.snapshot(self.metrics.started),
-            }
-            for tier in self.tiers.tiers[1:]:
-                if tier.guard is not None:
-                    extra.setdefault("tier_proxies", {})[tier.name] = tier.guard.snapshot()
-
-    async def _fetch_aside(self, request: Request) -> Response:
+    async def fetch_aside(self, request: Request) -> Response:
         """A fetch outside the crawl's slots and stats (robots.txt). As in Scrapy it
         passes the downloader middlewares, so a cache can answer it and a signer sign
         it; but it is never retried (``dont_retry``), and the caller judges the raw
@@ -654,7 +578,8 @@ class Engine:
                 if isinstance(early, Response):
                     return early
             if self._guard is not None:
-                response = await self._guard.fetch_aside(self.transport, request)
+                with self._guard.aside() as proxy:
+                    response = await self.transport.fetch(request, proxy)
             else:
                 response = await self.transport.fetch(request)
             if mw.on_response:

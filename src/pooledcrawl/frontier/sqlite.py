@@ -52,19 +52,14 @@ if TYPE_CHECKING:
     from pooledcrawl.stats import Stats
 
 
-class _Attached(Protocol):
-    """What attach() needs of the engine (typed here: the frontier sits below it)."""
+class _Crawler(Protocol):
+    """What bind() needs of the crawler (``ext.Crawler``; typed here: the frontier
+    sits below it)."""
 
     @property
     def stats(self) -> Stats: ...
 
-    @property
-    def items(self) -> _Flushes: ...
-
-
-class _Flushes(Protocol):
-    @property
-    def flush(self) -> Callable[[], Awaitable[None]]: ...
+    async def flush_items(self) -> None: ...
 
 
 __all__ = [
@@ -180,7 +175,7 @@ class SQLiteFrontier:
         checkpoint_interval: float = 0.2,
     ) -> None:
         self.on_ready: Callable[[], None] = _noop
-        #: awaited before acks are committed: the engine flushes its sinks here
+        #: awaited before acks are committed: the crawl's sinks flush here (see bind)
         self.before_ack: Callable[[], Awaitable[None]] | None = None
         #: the engine's stats: restored on open, saved with every commit
         self.stats: Stats | None = None
@@ -223,10 +218,11 @@ class SQLiteFrontier:
         self.runs = 0
         self.commits = 0
 
-    def attach(self, engine: _Attached) -> None:
-        """Flush ``engine``'s sinks before each commit, and keep its stats in the job."""
-        self.before_ack = engine.items.flush
-        self.stats = engine.stats
+    def bind(self, crawler: _Crawler) -> None:
+        """``ext.Bound``: flush the crawl's sinks before each commit, and keep its stats
+        in the job."""
+        self.before_ack = crawler.flush_items
+        self.stats = crawler.stats
 
     # ---- lifecycle -----------------------------------------------------------------
     async def open(self) -> None:
