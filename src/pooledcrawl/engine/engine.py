@@ -18,7 +18,8 @@ from typing import Any
 
 from pooledcrawl import signals
 from pooledcrawl.engine.callbacks import outputs_of
-from pooledcrawl.engine.dispatcher import Dispatcher, Slot, key_function, slot_key
+from pooledcrawl.engine.dispatcher import Dispatcher, key_function
+from pooledcrawl.engine.download import Downloader
 from pooledcrawl.engine.failure import Failure
 from pooledcrawl.engine.routes import Routes
 from pooledcrawl.engine.tiering import TierSpec
@@ -30,7 +31,7 @@ from pooledcrawl.engine.wiring import (
     choose_transport,
     usage_errors_unwrapped,
 )
-from pooledcrawl.errors import CloseSpider, IgnoreRequest, UsageError
+from pooledcrawl.errors import CloseSpider, UsageError
 from pooledcrawl.ext import Bound
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.http.request import Request
@@ -39,7 +40,7 @@ from pooledcrawl.http.url import InvalidURL, UnsupportedScheme, canonical_or_rai
 from pooledcrawl.items.base import Sink, is_item
 from pooledcrawl.items.processor import ItemProcessor
 from pooledcrawl.metrics import CrawlMetrics
-from pooledcrawl.middleware.chain import MiddlewareChain, checked_response
+from pooledcrawl.middleware.chain import MiddlewareChain
 from pooledcrawl.proxy.blocks import BlockDecision
 from pooledcrawl.proxy.endpoint import ProxyConfig
 from pooledcrawl.proxy.pool import ProxyPool
@@ -49,7 +50,7 @@ from pooledcrawl.signals import SignalBus
 from pooledcrawl.spider import Spider
 from pooledcrawl.stats import ErrorLog, Stats
 from pooledcrawl.throttle.base import PolicyFactory
-from pooledcrawl.transport.base import Transport, TransportError
+from pooledcrawl.transport.base import Transport
 
 __all__ = ["Engine", "Failure"]
 
@@ -83,8 +84,6 @@ class Engine:
         self.signals = SignalBus()
         self.frontier: Frontier = choose_frontier(frontier, settings)
         self.transport: Transport = transport or choose_transport(settings)
-        #: when a request a middleware retries may go again (see retry_later)
-        self._not_before: dict[Request, float] = {}
         self.items = ItemProcessor(
             sinks, self.stats, settings.max_items, settings=settings, signals=self.signals
         )
@@ -130,7 +129,6 @@ class Engine:
         # live lists: an unwatched signal costs one truth test where it would be sent
         self._on_scheduled = self.signals.receivers(signals.request_scheduled)
         self._on_dropped = self.signals.receivers(signals.request_dropped)
-        self._on_response = self.signals.receivers(signals.response_received)
         self._on_idle = self.signals.receivers(signals.engine_idle)
         self._idle_rounds_left = True
         self._idle_task: asyncio.Task[None] | None = None
@@ -138,8 +136,7 @@ class Engine:
         self.extensions = build_extensions(self)
         self.middleware = MiddlewareChain.from_crawler(self)
         self._admit = self.middleware.schedule_hooks
-        self._response_hooks = self.middleware.response_hooks
-        self._ban_hooks = self.middleware.ban_hooks
+        self._downloader = Downloader(self, self.schedule, self._errors)
         #: what the dispatcher pops from: the frontier, or a middleware's filter on it
         self.queue = apply_middleware_wiring(self, self.middleware)
         for component in (self.frontier, *attached):
@@ -163,6 +160,7 @@ class Engine:
         )
         self.dispatcher.on_idle = self._idle
         self.routes.bind(self.dispatcher)
+        self._downloader.start(self.dispatcher)
         self.stats.started_at = time.monotonic()
         self.metrics.started = self._clock()
         try:
@@ -340,12 +338,13 @@ class Engine:
     # ---- the worker loop -----------------------------------------------------------
     async def _worker(self) -> None:
         dispatcher = self.dispatcher
+        download = self._downloader.download
         while (got := await dispatcher.next()) is not None:
             request, slot = got
             if dispatcher.inflight > self.stats.max_inflight:
                 self.stats.max_inflight = dispatcher.inflight
             try:
-                outcome = await self._download(request, slot)
+                outcome = await download(request, slot)
                 if isinstance(outcome, Response):
                     await self._handle_response(request, outcome)
                 elif outcome is not None and request.errback is not None:
@@ -357,191 +356,6 @@ class Engine:
             limit = self.settings.close_on_errors
             if limit is not None and sum(self.stats.errors.values()) >= limit:
                 self.request_stop(f"close_on_errors reached ({limit} errors)")
-
-    async def _download(self, request: Request, slot: Slot) -> Response | Failure | None:
-        if self.blocks is None:
-            return await self._download_once(request, slot)
-        try:
-            return await self._download_once(request, slot)
-        finally:
-            self.routes.routes.pop(request, None)
-
-    async def _download_once(self, request: Request, slot: Slot) -> Response | Failure | None:
-        """The fetch wrapped in the downloader middlewares (each step only when some
-        middleware has that hook), then ``response_received``: a response for the
-        spider, a Failure for the errback, or None when a request went back to the
-        frontier (a retry, or one a middleware put in its place)."""
-        mw = self.middleware
-        if mw.on_request:
-            early: Request | Response | Failure | None
-            try:
-                early = await mw.process_request(request, self.spider)
-            except Exception as exc:
-                early = self._give_up_on(request, exc, "process_request")
-            if early is not None:
-                # answered or replaced before the network: the slot's policy saw nothing
-                self.dispatcher.waited(request, self._clock())
-                self.dispatcher.release(slot)
-                return await self._outcome(request, early)
-        outcome = await self._fetch(request, slot)
-        if isinstance(outcome, Response):
-            if self._response_hooks or self._on_response:
-                return await self._responded(request, outcome)
-            return outcome
-        if outcome is None:
-            return None
-        if mw.on_exception:
-            recovered: Request | Response | Failure | None
-            try:
-                recovered = await mw.process_exception(request, outcome, self.spider)
-            except Exception as exc:
-                recovered = self._give_up_on(request, exc, "process_exception")
-            if recovered is not None:
-                return await self._outcome(request, recovered)
-        return self._give_up(request, outcome, None, outcome.name)
-
-    async def _outcome(
-        self, request: Request, got: Request | Response | Failure
-    ) -> Response | Failure | None:
-        if isinstance(got, Failure):
-            return got
-        if isinstance(got, Request):
-            self._reschedule(got, request)
-            return None
-        return await self._responded(request, got)
-
-    async def _responded(self, request: Request, response: Response) -> Response | Failure | None:
-        """A response through ``process_response`` and ``response_received``."""
-        for hook in self._response_hooks:  # inlined: this runs for every response
-            try:
-                got = await hook(request, response, self.spider)
-            except Exception as exc:
-                return self._give_up_on(request, exc, "process_response")
-            if got is None:
-                continue
-            if isinstance(got, Request):
-                self._reschedule(got, request)
-                return None
-            response = checked_response(hook, got)
-        if self._on_response:
-            await self.signals.send(
-                signals.response_received, response=response, request=request, spider=self.spider
-            )
-        return response
-
-    def _give_up_on(self, request: Request, exc: Exception, hook: str) -> Failure:
-        """A middleware raised: IgnoreRequest gives the request up; anything else is
-        also a bug, logged once per kind."""
-        if isinstance(exc, IgnoreRequest):
-            if exc.response is not None:
-                return self._give_up(request, None, exc.response, exc.reason)
-            return self._give_up(request, exc, None, exc.reason)
-        self._errors.record(f"middleware {hook}", exc)
-        return self._give_up(request, exc, None, f"middleware:{type(exc).__name__}")
-
-    def retry_later(self, request: Request, decision: RetryDecision) -> Request:
-        """For a retry middleware: count the retry and set when ``request`` may go
-        again; return the request from the hook and the engine queues it."""
-        self._not_before[request] = self._counted_retry(request, decision)
-        return request
-
-    def _reschedule(self, new: Request, current: Request) -> None:
-        """A middleware returned a request: the same one goes back to the frontier as
-        is (a retry: no duplicate filter), another is scheduled as a new request."""
-        if new is current:
-            not_before = self._not_before.pop(current, None)
-            if not_before is None:
-                current.attempts += 1
-                not_before = self._clock()
-            self.frontier.push_later(current, not_before)
-        else:
-            new.depth = current.depth  # a stand-in, not a link one level down
-            self.schedule(new, None)
-
-    async def _fetch(self, request: Request, slot: Slot) -> Response | TransportError | None:
-        """Fetch once, with the slot's, the proxies' and the sessions' accounting: the
-        response, the error, or None when the request went back to the frontier for
-        another proxy."""
-        started = self._clock()
-        waited = self.dispatcher.waited(request, started)
-        self.stats.requests += 1
-        tier = self.tiers[slot.tier]
-        guard = tier.guard
-        proxy = guard.take(request, slot, started) if guard is not None else None
-        session = None
-        url = proxy.proxy.url if proxy is not None else None
-        if proxy is not None and tier.sessions is not None:
-            session = tier.sessions.take(proxy.proxy, slot_key(request.url), started)
-            url = session.proxy.url
-        if self.blocks is not None:
-            label = proxy.label if proxy is not None else None
-            self.routes.routes[request] = (slot.tier, session, url, label)
-        try:
-            response = await tier.transport.fetch(request, url)
-        except TransportError as exc:
-            slot.policy.on_error(self._clock(), self._clock() - started)
-            now = self._clock()
-            disconnect = exc.stale_connection or exc.name == "ServerDisconnectedError"
-            self.metrics.on_error(
-                slot.key,
-                now,
-                waited,
-                now - started,
-                disconnect=disconnect,
-                inflight=slot.inflight,
-                total_inflight=self.dispatcher.inflight,
-            )
-            self.dispatcher.release(slot)
-            if session is not None:
-                self.routes.session_done(tier, session, url, now, blocked=False)
-            self.tiers.dropped(slot_key(request.url), slot.tier, now)
-            if proxy is not None and guard is not None:
-                return guard.errored(request, proxy, started, exc)
-            return exc
-        except BaseException:
-            if proxy is not None and guard is not None:
-                guard.pool.release(proxy)
-            if session is not None:
-                self.routes.session_done(tier, session, url, self._clock(), blocked=False)
-            self.dispatcher.release(slot)
-            raise
-        now = self._clock()
-        slot.policy.on_response(now, response.status, now - started, response.headers)
-        self.metrics.on_response(
-            slot.key,
-            now,
-            response.status,
-            waited,
-            now - started,
-            response.timing,
-            slot.inflight,
-            self.dispatcher.inflight,
-        )
-        self.dispatcher.release(slot)
-        status = response.status
-        self.stats.status_counts[status] += 1
-        self.stats.http_versions[response.http_version] += 1
-        if self.routes.cost is not None:
-            self.routes.charge(request, response, slot, self.dispatcher.active)
-        if session is not None:
-            self.routes.session_done(tier, session, url, now, blocked=False)
-        if guard is not None and proxy is not None:
-            banned = status != 407 and self._proxy_banned(request, response, tier.ban_statuses)
-            if session is not None and banned:
-                # the gateway answered: the exit was refused, so the BlockDetection
-                # middleware rotates the session rather than bench the gateway
-                if guard.pool.succeeded(proxy, started):
-                    log.warning("proxy %s works again: crawl resumed", proxy.label)
-            elif guard.answered(request, proxy, started, status, banned=banned):
-                return None
-        return response
-
-    def _proxy_banned(self, request: Request, response: Response, statuses: frozenset[int]) -> bool:
-        """The ProxyBan middleware's judgement (or its replacement's)."""
-        hooks = self._ban_hooks
-        if len(hooks) == 1:
-            return hooks[0](request, response, statuses)
-        return any(hook(request, response, statuses) for hook in hooks)
 
     # ---- for bound components (ext.Bound) ----------------------------------------------
     async def flush_items(self) -> None:
@@ -555,6 +369,15 @@ class Engine:
         return 0 if slot is None else slot.inflight + len(slot.backlog)
 
     # ---- for the built-in middlewares ------------------------------------------------
+    def retry_later(self, request: Request, decision: RetryDecision) -> Request:
+        """For a retry middleware: count the retry and set when ``request`` may go
+        again; return the request from the hook and the engine queues it."""
+        return self._downloader.retry_later(request, decision)
+
+    async def fetch_aside(self, request: Request) -> Response:
+        """A fetch outside the crawl's slots and stats (robots.txt): see ``ext.Crawler``."""
+        return await self._downloader.fetch_aside(request)
+
     def retry_policy(self, request: Request) -> RetryPolicy:
         """For the Retry middleware: the retry policy of the tier ``request`` went through."""
         return self.routes.retry_policy(request)
@@ -565,60 +388,14 @@ class Engine:
         """For the BlockDetection middleware (see ``Routes.on_block_decision``)."""
         return self.routes.on_block_decision(request, response, decision)
 
-    async def fetch_aside(self, request: Request) -> Response:
-        """A fetch outside the crawl's slots and stats (robots.txt). As in Scrapy it
-        passes the downloader middlewares, so a cache can answer it and a signer sign
-        it; but it is never retried (``dont_retry``), and the caller judges the raw
-        status itself, so a middleware giving the request up does not count."""
-        request.meta["dont_retry"] = True
-        mw = self.middleware
-        try:
-            if mw.on_request:
-                early = await mw.process_request(request, self.spider)
-                if isinstance(early, Response):
-                    return early
-            if self._guard is not None:
-                with self._guard.aside() as proxy:
-                    response = await self.transport.fetch(request, proxy)
-            else:
-                response = await self.transport.fetch(request)
-            if mw.on_response:
-                try:
-                    got = await mw.process_response(request, response, self.spider)
-                except IgnoreRequest:
-                    return response
-                if isinstance(got, Response):
-                    return got
-            return response
-        except TransportError:
-            raise
-        except Exception as exc:
-            self._errors.record("middleware on robots.txt", exc)
-            raise TransportError(type(exc).__name__, str(exc), retryable=False) from None
+    def _requeue(self, request: Request, decision: RetryDecision) -> None:
+        self._downloader.requeue(request, decision)  # a proxy failed it: another goes
 
     def _proxies_down(self, message: str) -> None:
         self.fatal = message
         log.error("%s", message)
         self.stats.extra["fatal_error"] = message
         self.request_stop("all proxies down")
-
-    def _requeue(self, request: Request, decision: RetryDecision) -> None:
-        self.frontier.push_later(request, self._counted_retry(request, decision))
-
-    def _counted_retry(self, request: Request, decision: RetryDecision) -> float:
-        """Count a retry of ``request``; when it may go again."""
-        request.attempts += 1
-        request.retries += decision.counts
-        self.stats.retries += 1
-        return self._clock() + decision.delay
-
-    def _give_up(
-        self, request: Request, exc: BaseException | None, response: Response | None, reason: str
-    ) -> Failure:
-        self.stats.failed += 1
-        self.stats.errors[reason] += 1
-        log.debug("giving up on %s: %s", request.url, reason)
-        return Failure(request, exc, response, request.attempts + 1)
 
     async def _handle_response(self, request: Request, response: Response) -> None:
         status = response.status

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pooledcrawl.components import build_components, ordered_entries
@@ -93,7 +93,9 @@ class MiddlewareChain:
         #: sync: runs for every request about to be queued, its URL already canonical
         self.schedule_hooks = [m.process_schedule for m in forward if _has(m, "process_schedule")]
         #: sync, for each response through a proxy: is it a ban of that proxy?
-        self.ban_hooks = [m.proxy_banned for m in forward if _has(m, "proxy_banned")]
+        self.ban_hooks: list[Callable[[Request, Response, frozenset[int]], bool]] = [
+            m.proxy_banned for m in forward if _has(m, "proxy_banned")
+        ]
         #: once, when the engine is built: each transport's default headers, the
         #: frontier the dispatcher pops from, and each slot's policy
         self.header_hooks = [
