@@ -12,15 +12,14 @@ import contextlib
 import inspect
 import logging
 import time
-import types
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from pooledcrawl import signals
-from pooledcrawl.engine.callbacks import outputs_of
 from pooledcrawl.engine.dispatcher import Dispatcher, key_function
 from pooledcrawl.engine.download import Downloader
 from pooledcrawl.engine.failure import Failure
+from pooledcrawl.engine.handler import ResponseHandler
 from pooledcrawl.engine.routes import Routes
 from pooledcrawl.engine.tiering import TierSpec
 from pooledcrawl.engine.wiring import (
@@ -31,13 +30,13 @@ from pooledcrawl.engine.wiring import (
     choose_transport,
     usage_errors_unwrapped,
 )
-from pooledcrawl.errors import CloseSpider, UsageError
+from pooledcrawl.errors import UsageError
 from pooledcrawl.ext import Bound
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
-from pooledcrawl.http.url import InvalidURL, UnsupportedScheme, canonical_or_raise, prepare_url
-from pooledcrawl.items.base import Sink, is_item
+from pooledcrawl.http.url import InvalidURL, UnsupportedScheme, prepare_url
+from pooledcrawl.items.base import Sink
 from pooledcrawl.items.processor import ItemProcessor
 from pooledcrawl.metrics import CrawlMetrics
 from pooledcrawl.middleware.chain import MiddlewareChain
@@ -101,9 +100,6 @@ class Engine:
         self._workers: list[asyncio.Task[None]] = []
         self._seeder: asyncio.Task[None] | None = None
         self._drop_tracking = settings.drop_tracking_params
-        self._handle_statuses: frozenset[int] = frozenset(
-            getattr(spider, "handle_httpstatus_list", ())
-        )
         self.dispatcher: Dispatcher  # created in run(): it needs the running loop
         #: the tiers, their proxies and sessions, the blocks and the cost
         self.routes = Routes(
@@ -137,6 +133,7 @@ class Engine:
         self.middleware = MiddlewareChain.from_crawler(self)
         self._admit = self.middleware.schedule_hooks
         self._downloader = Downloader(self, self.schedule, self._errors)
+        self._handler = ResponseHandler(self, self.schedule, self._errors)
         #: what the dispatcher pops from: the frontier, or a middleware's filter on it
         self.queue = apply_middleware_wiring(self, self.middleware)
         for component in (self.frontier, *attached):
@@ -339,6 +336,7 @@ class Engine:
     async def _worker(self) -> None:
         dispatcher = self.dispatcher
         download = self._downloader.download
+        handle, run_callback = self._handler.handle, self._handler.run_callback
         while (got := await dispatcher.next()) is not None:
             request, slot = got
             if dispatcher.inflight > self.stats.max_inflight:
@@ -346,9 +344,9 @@ class Engine:
             try:
                 outcome = await download(request, slot)
                 if isinstance(outcome, Response):
-                    await self._handle_response(request, outcome)
+                    await handle(request, outcome)
                 elif outcome is not None and request.errback is not None:
-                    await self._run_callback(request, request.errback, outcome)
+                    await run_callback(request, request.errback, outcome)
             except BaseException:
                 dispatcher.finish(request, ack=False)  # not completed: never acknowledged
                 raise
@@ -396,77 +394,3 @@ class Engine:
         log.error("%s", message)
         self.stats.extra["fatal_error"] = message
         self.request_stop("all proxies down")
-
-    async def _handle_response(self, request: Request, response: Response) -> None:
-        status = response.status
-        if (
-            (status < 200 or status >= 300)
-            and status not in self._handle_statuses
-            and not (request.get_meta("handle_httpstatus_all"))
-        ):
-            if request.errback is not None:
-                failure = Failure(request, None, response, request.attempts + 1)
-                await self._run_callback(request, request.errback, failure)
-            return
-        if response.url != request.url and not await self._redirect_is_new(request, response):
-            self.stats.duplicates_filtered += 1
-            return
-        max_pages = self.settings.max_pages
-        if max_pages is not None and self.stats.pages >= max_pages:
-            # stopping: responses still in flight are not parsed past the limit, and
-            # go back unparsed, so a resumed job (--jobdir) still has them
-            self.frontier.push_later(request, self._clock())
-            return
-        self.stats.pages += 1
-        if max_pages is not None and self.stats.pages >= max_pages:
-            self.request_stop("max_pages reached")
-        callback = request.callback or self.spider.parse
-        await self._run_callback(request, callback, response)
-
-    async def _redirect_is_new(self, request: Request, response: Response) -> bool:
-        """Whether a page reached through a redirect is one the crawl has not queued
-        under its own URL: if it has, that request parses it (as Scrapy's dupefilter
-        drops the redirected request)."""
-        if request.dont_filter or request.method != "GET":
-            return True
-        try:
-            canonical = canonical_or_raise(response.url, drop_tracking=self._drop_tracking)
-            if canonical == canonical_or_raise(request.url, drop_tracking=self._drop_tracking):
-                return True  # the same URL, only spelled differently by the client
-        except InvalidURL:
-            return True
-        return await self.frontier.add_seen(canonical)
-
-    async def _run_callback(self, request: Request, callback: Callable[..., Any], arg: Any) -> None:
-        items: list[Any] = []
-        kwargs = request._cb_kwargs or {}
-        try:
-            result = callback(arg, **kwargs)
-            if self.middleware.on_output:
-                stream = self.middleware.process_spider_output(arg, outputs_of(result), self.spider)
-                async for output in stream:
-                    self._take_output(output, request, items)
-            elif type(result) is types.GeneratorType:
-                # the usual callback: a plain generator, iterated without an async wrapper
-                for output in result:
-                    self._take_output(output, request, items)
-            else:
-                async for output in outputs_of(result):
-                    self._take_output(output, request, items)
-        except CloseSpider as exc:
-            self.request_stop(f"closed by spider: {exc.reason}")
-        except UsageError:
-            raise  # e.g. a callback a persistent frontier cannot store: stop, exit 2
-        except Exception as exc:
-            name = getattr(callback, "__name__", "callback")
-            self._errors.record(f"{type(self.spider).__name__}.{name}", exc)
-        if items and not await self.items.process(items):
-            self.request_stop("max_items reached")
-
-    def _take_output(self, output: Any, request: Request, items: list[Any]) -> None:
-        if isinstance(output, Request):
-            self.schedule(output, request)
-        elif is_item(output):
-            items.append(output)
-        elif output is not None:
-            self.stats.errors["UnsupportedOutput"] += 1

@@ -6,7 +6,6 @@ itself (a block's retry, a session's retirement, the budget) is decided here.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -29,8 +28,6 @@ from pooledcrawl.throttle.base import PolicyFactory
 from pooledcrawl.transport.base import Transport
 
 __all__ = ["Routes"]
-
-log = logging.getLogger("pooledcrawl.engine")
 
 #: what a request in flight went through: tier index, session, proxy URL, proxy label
 Route = tuple[int, ProxySession | None, str | None, str | None]
