@@ -49,6 +49,7 @@ class Downloader:
         self.routes: Routes = engine.routes
         self.tiers: Tiers = self.routes.tiers
         self.blocks: BlockBook | None = self.routes.blocks
+        self._metered = self.routes.cost is not None
         self.middleware: MiddlewareChain = engine.middleware
         self._guard = self.routes.guard
         self._clock: Callable[[], float] = engine.clock
@@ -232,7 +233,7 @@ class Downloader:
         status = response.status
         self.stats.status_counts[status] += 1
         self.stats.http_versions[response.http_version] += 1
-        if self.routes.cost is not None:
+        if self._metered:
             self.routes.charge(request, response, slot, self.dispatcher.active)
         if session is not None:
             self.routes.session_done(tier, session, url, now, blocked=False)

@@ -1,8 +1,9 @@
 """The crawl engine: wires frontier, dispatcher, transport, policies and items together.
 
 Workers (as many as the global ``concurrency``) loop: take a request the
-dispatcher says may go, fetch it, run its callback, store what it yields. No
-task is created per request or per discovered link.
+dispatcher says may go, fetch it (``engine.download``), run its callback
+(``engine.handler``), store what it yields. No task is created per request or per
+discovered link.
 """
 
 from __future__ import annotations
@@ -57,8 +58,14 @@ log = logging.getLogger("pooledcrawl.engine")
 
 
 class Engine:
-    """Also the ``crawler`` that middlewares and extensions get in ``from_crawler``:
-    ``crawler.settings``, ``.signals``, ``.stats``, ``.spider``, ``.schedule()``."""
+    """Also the ``crawler`` (``pooledcrawl.ext.Crawler``) that middlewares and
+    extensions get in ``from_crawler`` and bound components in ``bind``.
+
+    The engine owns the crawl's life cycle, scheduling and worker loop; a request's
+    download is :class:`~pooledcrawl.engine.download.Downloader`'s, its response's
+    callback :class:`~pooledcrawl.engine.handler.ResponseHandler`'s, and the proxy
+    tiers, blocks and cost :class:`~pooledcrawl.engine.routes.Routes`'. ``attached``
+    are objects that run with the crawl and need it (``bind(crawler)``)."""
 
     def __init__(
         self,
