@@ -178,10 +178,8 @@ def build_engine(job: CrawlJob) -> Engine:
         options["proxies"] = job.proxies
     if job.tiers:
         options["tiers"] = job.tiers
-    engine = Engine(spider, job.settings, sinks=sinks, **options)
-    if frontier is not None:
-        frontier.attach(engine)
-    return engine
+    # a --jobdir frontier binds itself to the engine (ext.Bound): sinks, stats
+    return Engine(spider, job.settings, sinks=sinks, **options)
 
 
 def run_job(

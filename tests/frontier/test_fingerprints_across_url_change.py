@@ -132,7 +132,7 @@ async def test_a_jobdir_from_before_resumes_without_refetching(tmp_path: Path) -
         spider = Hub(start_urls=[f"{base}/hub.html"])
         frontier = SQLiteFrontier(jobdir, spider)
         engine = Engine(spider, Settings(concurrency=2), frontier=frontier)
-        frontier.attach(engine)
+        assert frontier.stats is engine.stats  # bound by the engine (ext.Bound)
         stats = await engine.run()
 
     assert sorted(hits) == ["/hub.html", "/new.html", "/p/my%20page.html"]

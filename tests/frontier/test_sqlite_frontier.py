@@ -452,7 +452,7 @@ async def test_a_request_cancelled_at_shutdown_is_not_acked(
         settings = Settings(concurrency=4, shutdown_grace=0.2, timeout_total=60)
         frontier = SQLiteFrontier(jobdir, spider)
         engine = Engine(spider, settings, sinks=[JsonLinesSink(str(out))], frontier=frontier)
-        frontier.attach(engine)
+        assert frontier.stats is engine.stats  # bound by the engine (ext.Bound)
         task = asyncio.create_task(engine.run())
         async with asyncio.timeout(20):
             await site.slow_started.wait()
@@ -483,7 +483,7 @@ async def test_a_callback_that_is_not_a_method_stops_the_crawl_with_a_usage_erro
     spider = Lambda(start_urls=[f"{base}/p/1"])
     frontier = SQLiteFrontier(tmp_path, spider)
     engine = Engine(spider, Settings(concurrency=2), frontier=frontier)
-    frontier.attach(engine)
+    assert frontier.stats is engine.stats  # bound by the engine (ext.Bound)
     with pytest.raises(UsageError, match="must be methods of Lambda"):
         await engine.run()
     # The page whose callback failed was not acked: fixing the spider and re-running

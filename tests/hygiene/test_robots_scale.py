@@ -14,6 +14,7 @@ from sites import serve
 
 from pooledcrawl import Engine, Request, Response, Settings, Spider
 from pooledcrawl.hygiene import robots as robots_module
+from pooledcrawl.hygiene.robots import RobotsFrontier
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -130,6 +131,6 @@ async def test_the_robots_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> N
         engine = Engine(_Chain(bases), Settings(concurrency=4, obey_robots=True))
         stats = await engine.run()
     assert stats.pages == 12 * PAGES
-    assert engine.robots is not None
-    assert len(engine.robots._hosts) <= 4
+    assert isinstance(engine.queue, RobotsFrontier)  # the RobotsTxt middleware's filter
+    assert len(engine.queue._hosts) <= 4
     assert sorted(hits.values()) == [1] * 12

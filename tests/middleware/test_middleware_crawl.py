@@ -328,10 +328,15 @@ def test_bad_middlewares_are_one_line_usage_errors(entry: Any, message: str) -> 
 
 def test_hooks_nobody_implements_are_skipped() -> None:
     default = Engine(ChainSpider(), Settings()).middleware
-    # OffsiteDepth declines without allowed_domains or max_depth: only Retry is left
-    assert [type(m).__name__ for m in default.middlewares] == ["Retry"]
+    # OffsiteDepth declines without allowed_domains or max_depth, RobotsTxt without
+    # obey_robots, ProxyBan without proxies, HttpCache and BlockDetection unconfigured;
+    # the header middlewares act once, when the crawl starts, not per request
+    names = [type(m).__name__ for m in default.middlewares]
+    assert names == ["DefaultHeaders", "UserAgent", "Retry"]
     assert not (default.on_request or default.on_start or default.on_output)
-    assert default.schedule_hooks == []
-    bare = Engine(ChainSpider(), Settings(middlewares={"Retry": None})).middleware
+    assert default.schedule_hooks == [] and default.ban_hooks == []
+    assert default.frontier_hooks == [] and default.policy_hooks == []
+    off = {"Retry": None, "DefaultHeaders": None, "UserAgent": None}
+    bare = Engine(ChainSpider(), Settings(middlewares=off)).middleware
     assert bare.middlewares == []
     assert not (bare.on_response or bare.on_exception)

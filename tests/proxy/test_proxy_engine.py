@@ -288,3 +288,61 @@ async def test_pool_with_a_seeded_rng_is_accepted() -> None:
     )
     await engine.run()
     assert len(spider.parsed) == 4
+
+
+# ---- proxy bans -----------------------------------------------------------------------------
+
+
+def banned_body(request: Request, proxy: str | None) -> Response:
+    """The first proxy's exit is refused with a 200 page saying so."""
+    if proxy is not None and proxy.endswith(":9000"):
+        return Response(request.url, 200, {}, b"<html>IP banned</html>", request)
+    return ok(request)
+
+
+class BodySpider(PagesSpider):
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.bodies_banned = 0
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        self.bodies_banned += b"banned" in response.body
+        yield from super().parse(response)
+
+
+class BodyBan:
+    """A replacement ProxyBan: this provider says "banned" in a 200 page."""
+
+    def proxy_banned(self, request: Request, response: Response, statuses: frozenset[int]) -> bool:
+        return response.status in statuses or b"banned" in response.body
+
+
+@pytest.mark.parametrize("replaced", [False, True])
+async def test_a_custom_proxy_ban_middleware_replaces_the_default(replaced: bool) -> None:
+    transport = ScriptedTransport(banned_body)
+    spider = BodySpider(6)
+    config = ProxyConfig("static", tuple(proxies(2)), source="test")
+    mws: dict[Any, Any] = {"ProxyBan": None, BodyBan: 980} if replaced else {}
+    engine = Engine(spider, settings(middlewares=mws), transport=transport, proxies=config)
+    stats = await engine.run()
+    bans = stats.extra["proxies"]["http://127.0.0.1:9000"]["bans"]
+    assert len(spider.parsed) == 6
+    if replaced:
+        # the ban page never reached the spider: each was sent again through :9001
+        assert bans >= 1 and not spider.bodies_banned
+        assert len(transport.calls) > 6
+    else:
+        assert bans == 0 and spider.bodies_banned  # a 200 is never a ban for the built-in
+
+
+async def test_disabling_proxy_ban_leaves_a_403_to_the_spider() -> None:
+    transport = ScriptedTransport(lambda r, p: ok(r, 403))
+    spider = PagesSpider(1)
+    config = ProxyConfig("rotating", tuple(proxies(1)), source="test")
+    engine = Engine(
+        spider, settings(middlewares={"ProxyBan": None}), transport=transport, proxies=config
+    )
+    stats = await engine.run()
+    assert len(transport.calls) == 1  # not a ban: not retried through another proxy
+    assert stats.extra["proxies"]["http://127.0.0.1:9000"]["bans"] == 0
+    assert len(spider.failures) == 1 and spider.failures[0].response is not None

@@ -30,7 +30,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -172,6 +172,14 @@ class SharedPolicy:
         self._permits = [now + i * step for i in range(count)]
 
 
+class _Crawler(Protocol):
+    """What bind() needs of the crawler (``ext.Crawler``)."""
+
+    def wake(self) -> None: ...
+
+    def demand(self, key: str) -> int: ...
+
+
 class SharedLimits:
     """The per-worker loop that syncs every :class:`SharedPolicy` with Redis."""
 
@@ -197,10 +205,17 @@ class SharedLimits:
         self._lease = client.register_script(_LEASE_TOKENS)
         self._take = client.register_script(_TAKE_PERMITS)
         self.policies: dict[str, SharedPolicy] = {}
+        #: called when permits arrived, so the dispatcher looks again (see bind)
         self.notify: Callable[[], None] = lambda: None
-        #: requests this worker has for a slot (in flight + parked); set by the worker
+        #: requests this worker has for a slot (in flight + parked) (see bind)
         self.demand: Callable[[str], int] = lambda key: self.policies[key].inflight
         self._warned = False
+
+    def bind(self, crawler: _Crawler) -> None:
+        """``ext.Bound``: the worker's crawl wakes its dispatcher on new permits, and
+        says how many requests it has for each slot."""
+        self.notify = crawler.wake
+        self.demand = crawler.demand
 
     def factory(self, local_factory: PolicyFactory) -> PolicyFactory:
         def make(key: str) -> ConcurrencyPolicy:

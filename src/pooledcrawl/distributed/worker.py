@@ -86,6 +86,7 @@ def run_worker(job: CrawlJob, frontier_url: str, job_name: str) -> tuple[dict[st
         return {
             "frontier": frontier,
             "policy_wrapper": shared.factory,
+            "attached": [shared],
             "background": [
                 lambda: _sync_limits(shared, engines[0]),
                 lambda: _publish_stats(client, keys, worker_id, engines[0]),
@@ -94,15 +95,8 @@ def run_worker(job: CrawlJob, frontier_url: str, job_name: str) -> tuple[dict[st
 
     engines: list[Engine] = []
 
-    def on_engine(engine: Engine) -> None:
-        engines.append(engine)
-        frontier = engine.frontier
-        assert isinstance(frontier, RedisFrontier)
-        frontier.before_ack = engine.items.flush
-        shared.notify = lambda: engine.dispatcher.notify()
-        shared.demand = lambda key: _slot_demand(engine, key)
-
-    stats, code = run_job(replace(job, engine_setup=setup), on_engine=on_engine)
+    # the frontier and the shared limits bind themselves to the engine (ext.Bound)
+    stats, code = run_job(replace(job, engine_setup=setup), on_engine=engines.append)
     data = stats.to_dict()
     frontier = engines[0].frontier
     if isinstance(frontier, RedisFrontier):
@@ -116,11 +110,6 @@ def _job_cap(settings: Settings) -> int | None:
     """A per-domain cap set above one worker's ``concurrency``: it holds for the job."""
     cap = settings.domain_concurrency_max if settings.autothrottle else settings.domain_concurrency
     return cap if cap is not None and cap > settings.domain_max else None
-
-
-def _slot_demand(engine: Engine, key: str) -> int:
-    slot = engine.dispatcher.slots.get(key)
-    return 0 if slot is None else slot.inflight + len(slot.backlog)
 
 
 async def _sync_limits(shared: SharedLimits, engine: Engine) -> None:

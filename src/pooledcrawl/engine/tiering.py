@@ -15,11 +15,11 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pooledcrawl.engine.proxies import ProxyGuard
 from pooledcrawl.engine.wiring import choose_policies, choose_transport, proxy_pool
 from pooledcrawl.proxy.blocks import BlockDecision, BlockDetector
 from pooledcrawl.proxy.cost import CostMeter, Price
 from pooledcrawl.proxy.endpoint import ProxyConfig
+from pooledcrawl.proxy.guard import ProxyGuard
 from pooledcrawl.proxy.pool import ProxyPool
 from pooledcrawl.proxy.sessions import ProxySession, SessionPool
 from pooledcrawl.proxy.tiers import TierPolicy

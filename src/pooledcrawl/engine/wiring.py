@@ -1,5 +1,6 @@
 """Choosing the engine's components from the settings: the built-ins, or the classes
-the ``*_class`` settings name; and the TaskGroup's UsageError unwrapping."""
+the ``*_class`` settings name; what the middlewares' build-time hooks change in them;
+and the TaskGroup's UsageError unwrapping."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pooledcrawl.engine.progress import ShowProgress
 from pooledcrawl.errors import UsageError
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.frontier.memory import MemoryFrontier
+from pooledcrawl.middleware.chain import MiddlewareChain
 from pooledcrawl.proxy.endpoint import ProxyConfig
 from pooledcrawl.proxy.pool import ProxyPool
 from pooledcrawl.settings import Settings
@@ -28,6 +30,7 @@ from pooledcrawl.transport.factory import make_transport
 __all__ = [
     "BASE_EXTENSIONS",
     "BUILTIN_EXTENSIONS",
+    "apply_middleware_wiring",
     "build_extensions",
     "choose_frontier",
     "choose_policies",
@@ -46,6 +49,26 @@ def build_extensions(crawler: Any) -> list[Any]:
     """The ``extensions`` setting's extensions, built-ins included, in order."""
     entries = ordered_entries(BASE_EXTENSIONS, crawler.settings.extensions)
     return build_components(entries, crawler, "extension", BUILTIN_EXTENSIONS)
+
+
+def apply_middleware_wiring(crawler: Any, chain: MiddlewareChain) -> Frontier:
+    """Run the middlewares' build-time hooks, each once: every tier's transport gets
+    the default headers (``process_default_headers``: UserAgent, DefaultHeaders);
+    the frontier is wrapped (``wrap_frontier``: RobotsTxt) and so is each slot's
+    policy of the first tier (``wrap_policies``). Returns what the dispatcher pops
+    from. Called before the crawl runs, so none of it is on the hot path."""
+    for tier in crawler.tiers.tiers:
+        use = getattr(tier.transport, "use_default_headers", None)
+        if use is not None:
+            use(chain.default_headers(tier.settings, crawler.spider))
+    queue: Frontier = crawler.frontier
+    for wrap_frontier in chain.frontier_hooks:
+        queue = wrap_frontier(queue)
+    factory = crawler.tiers[0].policy_factory
+    for wrap_policies in chain.policy_hooks:
+        factory = wrap_policies(factory)
+    crawler.tiers[0].policy_factory = factory
+    return queue
 
 
 def choose_frontier(given: Frontier | None, settings: Settings) -> Frontier:

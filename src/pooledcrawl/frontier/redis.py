@@ -28,7 +28,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -59,6 +59,12 @@ _CLOSE_GRACE = 2.0
 _MAX_BACKOFF = 5.0
 
 
+class _Crawler(Protocol):
+    """What bind() needs of the crawler (``ext.Crawler``)."""
+
+    async def flush_items(self) -> None: ...
+
+
 class RedisFrontier:
     """The Redis-backed frontier of one worker; it owns (and closes) ``client``."""
 
@@ -81,7 +87,8 @@ class RedisFrontier:
                 f"{_MAX_BLOOM_BITS} bits (a Redis string's limit), got {dedup_bits}"
             )
         self.on_ready: Callable[[], None] = _noop
-        #: awaited before acknowledgements are sent: the engine flushes its sinks here
+        #: awaited before acknowledgements are sent: the crawl's sinks flush here
+        #: (see bind)
         self.before_ack: Callable[[], Awaitable[None]] | None = None
         self.keys = JobKeys(job)
         self._redis = client
@@ -135,6 +142,11 @@ class RedisFrontier:
         self.duplicates = 0
 
     # ---- lifecycle -----------------------------------------------------------------
+    def bind(self, crawler: _Crawler) -> None:
+        """``ext.Bound``: flush the crawl's sinks before acknowledging, so an item is
+        written before its request counts as done."""
+        self.before_ack = crawler.flush_items
+
     async def open(self) -> None:
         meta = self.keys.meta
         try:

@@ -57,19 +57,14 @@ if TYPE_CHECKING:
     from pooledcrawl.stats import Stats
 
 
-class _Attached(Protocol):
-    """What attach() needs of the engine (typed here: the frontier sits below it)."""
+class _Crawler(Protocol):
+    """What bind() needs of the crawler (``ext.Crawler``; typed here: the frontier
+    sits below it)."""
 
     @property
     def stats(self) -> Stats: ...
 
-    @property
-    def items(self) -> _Flushes: ...
-
-
-class _Flushes(Protocol):
-    @property
-    def flush(self) -> Callable[[], Awaitable[None]]: ...
+    async def flush_items(self) -> None: ...
 
 
 __all__ = [
@@ -190,10 +185,11 @@ class SQLiteFrontier:
     def commits(self) -> int:
         return self._job.commits
 
-    def attach(self, engine: _Attached) -> None:
-        """Flush ``engine``'s sinks before each commit, and keep its stats in the job."""
-        self.before_ack = engine.items.flush
-        self.stats = engine.stats
+    def bind(self, crawler: _Crawler) -> None:
+        """``ext.Bound``: flush the crawl's sinks before each commit, and keep its stats
+        in the job."""
+        self.before_ack = crawler.flush_items
+        self.stats = crawler.stats
 
     # ---- lifecycle -----------------------------------------------------------------
     async def open(self) -> None:

@@ -15,9 +15,58 @@ if TYPE_CHECKING:
     from pooledcrawl.http.request import Request
     from pooledcrawl.http.response import Response
     from pooledcrawl.proxy.blocks import BlockDecision, BlockDetector
+    from pooledcrawl.settings import Settings
     from pooledcrawl.spider import Spider
 
-__all__ = ["BlockDetection", "OffsiteDepth", "Retry"]
+__all__ = ["BlockDetection", "DefaultHeaders", "OffsiteDepth", "ProxyBan", "Retry", "UserAgent"]
+
+
+class DefaultHeaders:
+    """Sends the ``default_headers`` setting with every request (a request's own
+    headers win). The headers go into the transport's sessions once, when the
+    crawl starts (``process_default_headers``), so they cost nothing per request;
+    with proxy tiers each tier's profile brings its own."""
+
+    def process_default_headers(
+        self, headers: dict[str, str], settings: Settings, spider: Spider
+    ) -> dict[str, str]:
+        return {**headers, **settings.default_headers}
+
+
+class UserAgent:
+    """Sends the ``user_agent`` setting as every request's User-Agent, unless a
+    default header or the request itself names one (as Scrapy's UserAgentMiddleware,
+    but set once in the transport's sessions). Disabled, the HTTP client library's
+    own User-Agent goes out; with curl_cffi's browser impersonation the browser's
+    does unless ``user_agent`` was changed from pooledcrawl's default."""
+
+    def process_default_headers(
+        self, headers: dict[str, str], settings: Settings, spider: Spider
+    ) -> dict[str, str]:
+        if any(name.lower() == "user-agent" for name in headers):
+            return headers
+        return {"User-Agent": settings.user_agent, **headers}
+
+
+class ProxyBan:
+    """Tells a proxy ban from a page: a response through a proxy whose status is in
+    ``ban_statuses`` (403 by default; the ``ban_statuses`` of the tier's profile)
+    means the proxy's IP is refused. The engine then benches that proxy and sends the
+    request through another (after three bans of one request, the page itself is
+    taken to be forbidden and the spider gets it). Asked only for responses that came
+    through a proxy. Replace it to recognise a ban differently (a
+    ``proxy_banned(request, response, statuses)`` returning True); disabled, only a
+    407 benches a proxy. Left out of a crawl without proxies."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ProxyBan | None:
+        tiers = getattr(crawler, "tiers", None)
+        if tiers is None or any(tier.proxies is not None for tier in tiers.tiers):
+            return cls()
+        return None
+
+    def proxy_banned(self, request: Request, response: Response, statuses: frozenset[int]) -> bool:
+        return response.status in statuses
 
 
 class OffsiteDepth:

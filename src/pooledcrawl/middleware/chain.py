@@ -3,44 +3,72 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pooledcrawl.components import build_components, ordered_entries
 from pooledcrawl.errors import UsageError
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
-from pooledcrawl.middleware.builtin import BlockDetection, OffsiteDepth, Retry
+from pooledcrawl.middleware.builtin import (
+    BlockDetection,
+    DefaultHeaders,
+    OffsiteDepth,
+    ProxyBan,
+    Retry,
+    UserAgent,
+)
 from pooledcrawl.middleware.httpcache import HttpCache
+from pooledcrawl.middleware.robots import RobotsTxt
 
 if TYPE_CHECKING:
+    from pooledcrawl.settings import Settings
     from pooledcrawl.spider import Spider
 
 __all__ = ["BASE_MIDDLEWARES", "BUILTIN_MIDDLEWARES", "MiddlewareChain", "checked_response"]
 
 #: built-in middlewares on by default: short name -> order (lower runs first on the way
-#: out to the network, last on the way back)
+#: out to the network, last on the way back); docs/extending.md lists them.
+#: RobotsTxt and OffsiteDepth come first: what they drop never reaches the others.
+#: DefaultHeaders before UserAgent: a User-Agent among the default headers wins.
 #: HttpCache sits just outside Retry: it stores only outcomes Retry let through, so a
 #: replayed 503 or 429 can never loop through the retry budget.
 #: BlockDetection is innermost: a CAPTCHA page is retried on a fresh session before
-#: the cache could store it or the spider parse it.
+#: the cache could store it or the spider parse it. ProxyBan judges a response
+#: through a proxy before any of them sees it.
 BASE_MIDDLEWARES: Mapping[str, int] = {
+    "RobotsTxt": 50,
     "OffsiteDepth": 100,
+    "DefaultHeaders": 400,
+    "UserAgent": 500,
     "HttpCache": 850,
     "Retry": 900,
     "BlockDetection": 950,
+    "ProxyBan": 980,
 }
 #: every built-in middleware by short name
 BUILTIN_MIDDLEWARES: Mapping[str, Any] = {
+    "RobotsTxt": RobotsTxt,
     "OffsiteDepth": OffsiteDepth,
+    "DefaultHeaders": DefaultHeaders,
+    "UserAgent": UserAgent,
     "HttpCache": HttpCache,
     "Retry": Retry,
     "BlockDetection": BlockDetection,
+    "ProxyBan": ProxyBan,
 }
 
 _ASYNC_HOOKS = ("process_request", "process_response", "process_exception")
 _GENERATOR_HOOKS = ("process_start", "process_spider_output")
-_SYNC_HOOKS = ("process_schedule",)
+#: plain functions: per request (process_schedule, proxy_banned) or once, when the
+#: engine is built (the rest)
+_SYNC_HOOKS = (
+    "process_schedule",
+    "proxy_banned",
+    "process_default_headers",
+    "wrap_frontier",
+    "wrap_policies",
+)
 
 
 class MiddlewareChain:
@@ -64,6 +92,17 @@ class MiddlewareChain:
         ]
         #: sync: runs for every request about to be queued, its URL already canonical
         self.schedule_hooks = [m.process_schedule for m in forward if _has(m, "process_schedule")]
+        #: sync, for each response through a proxy: is it a ban of that proxy?
+        self.ban_hooks: list[Callable[[Request, Response, frozenset[int]], bool]] = [
+            m.proxy_banned for m in forward if _has(m, "proxy_banned")
+        ]
+        #: once, when the engine is built: each transport's default headers, the
+        #: frontier the dispatcher pops from, and each slot's policy
+        self.header_hooks = [
+            m.process_default_headers for m in forward if _has(m, "process_default_headers")
+        ]
+        self.frontier_hooks = [m.wrap_frontier for m in forward if _has(m, "wrap_frontier")]
+        self.policy_hooks = [m.wrap_policies for m in forward if _has(m, "wrap_policies")]
         #: which hooks anyone implements: the engine skips the others entirely
         self.on_request = bool(self._requests)
         self.on_response = bool(self._responses)
@@ -106,6 +145,17 @@ class MiddlewareChain:
             if result is not None:
                 return _checked(hook, result)
         return None
+
+    def default_headers(self, settings: Settings, spider: Spider) -> dict[str, str]:
+        """The headers a transport built with ``settings`` sends by default."""
+        headers: dict[str, str] = {}
+        for hook in self.header_hooks:
+            headers = hook(headers, settings, spider)
+        return headers
+
+    def proxy_banned(self, request: Request, response: Response, statuses: frozenset[int]) -> bool:
+        """Whether a response through a proxy means the proxy is banned."""
+        return any(hook(request, response, statuses) for hook in self.ban_hooks)
 
     def process_start(self, start: AsyncIterator[Any], spider: Spider) -> AsyncIterator[Any]:
         for hook in self._starts:

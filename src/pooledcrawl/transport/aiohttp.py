@@ -7,6 +7,7 @@ import logging
 import ssl
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Mapping
 
 import aiohttp
 from aiohttp_socks import ProxyConnectionError as SocksConnectionError
@@ -22,7 +23,12 @@ from pooledcrawl.metrics.timing import Timing
 from pooledcrawl.proxy.cost import request_head_bytes
 from pooledcrawl.settings import Settings
 from pooledcrawl.sizing import session_connector_limit
-from pooledcrawl.transport.base import PROXY_AUTH_FAILED, TransportError, too_many_redirects
+from pooledcrawl.transport.base import (
+    PROXY_AUTH_FAILED,
+    TransportError,
+    settings_headers,
+    too_many_redirects,
+)
 from pooledcrawl.transport.capped import check_length, read_capped
 from pooledcrawl.transport.metering import (
     MeteredConnector,
@@ -73,6 +79,12 @@ class AiohttpTransport:
         self._cap = settings.max_response_size
         #: one resolver for all sessions, made in the running loop (c-ares needs it)
         self._resolver: CachingResolver | None = None
+        self._headers = settings_headers(settings)
+
+    def use_default_headers(self, headers: Mapping[str, str]) -> None:
+        """What every session sends unless a request says otherwise (see
+        ``transport.base.DefaultHeaders``); for sessions made from now on."""
+        self._headers = dict(headers)
 
     @property
     def dns(self) -> CachingResolver | None:
@@ -103,11 +115,10 @@ class AiohttpTransport:
                 session_proxy = None
             else:
                 connector = MeteredConnector(**options)
-            headers = {"User-Agent": s.user_agent, **s.default_headers}
             session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
-                headers=headers,
+                headers=self._headers,
                 cookie_jar=aiohttp.CookieJar(unsafe=True)
                 if s.cookies
                 else aiohttp.DummyCookieJar(),

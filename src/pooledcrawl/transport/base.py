@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
 
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 
-__all__ = ["PROXY_AUTH_FAILED", "Transport", "TransportError", "too_many_redirects"]
+if TYPE_CHECKING:
+    from pooledcrawl.settings import Settings
+
+__all__ = [
+    "PROXY_AUTH_FAILED",
+    "DefaultHeaders",
+    "Transport",
+    "TransportError",
+    "settings_headers",
+    "too_many_redirects",
+]
 
 #: TransportError name when a proxy refuses our credentials (every transport)
 PROXY_AUTH_FAILED = "ProxyAuthenticationRequired"
@@ -60,3 +71,18 @@ class Transport(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class DefaultHeaders(Protocol):
+    """A transport whose sessions send default headers (every built-in one). The
+    engine sets them once, before the first fetch, to what the middlewares'
+    ``process_default_headers`` hooks made (the UserAgent and DefaultHeaders
+    middlewares): defaults cost nothing per request, and a request's own headers
+    win. A transport nobody calls this on sends :func:`settings_headers`."""
+
+    def use_default_headers(self, headers: Mapping[str, str]) -> None: ...
+
+
+def settings_headers(settings: Settings) -> dict[str, str]:
+    """The defaults the settings ask for: ``user_agent`` and ``default_headers``."""
+    return {"User-Agent": settings.user_agent, **settings.default_headers}

@@ -36,6 +36,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Mapping
 from io import BytesIO
 from typing import Final
 from urllib.parse import urlsplit
@@ -61,7 +62,7 @@ from pooledcrawl.http.response import Response
 from pooledcrawl.metrics.timing import Timing
 from pooledcrawl.settings import DEFAULT_USER_AGENT, Settings
 from pooledcrawl.sizing import session_connector_limit
-from pooledcrawl.transport.base import TransportError, too_many_redirects
+from pooledcrawl.transport.base import TransportError, settings_headers, too_many_redirects
 from pooledcrawl.transport.capped import CappedBody
 from pooledcrawl.transport.curl_errors import classify, scrub
 from pooledcrawl.transport.curl_http import (
@@ -136,11 +137,16 @@ class CurlTransport:
         wanted = settings.impersonate
         self._impersonate = check_impersonate(wanted) if wanted else None
         self._targets: dict[str, str] = {}
+        self.use_default_headers(settings_headers(settings))
+
+    def use_default_headers(self, headers: Mapping[str, str]) -> None:
+        """What every exchange sends unless a request says otherwise (see
+        ``transport.base.DefaultHeaders``)."""
+        own = {k.lower(): v for k, v in headers.items()}
         # a browser identity sends its own User-Agent, unless the user set one on purpose
-        extra = {k.lower(): v for k, v in settings.default_headers.items()}
-        own = {"user-agent": settings.user_agent, **extra}
-        custom_agent = settings.user_agent != DEFAULT_USER_AGENT
-        browser = own if custom_agent else extra
+        browser = own
+        if own.get("user-agent") == DEFAULT_USER_AGENT:
+            browser = {k: v for k, v in own.items() if k != "user-agent"}
         #: default headers without and with a browser identity: (mapping, encoded lines)
         self._headers = {False: (own, header_lines(own.items()))}
         self._headers[True] = (browser, header_lines(browser.items()))

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import ssl
 import time
+from collections.abc import Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
@@ -35,7 +36,7 @@ from pooledcrawl.http.response import Response
 from pooledcrawl.metrics.timing import Timing
 from pooledcrawl.proxy.cost import request_head_bytes
 from pooledcrawl.settings import Settings
-from pooledcrawl.transport.base import TransportError
+from pooledcrawl.transport.base import TransportError, settings_headers
 from pooledcrawl.transport.capped import check_length, read_capped
 
 __all__ = ["MAX_STREAMS", "HttpxTransport", "httpx_limits"]
@@ -79,6 +80,7 @@ class HttpxTransport:
             pool=settings.timeout_total,
         )
         self._cap = settings.max_response_size
+        self._headers = settings_headers(settings)
         if settings.domain_max > MAX_STREAMS:
             log.warning(
                 "HTTP/2: httpx carries at most %d streams over its one connection per host; "
@@ -87,6 +89,11 @@ class HttpxTransport:
                 MAX_STREAMS,
                 settings.domain_max,
             )
+
+    def use_default_headers(self, headers: Mapping[str, str]) -> None:
+        """What every client sends unless a request says otherwise (see
+        ``transport.base.DefaultHeaders``); for clients made from now on."""
+        self._headers = dict(headers)
 
     def _client(self, proxy: str | None) -> httpx.AsyncClient:
         client = self._clients.get(proxy)
@@ -101,7 +108,7 @@ class HttpxTransport:
                     proxy=proxy,
                     follow_redirects=True,
                     max_redirects=s.max_redirects,
-                    headers={"User-Agent": s.user_agent, **s.default_headers},
+                    headers=self._headers,
                     cookies=None if s.cookies else _no_cookies(),
                     trust_env=False,
                 )

@@ -1,28 +1,57 @@
-"""The crawl's side of its proxies: which proxy each request takes, what a proxy's
+"""Proxy health during a crawl: which proxy each request takes, what a proxy's
 failure or ban does (bench it, send the request through another), and stopping when
-every proxy has been down too long. The pool's own bookkeeping is ``proxy.pool``."""
+every proxy has been down too long. The pool's own bookkeeping is ``proxy.pool``.
+
+No sockets here and no import of the engine or the transports (they sit above this
+package): the dispatcher, slots and transport errors are seen through the small
+protocols below."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pooledcrawl.proxy.masking import SecretMasker
 from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
 from pooledcrawl.retry.policy import RetryDecision, RetryPolicy
-from pooledcrawl.transport.base import Transport, TransportError
 
 if TYPE_CHECKING:
-    from pooledcrawl.engine.dispatcher import Dispatcher, Slot
     from pooledcrawl.http.request import Request
-    from pooledcrawl.http.response import Response
     from pooledcrawl.settings import Settings
     from pooledcrawl.stats import Stats
 
 __all__ = ["ProxyGuard"]
 
 log = logging.getLogger("pooledcrawl.engine")
+
+
+class _Router(Protocol):
+    """What the guard needs of the dispatcher (``engine.dispatcher.Dispatcher``)."""
+
+    def reroute(self, proxy: PoolProxy) -> None: ...
+
+    async def wait_closed(self, seconds: float) -> bool: ...
+
+
+class _Slot(Protocol):
+    """A dispatcher slot: with static proxies, the one proxy it goes through."""
+
+    proxy: PoolProxy | None
+
+
+class _FetchError(Protocol):
+    """A ``transport.base.TransportError``, as far as proxy health reads it."""
+
+    name: str
+    proxy_fault: bool
+    args: tuple[Any, ...]
+    __cause__: BaseException | None
+    __suppress_context__: bool
+
+
+_E = TypeVar("_E", bound=_FetchError)
 
 
 class ProxyGuard:
@@ -44,24 +73,24 @@ class ProxyGuard:
         self.retry = retry
         self._requeue = requeue
         self._clock = clock
-        self.dispatcher: Dispatcher | None = None
+        self.dispatcher: _Router | None = None
         self._masker = SecretMasker([s for e in pool.entries for s in e.proxy.secrets])
-        self._ban_statuses = frozenset(settings.ban_statuses)
         self._auth_warned: set[str] = set()
 
-    async def fetch_aside(self, transport: Transport, request: Request) -> Response:
-        """A fetch outside the crawl's slots and stats (robots.txt) through a proxy, so
-        it comes from the same addresses as the crawl."""
+    @contextlib.contextmanager
+    def aside(self) -> Iterator[str]:
+        """The proxy URL for a fetch outside the crawl's slots and stats (robots.txt),
+        so it comes from the same addresses as the crawl; held while the block runs."""
         pool = self.pool
         now = self._clock()
         entry = pool.choose(now, ()) or pool.ranked(now)[0]
         pool.acquire(entry)
         try:
-            return await transport.fetch(request, entry.proxy.url)
+            yield entry.proxy.url
         finally:
             pool.release(entry)
 
-    def take(self, request: Request, slot: Slot, now: float) -> PoolProxy:
+    def take(self, request: Request, slot: _Slot, now: float) -> PoolProxy:
         """The proxy this request goes through: the slot's own (static IPs) or the
         least-loaded available one (a rotating gateway), avoiding those it failed on."""
         pool = self.pool
@@ -71,9 +100,7 @@ class ProxyGuard:
         pool.acquire(entry)
         return entry
 
-    def errored(
-        self, request: Request, proxy: PoolProxy, sent_at: float, exc: TransportError
-    ) -> TransportError | None:
+    def errored(self, request: Request, proxy: PoolProxy, sent_at: float, exc: _E) -> _E | None:
         """A fetch through ``proxy`` failed: the error scrubbed of credentials, or None
         when it was the proxy's fault and the request went back for another proxy."""
         exc = self._scrub(exc)
@@ -84,7 +111,7 @@ class ProxyGuard:
             self._warn_auth(proxy)
         return None if self._proxy_failed(request, proxy, sent_at, exc.name) else exc
 
-    def _scrub(self, exc: TransportError) -> TransportError:
+    def _scrub(self, exc: _E) -> _E:
         """No credential in what errbacks, logs and stats may show of a proxy error."""
         if self._masker:
             exc.args = (self._masker.mask(str(exc.args[0])),)
@@ -94,10 +121,13 @@ class ProxyGuard:
                 exc.__suppress_context__ = True
         return exc
 
-    def answered(self, request: Request, proxy: PoolProxy, sent_at: float, status: int) -> bool:
-        """A response came through ``proxy``. 407 and ban statuses bench it; True when the
-        request went back to the frontier for another proxy."""
-        if status != 407 and status not in self._ban_statuses:
+    def answered(
+        self, request: Request, proxy: PoolProxy, sent_at: float, status: int, *, banned: bool
+    ) -> bool:
+        """A response came through ``proxy``. A 407 or a ban (``banned``: the ProxyBan
+        middleware's judgement) benches it; True when the request went back to the
+        frontier for another proxy."""
+        if status != 407 and not banned:
             if self.pool.succeeded(proxy, sent_at):
                 log.warning("proxy %s works again: crawl resumed", proxy.label)
             return False
