@@ -177,13 +177,16 @@ async def wait_until(predicate: Callable[[], bool], within: float = 5.0) -> None
 
 
 async def test_live_workers_leases_are_kept_fresh(make: Any, redis_url: str, job: str) -> None:
+    # the slow worker beats every 0.2 s (a third of its lease); the other takes over
+    # leases idle for 2 s: only a 1.8 s stall of this process, not a busy machine's
+    # usual hiccup, could let it steal them
     slow = await make("slow", lease_timeout=0.6)
     push(slow, *(request(i) for i in range(4)))
     held = await pop_n(slow, 4)
-    other = await make("other", lease_timeout=0.6)
-    # three lease timeouts later the slow worker still has them: its heartbeat
+    other = await make("other", lease_timeout=2.0)
+    # past the other's lease timeout the slow worker still has them: its heartbeat
     # refreshes them, so the other worker never takes them over
-    await asyncio.sleep(2.0)
+    await asyncio.sleep(3.0)
     assert other.pop(time.monotonic()) is None
     assert other.reclaimed == 0
     for r in held:
@@ -261,15 +264,17 @@ async def test_close_hands_back_what_it_did_not_complete(
 
 
 async def test_one_seeder_per_job_and_a_dead_seeder_is_replaced(make: Any) -> None:
-    seeder = await make("seeder", lease_timeout=1.0)
+    # heartbeats every second, dead after 3 s without one (Redis keeps whole seconds):
+    # a busy machine's stall of a second or so does not pass for a death
+    seeder = await make("seeder", lease_timeout=3.0)
     assert await seeder.claim_seeding()
-    other = await make("other", lease_timeout=1.0)
+    other = await make("other", lease_timeout=3.0)
     waiting = asyncio.create_task(other.claim_seeding())
     await asyncio.sleep(1.5)  # the seeder is alive (heartbeats): the other one waits
     assert not waiting.done()
     # the seeder dies before its start requests are all queued
     await die(seeder)
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         assert await waiting  # its heartbeat went stale: the other one seeds instead
     other.seeding_done()
     third = await make("third")

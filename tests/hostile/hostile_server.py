@@ -12,49 +12,27 @@ import asyncio
 import contextlib
 import socket
 import struct
+import sys
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 from sites import serve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo's `benchmarks`
+
+from benchmarks.memory import BOMB_SIZE, bomb  # one bomb for the tests and the benchmark
 
 __all__ = ["BOMB_SIZE", "GOOD_PAGES", "Hostile", "bomb", "hostile_server"]
 
 #: well-behaved pages, /ok/0.html .. /ok/{GOOD_PAGES-1}.html, all reachable from /ok/0.html
 GOOD_PAGES = 30
-#: decompressed size of the gzip and deflate bombs (about 1/1000 of that on the wire)
-BOMB_SIZE = 256 * 1024 * 1024
 #: the header line slowloris drips, one byte at a time
 _DRIP = 0.05
-
-
-def bomb(size: int = BOMB_SIZE, encoding: str = "gzip") -> bytes:
-    """``size`` zero bytes compressed for ``Content-Encoding: gzip`` or ``deflate``
-    (zlib-wrapped), built in well under a second.
-
-    A full flush resets the compressor, so the compressed form of one MiB of zeros
-    is byte-aligned and self-contained: the bomb is that segment repeated.
-    """
-    block = bytes(1024 * 1024)
-    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    segment = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
-    tail = comp.flush(zlib.Z_FINISH)
-    count = size // len(block)
-    crc, adler = 0, 1
-    for _ in range(count):
-        if encoding == "gzip":
-            crc = zlib.crc32(block, crc)
-        else:
-            adler = zlib.adler32(block, adler)
-    body = segment * count + tail
-    if encoding == "gzip":
-        header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
-        return header + body + struct.pack("<II", crc, (count * len(block)) & 0xFFFFFFFF)
-    return b"\x78\xda" + body + struct.pack(">I", adler)
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """One crawl over every hostile endpoint plus well-behaved pages.
 
 The crawl runs once (module fixture); each test asserts one endpoint's outcome on
-what the spider, the stats and the server recorded. Timeouts are small so the whole
-crawl takes a few seconds; the asyncio.timeout around it is only a guard.
+what the spider, the stats and the server recorded. Timeouts are short so the whole
+crawl takes about ten seconds, yet long enough that a busy machine's stall does not
+time out a well-behaved page; the asyncio.timeout around it is only a guard.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import pytest
-from hostile_server import BOMB_SIZE, GOOD_PAGES, Hostile, hostile_server
+from hostile_server import GOOD_PAGES, Hostile, hostile_server
 from needs import require_transport
 
 from pooledcrawl import Failure, Request, Response, Settings, Spider
@@ -112,26 +113,6 @@ class Outcome:
     spider: HostileSpider
     stats: Stats
     hits: dict[str, list[float]]
-    rss_growth_kib: int
-
-
-def _memory() -> dict[str, int]:
-    values: dict[str, int] = {}
-    with open("/proc/self/status") as status:
-        for line in status:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(value.split()[0])
-    return values
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
-    except OSError:
-        return False
-    return True
 
 
 async def _crawl(transport: str) -> Outcome:
@@ -139,10 +120,13 @@ async def _crawl(transport: str) -> Outcome:
         settings = Settings(
             transport=transport,
             concurrency=16,
-            timeout_total=1.0,
-            timeout_connect=1.0,
-            timeout_sock_connect=1.0,
-            timeout_sock_read=0.3,
+            # The hostile endpoints stall for 30 s and more, so any timeout well under
+            # that gives the same outcome; these leave a well-behaved page a full
+            # second of stall per read on a busy machine before it would time out.
+            timeout_total=2.5,
+            timeout_connect=2.0,
+            timeout_sock_connect=2.0,
+            timeout_sock_read=1.0,
             max_response_size=CAP,
             max_retries=MAX_RETRIES,
             retry_backoff_base=0.05,
@@ -152,13 +136,9 @@ async def _crawl(transport: str) -> Outcome:
         )
         spider = HostileSpider(hostile=hostile)
         engine = Engine(spider, settings)
-        peak_reset = _reset_peak_rss()
-        before = _memory()
         async with asyncio.timeout(60):  # a guard: the crawl must end by itself
             stats = await engine.run()
-        after = _memory()
-        base = before["VmRSS"] if peak_reset else max(before["VmRSS"], before["VmHWM"])
-        return Outcome(spider, stats, dict(hostile.hits), after["VmHWM"] - base)
+        return Outcome(spider, stats, dict(hostile.hits))
 
 
 @pytest.fixture(scope="module", params=["aiohttp", "curl"])
@@ -284,15 +264,14 @@ def test_bodies_over_the_cap_fail_without_retry(outcome: Outcome, path: str) -> 
 
 
 @pytest.mark.parametrize("path", ["/gzip-bomb", "/deflate-bomb"])
-def test_a_compression_bomb_is_cut_off_at_the_cap_and_never_buffered(
-    outcome: Outcome, path: str
-) -> None:
+def test_a_compression_bomb_is_cut_off_at_the_cap(outcome: Outcome, path: str) -> None:
+    """Cut off by the decoded size, once; how little memory that takes (a fraction of
+    the bomb's BOMB_SIZE) is measured by ``python -m benchmarks.memory --only bomb``."""
     failure = failure_of(outcome, path)
     assert reason(failure) == "ResponseTooLarge"
     assert failure.attempts == 1
+    assert len(outcome.hits[path]) == 1
     assert "Content-Length" not in str(failure.exception)  # the compressed size is small
-    # fully buffered, one bomb alone would add BOMB_SIZE (256 MiB) to the peak RSS
-    assert outcome.rss_growth_kib < BOMB_SIZE // 1024 // 4, outcome.rss_growth_kib
 
 
 # ---- redirects ---------------------------------------------------------------------

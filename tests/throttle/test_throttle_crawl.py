@@ -11,7 +11,7 @@ from sites import link_graph_page, serve
 
 from pooledcrawl import Engine, Request, Response, Settings, Spider
 
-PAGES = 600
+PAGES = 300
 
 
 class BucketServer:
@@ -73,7 +73,10 @@ def share_429(statuses: list[int]) -> float:
 
 
 async def test_crawl_completes_with_no_loss_and_fewer_429s_over_time() -> None:
-    server = BucketServer(rate=150, burst=10, delay=0.02)
+    """The bucket runs on wall-clock time, so its limit sits far below what the crawler
+    reaches even on a busy 2-core machine (60/s, against a few hundred): the limit is
+    always hit early and learned, however slow the machine."""
+    server = BucketServer(rate=60, burst=5, delay=0.02)
     settings = Settings(
         concurrency=64,
         domain_concurrency=32,
