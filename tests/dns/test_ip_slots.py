@@ -246,3 +246,18 @@ async def test_through_a_proxy_slots_stay_keyed_by_host(
     assert stats.extra.get("dns", {}).get("lookups", 0) == 0
     warnings = [r for r in caplog.records if "politeness_key=ip" in r.getMessage()]
     assert len(warnings) == 1
+
+
+async def test_a_transport_with_its_own_dns_gets_a_resolver_for_the_keys(dns: Dnsmasq) -> None:
+    from pooledcrawl.engine.addresses import ip_routing
+
+    settings = Settings(politeness_key="ip", dns_servers=[dns.server])
+    routing = ip_routing(MemoryFrontier(), settings, object(), [None])
+    assert routing is not None
+    addresses, own = routing
+    assert own is not None
+    try:
+        await own.resolve("c.bench.test", 80, socket.AF_UNSPEC)
+        assert addresses.key("http://c.bench.test/x") == "127.0.0.2"
+    finally:
+        await own.close()
