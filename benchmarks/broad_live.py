@@ -397,7 +397,8 @@ def run_live(args: argparse.Namespace) -> int:
         summary["ratio_vs_scrapy"] = ratio
         print(f"pooledcrawl / Scrapy pages/s at {largest:,} hosts: {ratio:.1f}x (target >= 10x)")
     if "pooledcrawl" in rows and "crawlee" in rows:
-        ratio = rows["pooledcrawl"][largest]["pages_per_s"] / rows["crawlee"][largest]["pages_per_s"]
+        ours, theirs = rows["pooledcrawl"][largest], rows["crawlee"][largest]
+        ratio = ours["pages_per_s"] / theirs["pages_per_s"]
         summary["ratio_vs_crawlee"] = ratio
         print(f"pooledcrawl / Crawlee pages/s at {largest:,} hosts: {ratio:.1f}x")
     out = args.out or RESULTS_DIR / f"broad-live-{time.strftime('%Y%m%d-%H%M%S')}.json"
