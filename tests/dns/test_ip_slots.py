@@ -261,3 +261,41 @@ async def test_a_transport_with_its_own_dns_gets_a_resolver_for_the_keys(dns: Dn
         assert addresses.key("http://c.bench.test/x") == "127.0.0.2"
     finally:
         await own.close()
+
+
+@pytest.mark.slow
+async def test_the_cli_takes_politeness_key_ip(dns: Dnsmasq, tmp_path: Path) -> None:
+    server = _Server()
+    async with _two_addresses(server.app()) as port:
+        urls = [f"http://{name}:{port}/p/0" for name in NAMES]
+        (tmp_path / "names.py").write_text(
+            "from pooledcrawl import Spider\n\n"
+            "class Names(Spider):\n"
+            f"    start_urls = {urls!r}\n\n"
+            "    def parse(self, response):\n"
+            "        yield from response.follow_all(css='a')\n"
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pooledcrawl",
+            "crawl",
+            "names.py",
+            "-s",
+            "politeness_key=ip",
+            "-s",
+            f"dns_servers={dns.server}",
+            "--stats",
+            "stats.json",
+            "--log-level",
+            "WARNING",
+            cwd=tmp_path,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, stderr.decode()
+    import orjson
+
+    stats = orjson.loads((tmp_path / "stats.json").read_bytes())
+    assert stats["pages"] == 18
+    assert set(stats["domains"]) == {f"127.0.0.1:{port}", f"127.0.0.2:{port}"}
