@@ -19,7 +19,13 @@ Contenders, each in its own process:
   CONCURRENT_REQUESTS 100, REACTOR_THREADPOOL_MAXSIZE 20, cookies, retries and
   redirects off, DOWNLOAD_TIMEOUT 15, BFO order). Twisted resolves through the
   system's resolver, which does not know the names; a ``DNS_RESOLVER`` subclass maps
-  ``*.bench.test`` to 127.0.0.1 without a lookup (which favours Scrapy).
+  ``*.bench.test`` to 127.0.0.1 without a lookup (which favours Scrapy);
+* ``crawlee``: Crawlee for Python's ParselCrawler with ``enqueue_links`` (as its docs
+  show), concurrency fixed at 256, in-memory storage. Its default HTTP client (impit,
+  in Rust) resolves names through the system and takes no resolver, so Crawlee crawls
+  by address: host ``n`` is ``http://127.a.b.c:port/`` (a loopback address of its own,
+  on which nginx also listens), each address its own host to Crawlee. Skipped, with
+  the reason, when it is not installed or does not run.
 
 Reported: pages/s, peak RSS, RSS per host (slope between the smallest and largest
 size), and the stats file size.
@@ -28,6 +34,7 @@ size), and the stats file size.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -50,7 +57,9 @@ __all__ = ["run_live"]
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PAGES = 11
-CONTENDERS = ("pooledcrawl", "scrapy")
+CONTENDERS = ("pooledcrawl", "scrapy", "crawlee")
+#: contenders from the ``bench`` extra: missing or failing, they are reported skipped
+OPTIONAL = {"scrapy": "scrapy", "crawlee": "crawlee"}
 _FILLER = "<p>" + "Broad crawl benchmark page text. " * 60 + "</p>"
 
 
@@ -74,16 +83,29 @@ def _free_port() -> int:
         return port
 
 
+def host_address(n: int) -> str:
+    """A loopback address of its own for host ``n`` (127.1.0.1, 127.1.0.2, ...; no
+    .0 or .255 last octet, never 127.0.0.1): for contenders that crawl by address."""
+    block, last = divmod(n, 254)
+    return f"127.{1 + (block >> 8)}.{block & 0xFF}.{last + 1}"
+
+
 @contextmanager
-def _nginx(site: Path, run_dir: Path) -> Iterator[int]:
+def _nginx(site: Path, run_dir: Path, addresses: int = 0) -> Iterator[int]:
+    """nginx on 127.0.0.1 at an ephemeral port, and on the same port of the first
+    ``addresses`` :func:`host_address` addresses (loopback only, all of them)."""
     for _ in range(3):
         port = _free_port()
+        extra = "".join(
+            f"        listen {host_address(n)}:{port} backlog=512;\n" for n in range(addresses)
+        )
         conf = run_dir / "nginx.conf"
         conf.write_text(
             f"""worker_processes 1;
 pid {run_dir}/nginx.pid;
 error_log {run_dir}/error.log;
-events {{ worker_connections 4096; }}
+worker_rlimit_nofile {8192 + 2 * addresses};
+events {{ worker_connections {4096 + addresses}; }}
 http {{
     access_log off;
     keepalive_requests 100000;
@@ -92,7 +114,7 @@ http {{
     types {{ text/html html; }}
     server {{
         listen 127.0.0.1:{port} backlog=4096;
-        server_name _;
+{extra}        server_name _;
         root {site};
     }}
 }}
@@ -224,8 +246,44 @@ def _scrapy(hosts: int, port: int, dns: str, out: Path) -> dict[str, Any]:
     return {"pages": pages, "elapsed_s": elapsed, "stats_file_bytes": out.stat().st_size}
 
 
+def _crawlee(hosts: int, port: int, dns: str, out: Path) -> dict[str, Any]:
+    import asyncio
+    import logging
+
+    from crawlee import ConcurrencySettings
+    from crawlee.crawlers import ParselCrawler, ParselCrawlingContext
+    from crawlee.storage_clients import MemoryStorageClient
+
+    logging.basicConfig(level=logging.WARNING)
+    crawler = ParselCrawler(
+        concurrency_settings=ConcurrencySettings(
+            min_concurrency=256, desired_concurrency=256, max_concurrency=256
+        ),
+        storage_client=MemoryStorageClient(),
+        configure_logging=False,
+        max_request_retries=0,
+    )
+
+    @crawler.router.default_handler
+    async def handler(context: ParselCrawlingContext) -> None:
+        await context.enqueue_links(selector="a")
+
+    # by address: its HTTP client cannot be pointed at the local DNS server
+    urls = [f"http://{host_address(n)}:{port}/p/0.html" for n in range(hosts)]
+    started = time.perf_counter()
+    final = asyncio.run(crawler.run(urls))
+    elapsed = time.perf_counter() - started
+    stats = final.to_dict() if hasattr(final, "to_dict") else vars(final)
+    out.write_text(json.dumps(stats, default=str))
+    return {
+        "pages": int(final.requests_finished),
+        "elapsed_s": elapsed,
+        "stats_file_bytes": out.stat().st_size,
+    }
+
+
 def _child(args: argparse.Namespace) -> int:
-    run = _pooledcrawl if args.contender == "pooledcrawl" else _scrapy
+    run = {"pooledcrawl": _pooledcrawl, "scrapy": _scrapy, "crawlee": _crawlee}[args.contender]
     result = run(args.n, args.port, args.dns, Path(args.stats_out))
     result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps(result))
@@ -270,10 +328,21 @@ def run_live(args: argparse.Namespace) -> int:
     if shutil.which("nginx") is None:
         print("nginx is not installed (apt-get install nginx-light)", file=sys.stderr)
         return 2
-    contenders = [c for c in (args.only.split(",") if args.only else CONTENDERS) if c]
+    asked = [c for c in (args.only.split(",") if args.only else CONTENDERS) if c]
+    unknown = sorted(set(asked) - set(CONTENDERS))
+    if unknown:
+        print(f"unknown contenders: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    skipped: dict[str, str] = {}
+    for contender in asked:
+        module = OPTIONAL.get(contender)
+        if module is not None and importlib.util.find_spec(module) is None:
+            skipped[contender] = f"{module} is not installed (pip install 'pooledcrawl[bench]')"
+    contenders = [c for c in asked if c not in skipped]
     sizes = sorted(args.hosts)
     largest = sizes[-1]
     rows: dict[str, dict[int, dict[str, Any]]] = {c: {} for c in contenders}
+    by_address = largest if "crawlee" in contenders else 0
     with tempfile.TemporaryDirectory(prefix="pcbench-broad-") as tmp_name:
         tmp = Path(tmp_name)
         os.chmod(tmp, 0o755)  # nginx's worker reads the site as an unprivileged user
@@ -282,13 +351,22 @@ def run_live(args: argparse.Namespace) -> int:
         (tmp / "nginx").mkdir()
         (tmp / "dns").mkdir()
         names = {f"h{n}.bench.test": "127.0.0.1" for n in range(largest)}
-        with _nginx(site, tmp / "nginx") as port, dnsmasq(names, tmp / "dns") as dns:
+        nginx = _nginx(site, tmp / "nginx", addresses=by_address)
+        with nginx as port, dnsmasq(names, tmp / "dns") as dns:
             # each contender's sizes back to back: its slope from one stretch of load
             for contender in contenders:
                 for hosts in sizes:
-                    runs = [
-                        _run_one(contender, hosts, port, dns.server, tmp) for _ in range(args.runs)
-                    ]
+                    try:
+                        runs = [
+                            _run_one(contender, hosts, port, dns.server, tmp)
+                            for _ in range(args.runs)
+                        ]
+                    except RuntimeError as exc:
+                        if contender not in OPTIONAL:
+                            raise
+                        skipped[contender] = _reason(exc)
+                        rows.pop(contender)
+                        break
                     row = {
                         key: statistics.median(r[key] for r in runs)
                         for key in ("pages_per_s", "elapsed_s", "peak_rss", "stats_file_bytes")
@@ -301,7 +379,9 @@ def run_live(args: argparse.Namespace) -> int:
                         f"  stats file {row['stats_file_bytes'] / 1024:8.1f} KB",
                         flush=True,
                     )
-    summary: dict[str, Any] = {}
+    for contender, reason in skipped.items():
+        print(f"{contender:12} skipped: {reason}", flush=True)
+    summary: dict[str, Any] = {"skipped": skipped}
     for contender, by_size in rows.items():
         small, big = by_size[sizes[0]], by_size[largest]
         if len(sizes) > 1:
@@ -316,11 +396,22 @@ def run_live(args: argparse.Namespace) -> int:
         ratio = rows["pooledcrawl"][largest]["pages_per_s"] / rows["scrapy"][largest]["pages_per_s"]
         summary["ratio_vs_scrapy"] = ratio
         print(f"pooledcrawl / Scrapy pages/s at {largest:,} hosts: {ratio:.1f}x (target >= 10x)")
+    if "pooledcrawl" in rows and "crawlee" in rows:
+        ours, theirs = rows["pooledcrawl"][largest], rows["crawlee"][largest]
+        ratio = ours["pages_per_s"] / theirs["pages_per_s"]
+        summary["ratio_vs_crawlee"] = ratio
+        print(f"pooledcrawl / Crawlee pages/s at {largest:,} hosts: {ratio:.1f}x")
     out = args.out or RESULTS_DIR / f"broad-live-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "summary": summary}, indent=2, default=str))
     print(f"results: {out}")
     return 0
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a contender's run failed, in one line: the last line of its error."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__
 
 
 def main() -> int:

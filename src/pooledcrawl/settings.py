@@ -132,9 +132,10 @@ class Settings:
     autothrottle_backoff: float = 0.9
     """On a 429: the new rate as a share of what the server accepted."""
     politeness_key: str = "host"
-    """What shares one limit: ``host`` (host:port) or ``domain`` (the registered domain,
-    eTLD+1, so ``a.example.com`` and ``b.example.com`` share one, as Scrapy's per-IP
-    slots roughly give)."""
+    """What shares one limit: ``host`` (host:port), ``domain`` (the registered domain,
+    eTLD+1, so ``a.example.com`` and ``b.example.com`` share one) or ``ip`` (the address
+    the host resolves to, as Scrapy's ``CONCURRENT_REQUESTS_PER_IP``; through proxies,
+    which resolve names themselves, ``host``)."""
     slot_idle_timeout: float = 5.0
     """Seconds a domain's slot stays live with nothing to do; then it is folded into the
     per-host aggregates, keeping only its learned rate (broad crawls stay bounded)."""
@@ -319,9 +320,9 @@ class Settings:
                 raise UsageError(f"setting {key}: must be >= 0, got {getattr(self, key)}")
         if self.budget is not None and self.budget <= 0:
             raise UsageError(f"setting budget: must be > 0, got {self.budget}")
-        if self.politeness_key not in ("host", "domain"):
+        if self.politeness_key not in ("host", "domain", "ip"):
             raise UsageError(
-                f"setting politeness_key: {self.politeness_key!r}; choose host or domain"
+                f"setting politeness_key: {self.politeness_key!r}; choose host, domain or ip"
             )
         if self.slot_idle_timeout < 0 or self.max_idle_slots < 0 or self.top_hosts < 1:
             raise UsageError(

@@ -146,6 +146,10 @@ MORE_USER_ERRORS: dict[str, tuple[list[str], str]] = {
         ["crawl", "one.py", "-s", "domain_concurrency=8", "-s", "domain_concurrency_max=4"],
         "is above domain_concurrency_max",
     ),
+    "-s unknown politeness_key": (
+        ["crawl", "one.py", "-s", "politeness_key=street"],
+        "choose host, domain or ip",
+    ),
     "zero --concurrency": (["crawl", "one.py", "--concurrency", "0"], "must be > 0"),
     "bad --max-pages": (["crawl", "one.py", "--max-pages", "-1"], "--max-pages"),
     "bad --log-level": (["crawl", "one.py", "--log-level", "LOUD"], "LOUD"),

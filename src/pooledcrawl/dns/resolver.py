@@ -123,6 +123,19 @@ class CachingResolver(AbstractResolver):
         elif servers:
             raise RuntimeError("dns_servers needs aiodns (pip install aiodns)")
 
+    def peek(
+        self, host: str, port: int = 0, family: int = socket.AF_INET
+    ) -> tuple[str, ...] | None:
+        """The cached addresses of a name, without a lookup and without counting: None
+        when not cached (or expired), ``()`` when it is cached as failed. For callers
+        that must decide synchronously (routing by address, ``politeness_key=ip``)."""
+        entry = self._cache.get((host.lower(), port, int(family)), self._clock())
+        if entry is None:
+            return None
+        if entry.results is None:
+            return ()
+        return tuple(result["host"] for result in entry.results)
+
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:

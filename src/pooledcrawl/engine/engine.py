@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from pooledcrawl import signals
+from pooledcrawl.engine.addresses import ip_routing
 from pooledcrawl.engine.dispatcher import Dispatcher, key_function
 from pooledcrawl.engine.download import Downloader
 from pooledcrawl.engine.failure import Failure
@@ -151,14 +152,28 @@ class Engine:
     # ---- lifecycle -----------------------------------------------------------------
     async def run(self) -> Stats:
         """Crawl until the frontier is exhausted or a close condition is met."""
+        source: Frontier = self.queue
+        addresses, own_resolver = None, None
+        mode = self.settings.politeness_key
+        if mode == "ip":
+            mode = "host"  # unless the addresses can be known: see ip_routing
+            routing = ip_routing(
+                source,
+                self.settings,
+                self.transport,
+                (tier.proxies for tier in self.tiers.tiers),
+            )
+            if routing is not None:
+                addresses, own_resolver = routing
+                source = addresses
         self.dispatcher = Dispatcher(
-            self.queue,
+            source,
             self.tiers[0].policy_factory,
             self._clock,
             proxies=self.proxies,
             tiers=self.tiers,
             metrics=self.metrics,
-            key=key_function(self.settings.politeness_key),
+            key=addresses.key if addresses is not None else key_function(mode),
             idle_timeout=self.settings.slot_idle_timeout,
             max_idle=self.settings.max_idle_slots,
         )
@@ -175,6 +190,10 @@ class Engine:
                 stack.push_async_callback(self.tiers.close)
                 if self.queue is not self.frontier:
                     stack.push_async_callback(self.queue.close)
+                if addresses is not None:
+                    stack.push_async_callback(addresses.close)
+                if own_resolver is not None:
+                    stack.push_async_callback(own_resolver.close)
                 await self.items.open(self.spider)
                 stack.push_async_callback(self.items.close)
                 stack.push_async_callback(self._close_spider)
@@ -197,7 +216,8 @@ class Engine:
             busy = self.dispatcher.retire_all()  # every host into the aggregates
             self.stats.domains = self.metrics.hosts.top_domains()
             self.stats.extra["hosts"] = self.metrics.hosts.summary(busy)
-            dns = getattr(self.transport, "dns", None)  # the resolver's counts, if it has one
+            # the resolver's counts: the transport's, or the one politeness_key=ip made
+            dns = getattr(self.transport, "dns", None) or own_resolver
             if dns is not None:
                 self.stats.extra["dns"] = dns.counts.to_dict()
             self.stats.extra["timeline"] = self.metrics.timeline.to_dict()

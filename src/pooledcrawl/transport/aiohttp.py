@@ -158,6 +158,12 @@ class AiohttpTransport:
         for session in closing:
             await session.close()
 
+    def resolver(self) -> CachingResolver:
+        """The resolver its connections use, made on first call (in the running loop):
+        ``politeness_key=ip`` looks names up through it, so the fetch that follows
+        finds the answer in its cache."""
+        return self._get_resolver()
+
     def _get_resolver(self) -> CachingResolver:
         if self._resolver is None:
             s = self._settings

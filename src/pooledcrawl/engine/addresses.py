@@ -1,0 +1,249 @@
+"""``politeness_key=ip``: hosts that resolve to one address share one slot.
+
+Scrapy's ``CONCURRENT_REQUESTS_PER_IP`` gives this: a server behind many names (a
+shared host, a CDN edge, a shop platform) sees one limit, not one per name. The
+dispatcher picks a request's slot synchronously as it routes it, so the address must
+be known by then. :class:`AddressFrontier` stands between the frontier and the
+dispatcher: a request whose host is not in the resolver's cache waits in that host's
+list while one lookup runs (through the crawl's resolver, so the fetch that follows
+finds the answer cached); then the host's requests are handed out together. Routing
+never blocks the event loop, and the ``host`` mode does not go through here at all.
+
+A name that fails to resolve is cached as failed by the resolver: its requests are
+handed out under their host key, and the transport fails them as it fails any DNS
+error (counted, retried, negative-cached), so no second failure path exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from pooledcrawl.dns.resolver import CachingResolver
+from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.http.keys import slot_key
+from pooledcrawl.http.request import Request
+from pooledcrawl.proxy.pool import ProxyPool
+from pooledcrawl.settings import Settings
+
+__all__ = [
+    "AddressFrontier",
+    "AddressResolver",
+    "address_key",
+    "ip_routing",
+    "lookup_target",
+    "proxied",
+]
+
+log = logging.getLogger("pooledcrawl.engine")
+
+#: requests held at most while their hosts are looked up (memory stays bounded)
+MAX_HELD = 10_000
+#: lookups in flight at most (c-ares takes many; the DNS server should not be flooded)
+MAX_LOOKUPS = 256
+#: aiohttp's connector asks for this family: the same cache entry serves both
+FAMILY = socket.AF_UNSPEC
+
+
+class AddressResolver(Protocol):
+    """What routing by address needs of a resolver (:class:`CachingResolver`)."""
+
+    def peek(self, host: str, port: int = 0, family: int = ...) -> tuple[str, ...] | None: ...
+
+    async def resolve(self, host: str, port: int = 0, family: Any = ...) -> Any: ...
+
+
+def lookup_target(url: str) -> tuple[str, str, int]:
+    """``(host key, name to look up, port)`` of an http(s) URL: the host key as
+    ``host`` mode has it (``host[:port]``), the bare name, and the port connected to."""
+    key = slot_key(url)
+    name, sep, port = key.rpartition(":")
+    if sep and "]" not in port and port.isdigit():
+        return key, name.strip("[]"), int(port)
+    return key, key.strip("[]"), 443 if url.startswith("https:") else 80
+
+
+def address_key(host_key: str, address: str) -> str:
+    """The slot key for ``host_key`` (``host[:port]``) once its host resolved to
+    ``address``: the address, with the port when the host key had one (as ``domain``
+    mode keeps it), an IPv6 address bracketed before a port."""
+    name, sep, port = host_key.rpartition(":")
+    if sep and "]" not in port and port.isdigit() and name:
+        literal = f"[{address}]" if ":" in address else address
+        return f"{literal}:{port}"
+    return address
+
+
+def is_literal(name: str) -> bool:
+    """An IP address written in the URL: nothing to look up."""
+    if not (name[-1:].isdigit() or ":" in name):
+        return False  # a name ends in a letter (a TLD); an IPv4 literal in a digit
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def proxied(pools: Iterable[ProxyPool | None]) -> bool:
+    """Whether any request may go through a proxy. Then the target's address is the
+    proxy's business: an HTTP proxy (CONNECT or forward) and ``socks5h://`` resolve the
+    name themselves, and so does aiohttp-socks for ``socks5://``; a local lookup would
+    be a lookup the crawl does not otherwise make, perhaps of a name only the proxy's
+    network can resolve."""
+    return any(pool is not None for pool in pools)
+
+
+class AddressFrontier:
+    """The crawl's frontier as the dispatcher sees it with ``politeness_key=ip``."""
+
+    def __init__(self, inner: Frontier, resolver: AddressResolver) -> None:
+        self._inner = inner
+        self._resolver = resolver
+        #: (name, port) -> requests waiting for that lookup
+        self._waiting: dict[tuple[str, int], list[Request]] = {}
+        self._ready: deque[Request] = deque()
+        self._held = 0  # requests in waiting lists and in _ready
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._lookups = asyncio.Semaphore(MAX_LOOKUPS)
+        self._on_ready: Callable[[], None] = _noop
+
+    # ---- the slot key ----------------------------------------------------------------
+    def key(self, url: str) -> str:
+        """URL -> slot key: the address its host resolved to (``[:port]`` kept), or
+        the host key for an IP literal, a failed name, or one not looked up (a request
+        that never came through :meth:`pop`: a parked one rerouted after its answer
+        expired)."""
+        host_key, name, port = lookup_target(url)
+        found = self._resolver.peek(name, port, FAMILY)
+        if found:
+            return address_key(host_key, found[0])
+        return host_key
+
+    # ---- wiring ----------------------------------------------------------------------
+    @property
+    def on_ready(self) -> Callable[[], None]:
+        return self._on_ready
+
+    @on_ready.setter
+    def on_ready(self, callback: Callable[[], None]) -> None:
+        self._on_ready = callback
+        self._inner.on_ready = callback
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # ---- the Frontier protocol, as the dispatcher uses it ----------------------------
+    async def open(self) -> None:
+        await self._inner.open()
+
+    async def claim_seeding(self) -> bool:
+        return await self._inner.claim_seeding()
+
+    def seeding_done(self) -> None:
+        self._inner.seeding_done()
+
+    def push(self, request: Request, canonical_url: str) -> bool:
+        return self._inner.push(request, canonical_url)
+
+    async def add_seen(self, canonical_url: str) -> bool:
+        return await self._inner.add_seen(canonical_url)
+
+    def push_later(self, request: Request, not_before: float) -> None:
+        self._inner.push_later(request, not_before)
+
+    def ack(self, request: Request) -> None:
+        self._inner.ack(request)
+
+    def pop(self, now: float) -> Request | None:
+        if self._ready:
+            self._held -= 1
+            return self._ready.popleft()
+        inner = self._inner
+        peek = self._resolver.peek
+        while self._held < MAX_HELD:
+            request = inner.pop(now)
+            if request is None:
+                return None
+            _, name, port = lookup_target(request.url)
+            if peek(name, port, FAMILY) is not None or is_literal(name):
+                return request  # known (or known to fail): key() finds it
+            target = (name, port)
+            waiting = self._waiting.get(target)
+            if waiting is None:
+                self._waiting[target] = [request]
+                task = asyncio.get_running_loop().create_task(
+                    self._lookup(target), name=f"resolve {name}"
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            else:
+                waiting.append(request)
+            self._held += 1
+        return None
+
+    def next_due(self) -> float | None:
+        return self._inner.next_due()
+
+    def exhausted(self) -> bool:
+        return not self._held and not self._tasks and self._inner.exhausted()
+
+    def __len__(self) -> int:
+        return len(self._inner) + self._held
+
+    # ---- internals -------------------------------------------------------------------
+    async def _lookup(self, target: tuple[str, int]) -> None:
+        try:
+            async with self._lookups:
+                await self._resolver.resolve(target[0], target[1], FAMILY)
+        except OSError as exc:
+            # cached as failed: the requests go out by host key and fail in the transport
+            log.debug("%s did not resolve: %s", target[0], exc)
+        finally:
+            self._ready.extend(self._waiting.pop(target))
+            self._on_ready()
+
+
+def _noop() -> None:
+    return None
+
+
+def ip_routing(
+    frontier: Frontier,
+    settings: Settings,
+    transport: object,
+    pools: Iterable[ProxyPool | None],
+) -> tuple[AddressFrontier, CachingResolver | None] | None:
+    """The frontier wrapper for ``politeness_key=ip``, and the resolver it made (to be
+    closed, and whose counts go to the stats) when the transport has none to share;
+    None when requests may go through a proxy: slots are then keyed by host (logged
+    once, here)."""
+    if proxied(pools):
+        log.warning(
+            "politeness_key=ip: requests go through proxies, which resolve names "
+            "themselves; slots are keyed by host instead"
+        )
+        return None
+    shared = getattr(transport, "resolver", None)
+    if callable(shared):
+        return AddressFrontier(frontier, shared()), None
+    # a transport with its own DNS (httpx, curl): a lookup of our own for the key;
+    # the transport's lookup of the same name follows
+    own = CachingResolver(
+        servers=settings.dns_servers,
+        max_ttl=float(settings.ttl_dns_cache),
+        negative_ttl=settings.dns_negative_ttl,
+        timeout=settings.timeout_connect,
+    )
+    return AddressFrontier(frontier, own), own
