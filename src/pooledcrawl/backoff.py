@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["Doubling", "full_jitter"]
+import tenacity
 
-#: 2 ** 62 times any sensible base passes any sensible cap; a larger exponent would
-#: only risk a float overflow
-_MAX_EXPONENT = 62
+__all__ = ["Doubling", "full_jitter"]
 
 
 def full_jitter(retry: int, base: float, cap: float, rng: random.Random) -> float:
@@ -19,12 +17,16 @@ def full_jitter(retry: int, base: float, cap: float, rng: random.Random) -> floa
     2 ** (retry - 1)))``.
 
     This is "full jitter" (M. Brooker, "Exponential Backoff And Jitter", AWS
-    Architecture Blog, 2015), tenacity's ``wait_random_exponential``: clients that
-    failed together spread their retries over the whole interval instead of
-    retrying in step.
+    Architecture Blog, 2015): clients that failed together spread their retries over
+    the whole interval instead of retrying in step. The ceiling is tenacity's
+    ``wait_exponential`` (overflow-safe for any retry count); the draw takes the
+    caller's ``rng``, where tenacity's ``wait_random_exponential`` would use the
+    global one, so tests can replay it.
     """
-    exponent = min(max(retry - 1, 0), _MAX_EXPONENT)
-    return rng.uniform(0.0, min(cap, base * 2.0**exponent))
+    attempt = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+    attempt.attempt_number = max(retry, 1)
+    ceiling = tenacity.wait_exponential(multiplier=base, max=cap)(attempt)
+    return rng.uniform(0.0, ceiling)
 
 
 class Doubling:
