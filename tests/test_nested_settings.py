@@ -179,3 +179,11 @@ def test_the_four_layers_through_the_command_line(
         monitor=True,  # --pg-monitor
     )
     assert settings.http_cache.dir == str(tmp_path / "cache")
+
+
+def test_the_last_spelling_on_the_command_line_wins() -> None:
+    from pooledcrawl.cli.options import parse_pairs
+    from pooledcrawl.settings import Settings
+
+    layer = parse_pairs(["postgres.pool_size=1", "pg_pool_size=2", "postgres.pool_size=3"], "-s")
+    assert Settings.layered(("command line", layer)).postgres.pool_size == 3

@@ -165,6 +165,8 @@ def parse_pairs(pairs: list[str], flag: str) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"{flag} expects KEY=VALUE, got {pair!r}")
+        # re-inserted, so the last spelling of a setting wins (pg_x=1 postgres.x=2 pg_x=3)
+        result.pop(key.strip(), None)
         result[key.strip()] = value
     return result
 
