@@ -96,6 +96,22 @@ SLOW = (
     "tests/transport/test_http2_transport.py::*",
     "tests/engine/test_engine_crawl.py::test_500_page_*",
     "tests/hostile/test_hostile_crawl.py::*",
+    "tests/hostile/test_engine_failures.py::test_other_requests_flow_while_a_retry_waits",
+    "tests/corpus/test_corpus.py::*",
+    "tests/docs/test_docs_site.py::*",
+    "tests/docs/test_examples.py::test_toolkit_script_*",
+    "tests/docs/test_examples.py::test_docs_site_example_*",
+    "tests/docs/test_tutorial.py::test_demo_serve_*",
+    "tests/frontier/test_fingerprints_across_url_change.py::test_urls_canonical_before_*",
+    "tests/http/test_browser_oracle.py::*",
+    "tests/http/test_url.py::test_canonical_or_raise_raises_only_invalid_url",
+    "tests/middleware/test_httpcache.py::test_a_cached_crawl_reruns_*",
+    "tests/middleware/test_httpcache.py::test_refresh_refetches_*",
+    "tests/proxy/test_proxy_retry_credentials.py::*",
+    "tests/proxy/test_sessions_live.py::*",
+    "tests/spiders/test_real_docs.py::*",
+    "tests/spiders/test_sitemap.py::test_cli_*",
+    "tests/throttle/test_limiter_families.py::*",
 )
 
 
