@@ -89,6 +89,7 @@ SLOW = (
     "tests/test_run.py::test_*_from_the_cli",
     "tests/test_run.py::test_the_same_spider_from_a_script_*",
     "tests/test_smoke.py::*",
+    "tests/test_require_services.py::*",
     "tests/throttle/test_adaptive.py::test_converges_*",
     "tests/throttle/test_adaptive.py::test_follows_*",
     "tests/throttle/test_hints.py::test_well_formed_*",
