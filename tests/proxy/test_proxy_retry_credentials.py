@@ -263,7 +263,6 @@ def check_targets(*seen: list[dict[str, str]]) -> None:
 
 
 # ---- tests -------------------------------------------------------------------------------
-@pytest.mark.slow
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_request_refused_by_one_proxy_goes_through_another_with_its_own_account(
     transport: str, ca: tuple[trustme.CA, Path], caplog: pytest.LogCaptureFixture
@@ -317,7 +316,6 @@ async def test_a_request_refused_by_one_proxy_goes_through_another_with_its_own_
     assert_no_secret("a repr", " ".join(reprs) + repr(stats.extra))
 
 
-@pytest.mark.slow
 async def test_the_cli_retries_on_the_second_proxy_and_shows_neither_account(
     tmp_path: Path, ca: tuple[trustme.CA, Path]
 ) -> None:
