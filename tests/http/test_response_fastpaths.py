@@ -10,7 +10,9 @@ from multidict import CIMultiDict
 from parsel import Selector
 
 from pooledcrawl import Request, Response
-from pooledcrawl.http.response import _declared, _sniff, document_type
+from pooledcrawl.http.encoding import declared as _declared
+from pooledcrawl.http.markup import document_type
+from pooledcrawl.http.markup import sniff as _sniff
 
 URL = "http://h.test/dir/a.html"
 

@@ -52,7 +52,7 @@ class RequestCodec:
         ):
             raise UsageError(
                 f"the {role} of a request to {url} is {func!r}: requests in {self._store} "
-                f"name their {role}s, so {role}s must be methods of {type(spider).__name__}"
+                f"keep their {role}s by name, so {role}s must be methods of {type(spider).__name__}"
             )
         self._names[func.__func__] = name
         return str(name)

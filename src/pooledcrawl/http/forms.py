@@ -90,7 +90,7 @@ class FormRequest(Request):
         ``url`` and ``method`` overrides...).
         """
         if formcss is not None:
-            from pooledcrawl.http.response import _css_to_xpath
+            from pooledcrawl.http.markup import css_to_xpath as _css_to_xpath
 
             formxpath = _css_to_xpath(formcss)
         form = _find_form(response, formname, formid, formnumber, formxpath)

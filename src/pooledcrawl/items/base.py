@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -11,7 +12,15 @@ import orjson
 if TYPE_CHECKING:
     from pooledcrawl.spider import Spider
 
-__all__ = ["Item", "Sink", "dumps_item", "is_item", "item_to_dict", "json_default"]
+__all__ = [
+    "Item",
+    "Sink",
+    "dumps_item",
+    "is_item",
+    "item_to_dict",
+    "json_default",
+    "write_all",
+]
 
 #: A scraped item: a dict or a dataclass instance.
 Item = Any
@@ -37,6 +46,16 @@ def json_default(obj: Any) -> Any:
 def dumps_item(item: Item, option: int = orjson.OPT_NON_STR_KEYS) -> bytes:
     """An item as JSON, the same bytes for every sink (JSON lines, jsonb, CSV cells)."""
     return orjson.dumps(item, default=json_default, option=option)
+
+
+def write_all(fd: int, data: bytes | bytearray) -> None:
+    """Write all of ``data`` to ``fd``: ``os.write`` may take less than it is given, and
+    a file sink writes whole rows so that the file ends on a row boundary."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+    view.release()  # a bytearray cannot be resized while a view holds it
 
 
 class Sink(Protocol):

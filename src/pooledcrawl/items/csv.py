@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pooledcrawl.errors import UsageError
-from pooledcrawl.items.base import Item, dumps_item, item_to_dict
+from pooledcrawl.items.base import Item, dumps_item, item_to_dict, write_all
 
 if TYPE_CHECKING:
     from pooledcrawl.spider import Spider
@@ -120,10 +120,7 @@ class CsvSink:
             return
         self._text.seek(0)
         self._text.truncate()
-        view = memoryview(text.encode("utf-8"))
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        write_all(self._fd, text.encode("utf-8"))
 
     async def flush(self) -> None:
         self._write_out()

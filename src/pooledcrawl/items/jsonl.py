@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from pooledcrawl.errors import UsageError
-from pooledcrawl.items.base import Item, json_default
+from pooledcrawl.items.base import Item, json_default, write_all
 
 if TYPE_CHECKING:
     from pooledcrawl.spider import Spider
@@ -62,11 +62,7 @@ class JsonLinesSink:
         self._last_flush = time.monotonic()
         if self._fd is None or not self._buffer:
             return
-        view = memoryview(self._buffer)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        view.release()
+        write_all(self._fd, self._buffer)
         self._buffer.clear()
 
     async def flush(self) -> None:

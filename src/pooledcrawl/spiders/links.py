@@ -115,7 +115,7 @@ class LinkExtractor:
         self.restrict_text = _compile(restrict_text or ())
         self.allow_domains = frozenset(d.lower().strip(".") for d in _strings(allow_domains))
         self.deny_domains = frozenset(d.lower().strip(".") for d in _strings(deny_domains))
-        from pooledcrawl.http.response import _css_to_xpath
+        from pooledcrawl.http.markup import css_to_xpath as _css_to_xpath
 
         self.restrict_xpaths = tuple(_strings(restrict_xpaths)) + tuple(
             _css_to_xpath(css) for css in _strings(restrict_css)
@@ -138,7 +138,7 @@ class LinkExtractor:
         selector = response.selector
         query = _link_query(self.tags, self.attrs, selector.type != "html")
         if self.restrict_xpaths:
-            from pooledcrawl.http.response import _evaluate
+            from pooledcrawl.http.markup import evaluate as _evaluate
 
             found = []
             for xpath in self.restrict_xpaths:
