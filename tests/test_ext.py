@@ -28,3 +28,22 @@ def test_ordered_entries_merges_built_ins_lists_and_mappings() -> None:
     assert ordered_entries(base, ["x.Mine", "y.Other"]) == ["A", "x.Mine", "y.Other", "B"]
     assert ordered_entries(base, {"x.Mine": 950, "A": None}) == ["B", "x.Mine"]
     assert ordered_entries(base, {"pkg.mod.B": 50}) == ["pkg.mod.B", "A"]  # moved by path
+
+
+def test_the_engine_is_the_crawler_the_protocol_declares() -> None:
+    from pooledcrawl import Engine, Settings, Spider
+
+    engine = Engine(Spider(start_urls=[]), Settings())
+    declared = {n for n in vars(ext.Crawler) if not n.startswith("_")}
+    declared |= set(ext.Crawler.__annotations__)
+    missing = {n for n in declared if not hasattr(engine, n)}
+    assert not missing, missing
+
+
+def test_the_components_that_need_the_crawl_declare_bind() -> None:
+    from pooledcrawl.distributed.limits import SharedLimits
+    from pooledcrawl.frontier.redis import RedisFrontier
+    from pooledcrawl.frontier.sqlite import SQLiteFrontier
+
+    for component in (SQLiteFrontier, RedisFrontier, SharedLimits):
+        assert callable(getattr(component, "bind", None)), component

@@ -75,7 +75,7 @@ class Downloader:
         try:
             return await self._download_once(request, slot)
         finally:
-            self.routes.routes.pop(request, None)
+            self.routes.in_flight.pop(request, None)
 
     async def _download_once(self, request: Request, slot: Slot) -> Response | Failure | None:
         """The fetch wrapped in the downloader middlewares (each step only when some
@@ -186,7 +186,7 @@ class Downloader:
             url = session.proxy.url
         if self.blocks is not None:
             label = proxy.label if proxy is not None else None
-            self.routes.routes[request] = (slot.tier, session, url, label)
+            self.routes.in_flight[request] = (slot.tier, session, url, label)
         try:
             response = await tier.transport.fetch(request, url)
         except TransportError as exc:

@@ -99,9 +99,9 @@ class Engine:
         self.clock = clock
         #: pool and latency metrics per domain, merged into the stats at the end
         self.metrics = CrawlMetrics(clock(), top=settings.top_hosts)
-        self._policy_factory = policy_factory or choose_policies(settings)
+        policies = policy_factory or choose_policies(settings)
         if policy_wrapper is not None:  # e.g. job-wide limits shared through Redis
-            self._policy_factory = policy_wrapper(self._policy_factory)
+            policies = policy_wrapper(policies)
         #: coroutines that run alongside the crawl and are cancelled when it ends
         self._background = list(background)
         self._errors = ErrorLog(log, self.stats.errors)
@@ -116,7 +116,7 @@ class Engine:
             settings,
             self.stats,
             transport=self.transport,
-            policy_factory=self._policy_factory,
+            policy_factory=policies,
             policy_wrapper=policy_wrapper,
             proxies=proxies,
             tiers=tiers,

@@ -83,7 +83,7 @@ class Routes:
         self.tiers = Tiers.build(tiers, first, wrap=wrap, guard_for=self.guard_for)
         self.blocks = BlockBook.create(settings, spider, self.tiers)
         #: the route of each request in flight, for the blocks (kept only with them)
-        self.routes: dict[Request, Route] = {}
+        self.in_flight: dict[Request, Route] = {}
         self.cost = cost_meter(self.tiers, settings.budget)
         if self.cost is not None:
             for tier in self.tiers.tiers:
@@ -126,7 +126,7 @@ class Routes:
 
     def retry_policy(self, request: Request) -> RetryPolicy:
         """The retry policy of the tier ``request`` went through."""
-        route = self.routes.get(request)
+        route = self.in_flight.get(request)
         return self.tiers[route[0] if route is not None else 0].retry
 
     def on_block_decision(
@@ -141,7 +141,7 @@ class Routes:
         retry budget; then the budget; then it is given up as ``Blocked``. A ban
         status with no session in play stays the proxy pool's business."""
         book = self.blocks
-        route = self.routes.get(request)
+        route = self.in_flight.get(request)
         if book is None or route is None:
             return None
         index, session, url, label = route
