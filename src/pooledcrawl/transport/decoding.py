@@ -19,6 +19,7 @@ unless ``backports.zstd`` (or Python 3.14's ``compression.zstd``) is installed.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterable, Iterator
 from importlib import import_module
@@ -32,8 +33,10 @@ __all__ = ["STEP", "BoundedDecoder", "decodable", "decoder_for"]
 STEP = 64 * 1024
 
 
+@functools.cache
 def _optional(*names: str) -> Any:
-    """The first of ``names`` that imports, or None."""
+    """The first of ``names`` that imports, or None (asked once: a failed import is not
+    cached by Python, and would search the path again for every response)."""
     for name in names:
         try:
             return import_module(name)
@@ -42,6 +45,7 @@ def _optional(*names: str) -> Any:
     return None
 
 
+@functools.cache
 def decodable() -> frozenset[str]:
     """The encodings httpx decodes with the packages installed (the rest pass raw)."""
     names = {"identity", "gzip", "deflate"}
@@ -213,12 +217,11 @@ def _stage(encoding: str, step: int) -> _Stage | None:
         return _Zlib(zlib.MAX_WBITS | 16, step)
     if encoding == "deflate":
         return _Zlib(zlib.MAX_WBITS, step)
+    if encoding not in decodable() or encoding == "identity":
+        return None  # unknown, or its package missing: passed through, as httpx does
     if encoding == "br":
-        module = _optional("brotli", "brotlicffi")
-        return None if module is None else _Brotli(module, step)
-    if encoding == "zstd":
-        return _Zstd(step) if _optional("zstandard") is not None else None
-    return None  # identity, or unknown: passed through
+        return _Brotli(_optional("brotli", "brotlicffi"), step)
+    return _Zstd(step)
 
 
 class BoundedDecoder:
