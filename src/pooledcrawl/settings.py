@@ -320,7 +320,7 @@ class Settings:
         consistent: a later layer may fix what an earlier one left out of range. A
         nested group merges field by field: a layer that sets ``postgres.pool_size``
         keeps the ``postgres.batch_size`` of the layers below it."""
-        return _SCHEMA.layered(*layers)
+        return _SCHEMA.layered(cls, *layers)
 
     def as_dict(self) -> dict[str, Any]:
         """Every setting; a nested group is a mapping (``{"postgres": {"pool_size": 4}}``)."""

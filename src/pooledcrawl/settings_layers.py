@@ -39,10 +39,9 @@ class Schema(Generic[S]):
     """The settings of dataclass ``cls`` by canonical name (a nested field's name is
     dotted), and the reading of layers of them."""
 
-    __slots__ = ("_cls", "_types")
+    __slots__ = ("_types",)
 
     def __init__(self, cls: type[S]) -> None:
-        self._cls = cls
         types: dict[str, Any] = {}
         for key, tp in get_type_hints(cls).items():
             if key in GROUPS:
@@ -131,17 +130,18 @@ class Schema(Generic[S]):
         except UsageError as exc:
             raise UsageError(f"{source}: {_as_spelled(str(exc), layer)}") from None
 
-    def layered(self, *layers: tuple[str, Mapping[str, Any]]) -> S:
-        """``(source, mapping)`` layers applied in order over the defaults; only the end
-        result has to be consistent (see ``Settings.layered``)."""
+    def layered(self, cls: type[S], *layers: tuple[str, Mapping[str, Any]]) -> S:
+        """``(source, mapping)`` layers applied in order over the defaults of ``cls`` (the
+        class or a subclass); only the end result has to be consistent (see
+        ``Settings.layered``)."""
         changes: dict[str, Any] = {}
         for source, layer in layers:
             changes.update(self._checked(layer, source))
         try:
-            return self._replaced(self._cls(), changes)
+            return self._replaced(cls(), changes)
         except UsageError:
             # Replay layer by layer so the message names the layer at fault.
-            settings = self._cls()
+            settings = cls()
             for source, layer in layers:
                 settings = self.merged(settings, layer, source=source)
             raise
