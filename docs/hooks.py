@@ -56,7 +56,8 @@ class SettingDoc:
 def settings_reference(path: Path) -> str:
     """Markdown tables of every ``Settings`` field, grouped by the class's section comments.
 
-    A field whose type is another dataclass of the module (``postgres: PostgresSettings``)
+    A field whose type is another dataclass of the module or of a package module it
+    imports from (``postgres: PostgresSettings``)
     is a nested group: its own table, with dotted names (``postgres.pool_size``)."""
     groups: dict[str, list[SettingDoc]] = {}
     intros: dict[str, str] = {}
@@ -83,9 +84,11 @@ def _read_settings(path: Path) -> list[tuple[str, SettingDoc, str]]:
     """(group, setting, the group's introduction) for every field, nested ones dotted."""
     source = path.read_text(encoding="utf-8")
     lines = source.splitlines()
-    tree = ast.parse(source)
-    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    prefixes = _flat_prefixes(tree)
+    trees = _with_imported(ast.parse(source), path.parent)
+    classes = {
+        node.name: node for tree in trees for node in tree.body if isinstance(node, ast.ClassDef)
+    }
+    prefixes = {k: v for tree in trees for k, v in _flat_prefixes(tree).items()}
     found: list[tuple[str, SettingDoc, str]] = []
     group = "General"
     for setting, lineno in _fields(classes["Settings"]):
@@ -105,6 +108,18 @@ def _read_settings(path: Path) -> list[tuple[str, SettingDoc, str]]:
             field.name = f"{name}.{field.name}"
             found.append((f"{group} (`{name}.*`)", field, intro))
     return found
+
+
+def _with_imported(tree: ast.Module, package: Path) -> list[ast.Module]:
+    """``tree`` and the package's modules it imports from: the nested groups
+    (``PostgresSettings``) and their ``FLAT_PREFIXES`` live in a module of their own."""
+    trees = [tree]
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pooledcrawl."):
+            module = package.joinpath(*str(node.module).split(".")[1:]).with_suffix(".py")
+            if module.is_file():
+                trees.append(ast.parse(module.read_text(encoding="utf-8")))
+    return trees
 
 
 def _fields(cls: ast.ClassDef) -> list[tuple[SettingDoc, int]]:

@@ -9,107 +9,43 @@ layer names them dotted (``postgres.pool_size``), as a mapping (``{"postgres":
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import difflib
-import functools
 from collections.abc import Mapping
-from typing import Any, get_type_hints
-
-import orjson
+from typing import Any
 
 from pooledcrawl._version import __version__
-from pooledcrawl.coercion import coerce_components, coerce_schemes, coerce_to
 from pooledcrawl.errors import UsageError
+from pooledcrawl.settings_groups import (
+    FLAT_PREFIXES,
+    GROUPS,
+    HttpCacheSettings,
+    PostgresSettings,
+    aliases,
+    check_positive,
+)
+from pooledcrawl.settings_layers import Schema
 
-__all__ = ["HttpCacheSettings", "PostgresSettings", "Settings"]
+# The groups and the lookup live in settings_groups and settings_layers; every name is
+# importable from here, as before the split.
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "FLAT_PREFIXES",
+    "GROUPS",
+    "TRANSPORTS",
+    "HttpCacheSettings",
+    "PostgresSettings",
+    "Settings",
+    "aliases",
+    "canonical",
+    "coerce",
+    "field_type",
+    "flatten",
+    "is_setting",
+]
 
 #: the values of the ``transport`` setting
 TRANSPORTS = ("auto", "aiohttp", "httpx", "curl")
 DEFAULT_USER_AGENT = f"pooledcrawl/{__version__} (+https://pooledcrawl.dev/bot)"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PostgresSettings:
-    """``settings.postgres``: the PostgreSQL sink's pool sizing, batches and timeouts.
-
-    Each field was once a flat ``pg_*`` setting (``pg_pool_size``); that name still works."""
-
-    workers: int = 1
-    """Processes of a distributed job that each open a PostgreSQL pool (pool sizing)."""
-    reserved: int = 10
-    """Server connections left for admin and other clients (pool sizing)."""
-    max_overflow: int = 2
-    """Connections a pool may open above its size under a burst (pool sizing)."""
-    pool_size: int | None = None
-    """Connections per worker; None: the sizing formula's value, at most 4."""
-    statement_cache_size: int = 100
-    """asyncpg prepared-statement cache; 0 for PgBouncer in transaction mode."""
-    batch_size: int = 500
-    """Rows per insert batch."""
-    flush_interval: float = 1.0
-    """Seconds a row may wait in a partial batch."""
-    command_timeout: float = 30.0
-    """Client-side timeout of one statement, in seconds."""
-    statement_timeout: float = 30.0
-    """Server-side ``statement_timeout``, in seconds."""
-    idle_check: float = 30.0
-    """A connection idle this long (seconds) is checked with ``SELECT 1`` before use."""
-    retry_timeout: float = 120.0
-    """How long (seconds) a batch is retried while the server is unreachable; after that its
-    rows are saved to a local JSON-lines file instead."""
-    monitor: bool = False
-    """Sample ``pg_stat_activity`` and warn on a saturated pool or idle transactions."""
-    monitor_interval: float = 30.0
-    """Seconds between two samples of the monitor."""
-
-    def __post_init__(self) -> None:
-        _check_positive(
-            self,
-            *("workers", "batch_size", "flush_interval", "command_timeout"),
-            *("statement_timeout", "retry_timeout", "monitor_interval"),
-            group="postgres",
-        )
-        for key in ("reserved", "max_overflow", "statement_cache_size", "idle_check"):
-            if getattr(self, key) < 0:
-                raise UsageError(f"setting postgres.{key}: must be >= 0, got {getattr(self, key)}")
-        if self.pool_size is not None and self.pool_size <= 0:
-            raise UsageError(f"setting postgres.pool_size: must be > 0, got {self.pool_size}")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class HttpCacheSettings:
-    """``settings.http_cache``: the development cache (``--cache``, ``--cache-mode``).
-
-    Each field was once a flat ``http_cache_*`` setting (``http_cache_dir``); that name
-    still works."""
-
-    dir: str | None = None
-    """Store every response under this folder and replay it on later runs (``--cache``)."""
-    mode: str = "normal"
-    """``normal`` serves fresh entries and fetches the rest; ``refresh`` always fetches and
-    stores; ``offline`` never touches the network, and a miss fails (``--cache-mode``)."""
-    expiration: float = 0.0
-    """Seconds a stored response is served; 0: forever."""
-    ignore_http_codes: list[int] = dataclasses.field(default_factory=list)
-    """Statuses that are never stored."""
-
-    def __post_init__(self) -> None:
-        if self.mode not in ("normal", "refresh", "offline"):
-            raise UsageError(
-                f"setting http_cache.mode: expected normal, refresh or offline, got {self.mode!r}"
-            )
-        if self.expiration < 0:
-            raise UsageError("setting http_cache.expiration: must be >= 0")
-
-
-#: nested groups of settings: the Settings field, and the prefix its fields had when they
-#: were flat settings (``pg_batch_size`` is ``postgres.batch_size``); the old names work
-FLAT_PREFIXES: dict[str, str] = {"postgres": "pg_", "http_cache": "http_cache_"}
-GROUPS: dict[str, type[PostgresSettings] | type[HttpCacheSettings]] = {
-    "postgres": PostgresSettings,
-    "http_cache": HttpCacheSettings,
-}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -293,8 +229,8 @@ class Settings:
             value = getattr(self, group)
             if not isinstance(value, cls):
                 raise UsageError(f"setting {group}: expected a {cls.__name__}, got {value!r}")
-        _check_positive(self, "concurrency", "timeout_total", "max_response_size")
-        _check_positive(self, "proxy_backoff_base", "proxy_backoff_cap", "proxy_down_timeout")
+        check_positive(self, "concurrency", "timeout_total", "max_response_size")
+        check_positive(self, "proxy_backoff_base", "proxy_backoff_cap", "proxy_down_timeout")
         if self.proxy_concurrency is not None and self.proxy_concurrency <= 0:
             raise UsageError(
                 f"setting proxy_concurrency: must be > 0, got {self.proxy_concurrency}"
@@ -314,7 +250,7 @@ class Settings:
         for key in ("autothrottle_probe", "autothrottle_backoff"):
             if not 0 < getattr(self, key) < 1:
                 raise UsageError(f"setting {key}: must be in (0, 1), got {getattr(self, key)}")
-        _check_positive(self, "robots_timeout", "ban_scan_bytes")
+        check_positive(self, "robots_timeout", "ban_scan_bytes")
         for key in ("max_block_retries", "price_per_gb", "price_per_request"):
             if getattr(self, key) < 0:
                 raise UsageError(f"setting {key}: must be >= 0, got {getattr(self, key)}")
@@ -362,26 +298,19 @@ class Settings:
     def domain_max(self) -> int:
         return min(self.domain_concurrency_max or self.concurrency, self.concurrency)
 
-    # ---- layering --------------------------------------------------------------------
+    # ---- layering (the lookup itself is settings_layers.Schema) ------------------------
     @classmethod
     def keys(cls) -> list[str]:
         """Every setting's name; a nested one is dotted (``postgres.pool_size``)."""
-        return list(_field_types())
+        return _SCHEMA.keys()
 
     def get(self, key: str) -> Any:
         """The value of setting ``key``, dotted (``postgres.pool_size``) or an old flat name."""
-        group, _, sub = canonical(key).rpartition(".")
-        return getattr(getattr(self, group), sub) if group else getattr(self, sub)
+        return _SCHEMA.get(self, key)
 
     def merged(self, layer: Mapping[str, Any], *, source: str) -> Settings:
         """A copy with ``layer`` applied on top; ``source`` names the layer in errors."""
-        if not layer:
-            return self
-        changes = _checked(layer, source)
-        try:
-            return self._replaced(changes)
-        except UsageError as exc:
-            raise UsageError(f"{source}: {_as_spelled(str(exc), layer)}") from None
+        return _SCHEMA.merged(self, layer, source=source)
 
     @classmethod
     def layered(cls, *layers: tuple[str, Mapping[str, Any]]) -> Settings:
@@ -391,140 +320,17 @@ class Settings:
         consistent: a later layer may fix what an earlier one left out of range. A
         nested group merges field by field: a layer that sets ``postgres.pool_size``
         keeps the ``postgres.batch_size`` of the layers below it."""
-        changes: dict[str, Any] = {}
-        for source, layer in layers:
-            changes.update(_checked(layer, source))
-        try:
-            return cls()._replaced(changes)
-        except UsageError:
-            # Replay layer by layer so the message names the layer at fault.
-            settings = cls()
-            for source, layer in layers:
-                settings = settings.merged(layer, source=source)
-            raise
-
-    def _replaced(self, changes: Mapping[str, Any]) -> Settings:
-        """A copy with ``changes`` (canonical keys, checked values) applied."""
-        flat: dict[str, Any] = {k: v for k, v in changes.items() if "." not in k}
-        for group in GROUPS:
-            prefix = f"{group}."
-            nested = {k[len(prefix) :]: v for k, v in changes.items() if k.startswith(prefix)}
-            if nested:
-                flat[group] = dataclasses.replace(getattr(self, group), **nested)
-        return dataclasses.replace(self, **flat)
+        return _SCHEMA.layered(cls, *layers)
 
     def as_dict(self) -> dict[str, Any]:
         """Every setting; a nested group is a mapping (``{"postgres": {"pool_size": 4}}``)."""
         return dataclasses.asdict(self)
 
 
-def _check_positive(settings: object, *keys: str, group: str = "") -> None:
-    for key in keys:
-        value = getattr(settings, key)
-        if value <= 0:
-            name = f"{group}.{key}" if group else key
-            raise UsageError(f"setting {name}: must be > 0, got {value}")
+_SCHEMA: Schema[Settings] = Schema(Settings)
 
-
-@functools.cache
-def _field_types() -> dict[str, Any]:
-    """Each setting's type by canonical name: a nested field's name is dotted."""
-    found: dict[str, Any] = {}
-    for key, tp in get_type_hints(Settings).items():
-        if key in GROUPS:
-            found.update((f"{key}.{sub}", t) for sub, t in get_type_hints(GROUPS[key]).items())
-        else:
-            found[key] = tp
-    return found
-
-
-@functools.cache
-def aliases() -> dict[str, str]:
-    """The old flat names of nested settings: ``pg_pool_size`` -> ``postgres.pool_size``."""
-    return {
-        f"{FLAT_PREFIXES[group]}{f.name}": f"{group}.{f.name}"
-        for group, cls in GROUPS.items()
-        for f in dataclasses.fields(cls)
-    }
-
-
-def is_setting(key: str) -> bool:
-    """Whether ``key`` names a setting: flat, dotted, or an old flat name."""
-    return key in _field_types() or key in aliases()
-
-
-def field_type(key: str) -> Any:
-    """The type of setting ``key`` (dotted, flat, or an old flat name)."""
-    return _field_types()[canonical(key)]
-
-
-def canonical(key: str, *, source: str = "settings") -> str:
-    """The name setting ``key`` has in :class:`Settings`: old flat names map to their
-    nested field; an unknown name is a UsageError with the closest known one."""
-    if key in _field_types():
-        return key
-    if key in aliases():
-        return aliases()[key]
-    # a dotted name is matched against dotted names first, an old flat name against both
-    known = list(_field_types()) if "." in key else [*_field_types(), *aliases()]
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise UsageError(f"{source}: unknown setting {key!r}{hint}")
-
-
-def flatten(layer: Mapping[str, Any], *, source: str = "settings") -> dict[str, Any]:
-    """``layer`` by canonical names: ``pg_pool_size`` and ``{"postgres": {"pool_size": 4}}``
-    both become ``postgres.pool_size``; values are left as given."""
-    out: dict[str, Any] = {}
-    for key, value in layer.items():
-        if key not in GROUPS:
-            out[canonical(key, source=source)] = value
-            continue
-        if isinstance(value, GROUPS[key]):
-            value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-        elif isinstance(value, str):  # from -s postgres='{"pool_size": 4}'
-            with contextlib.suppress(orjson.JSONDecodeError):
-                value = orjson.loads(value)
-        if not isinstance(value, Mapping):
-            raise UsageError(
-                f"{source}: setting {key}: expected a mapping of {key}.* settings, got {value!r}"
-            )
-        for sub, item in value.items():
-            out[canonical(f"{key}.{sub}", source=source)] = item
-    return out
-
-
-def _checked(layer: Mapping[str, Any], source: str) -> dict[str, Any]:
-    return {
-        key: coerce(key, value, source=source)
-        for key, value in flatten(layer, source=source).items()
-    }
-
-
-def _as_spelled(message: str, layer: Mapping[str, Any]) -> str:
-    """The message with each nested name as the layer spelled it (an old flat name)."""
-    for key in layer:
-        if key in aliases():
-            message = message.replace(f"setting {aliases()[key]}:", f"setting {key}:")
-    return message
-
-
-_COMPONENT_KEYS = frozenset({"middlewares", "extensions"})
-_CLASS_KEYS = frozenset({"transport_class", "frontier_class", "policy_class"})
-
-
-def coerce(key: str, value: Any, *, source: str = "settings") -> Any:
-    """Check ``value`` against the type of setting ``key``; strings (from ``-s``) are parsed."""
-    name = canonical(key, source=source)
-    try:
-        if name in _COMPONENT_KEYS:
-            return coerce_components(value)
-        if name == "sink_schemes":
-            return coerce_schemes(value)
-        if name in _CLASS_KEYS:
-            if value is None or isinstance(value, str | type):
-                return value or None
-            raise TypeError(f"expected a class or a dotted path, got {value!r}")
-        return coerce_to(_field_types()[name], value)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{source}: setting {key}: {exc}") from None
+canonical = _SCHEMA.canonical
+flatten = _SCHEMA.flatten
+coerce = _SCHEMA.coerce
+is_setting = _SCHEMA.is_setting
+field_type = _SCHEMA.field_type

@@ -37,7 +37,8 @@ from pooledcrawl.metrics.timing import Timing
 from pooledcrawl.proxy.cost import request_head_bytes
 from pooledcrawl.settings import Settings
 from pooledcrawl.transport.base import TransportError, settings_headers
-from pooledcrawl.transport.capped import check_length, read_capped
+from pooledcrawl.transport.capped import CappedBody, check_length, read_capped
+from pooledcrawl.transport.decoding import decoder_for
 
 __all__ = ["MAX_STREAMS", "HttpxTransport", "httpx_limits"]
 
@@ -154,10 +155,23 @@ class HttpxTransport:
         return response
 
     async def _read_capped(self, resp: httpx.Response) -> bytes:
-        """Read the body, never buffering past the size cap (decompressed size included)."""
+        """Read the body, never buffering past the size cap (decompressed size included).
+
+        Raw bytes, decoded here a bounded step at a time: httpx's ``aiter_bytes``
+        inflates a whole raw chunk (64 KiB of a gzip bomb: up to 64 MiB) before
+        the cap could see it."""
         length = resp.headers.get("Content-Length", "")
         check_length(int(length) if length.isdigit() else None, self._cap)
-        return await read_capped(resp.aiter_bytes(), self._cap)
+        decoder = decoder_for(resp.headers.get_list("Content-Encoding"))
+        if decoder.passthrough:
+            return await read_capped(resp.aiter_raw(), self._cap)
+        body = CappedBody(self._cap)
+        async for raw in resp.aiter_raw():
+            for piece in decoder.decode(raw):
+                body.write(piece)  # raises ResponseTooLarge, which stops the decoding
+        for piece in decoder.flush():
+            body.write(piece)
+        return body.value()
 
     async def close(self) -> None:
         clients, self._clients = self._clients, {}
