@@ -261,7 +261,6 @@ def _crawlee(hosts: int, port: int, dns: str, out: Path) -> dict[str, Any]:
         ),
         storage_client=MemoryStorageClient(),
         configure_logging=False,
-        max_request_retries=0,
     )
 
     @crawler.router.default_handler
