@@ -21,11 +21,11 @@ Contenders, each in its own process:
   system's resolver, which does not know the names; a ``DNS_RESOLVER`` subclass maps
   ``*.bench.test`` to 127.0.0.1 without a lookup (which favours Scrapy);
 * ``crawlee``: Crawlee for Python's ParselCrawler with ``enqueue_links`` (as its docs
-  show), concurrency fixed at 256, in-memory storage. Its default HTTP client (impit,
-  in Rust) resolves names through the system and takes no resolver, so Crawlee crawls
-  by address: host ``n`` is ``http://127.a.b.c:port/`` (a loopback address of its own,
-  on which nginx also listens), each address its own host to Crawlee. Skipped, with
-  the reason, when it is not installed or does not run.
+  show), concurrency fixed at 256, its default retries, in-memory storage. Its default
+  HTTP client (impit, in Rust) resolves names through the system and takes no
+  resolver, so Crawlee crawls by address: host ``n`` is ``http://127.a.b.c:port/`` (a
+  loopback address of its own, on which nginx also listens), each address its own host
+  to Crawlee. Skipped, with the reason, when it is not installed or does not run.
 
 Reported: pages/s, peak RSS, RSS per host (slope between the smallest and largest
 size), and the stats file size.
@@ -261,7 +261,6 @@ def _crawlee(hosts: int, port: int, dns: str, out: Path) -> dict[str, Any]:
         ),
         storage_client=MemoryStorageClient(),
         configure_logging=False,
-        max_request_retries=0,
     )
 
     @crawler.router.default_handler
