@@ -35,6 +35,7 @@ from pooledcrawl.engine.wiring import (
 from pooledcrawl.errors import UsageError
 from pooledcrawl.ext import Bound
 from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.http.url import InvalidURL, UnsupportedScheme, prepare_url
@@ -166,6 +167,10 @@ class Engine:
             if routing is not None:
                 addresses, own_resolver = routing
                 source = addresses
+        key = addresses.key if addresses is not None else key_function(mode)
+        route_keys = getattr(self.queue, "route_keys", None)  # RobotsFrontier
+        if route_keys is not None and key is not slot_key:
+            key = route_keys(key)  # slots shared by hosts learn their Crawl-delays
         self.dispatcher = Dispatcher(
             source,
             self.tiers[0].policy_factory,
@@ -173,7 +178,7 @@ class Engine:
             proxies=self.proxies,
             tiers=self.tiers,
             metrics=self.metrics,
-            key=addresses.key if addresses is not None else key_function(mode),
+            key=key,
             idle_timeout=self.settings.slot_idle_timeout,
             max_idle=self.settings.max_idle_slots,
         )

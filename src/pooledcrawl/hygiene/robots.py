@@ -8,6 +8,11 @@ and hands the rest on, so a request only reaches the slot's policy when it will
 really be sent. :class:`CrawlDelayPolicy` wraps each slot's policy to space
 requests by the host's ``Crawl-delay``.
 
+When a slot is shared by several hosts (``politeness_key`` ``domain`` or ``ip``), its
+delay is the largest ``Crawl-delay`` among the hosts routed through it so far
+(:class:`SlotDelays`): the hosts share one limit, so the strictest host's rule
+must hold for all of their requests together.
+
 Fetch outcomes follow Google's robots.txt specification: 2xx is parsed; a 4xx
 (but 429) means there are no rules; a 5xx, a 429, a timeout or a network error
 means no crawling of that host for ``robots_retry_delay`` seconds, then another
@@ -22,6 +27,7 @@ import contextlib
 import enum
 import itertools
 import logging
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -47,6 +53,7 @@ __all__ = [
     "Outcome",
     "RobotsFrontier",
     "RobotsRules",
+    "SlotDelays",
     "classify",
     "robots_agent",
 ]
@@ -117,7 +124,16 @@ class _State(enum.Enum):
 class _Host:
     """What is known of one host's robots.txt, and the requests waiting on it."""
 
-    __slots__ = ("blocked_until", "crawl_delay", "failures", "key", "rules", "state", "waiting")
+    __slots__ = (
+        "blocked_until",
+        "crawl_delay",
+        "failures",
+        "key",
+        "rules",
+        "slot",
+        "state",
+        "waiting",
+    )
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -127,12 +143,79 @@ class _Host:
         self.blocked_until = 0.0
         self.failures = 0
         self.waiting: deque[Request] = deque()
+        #: the shared slot this host's delay was counted into (shared slot keys only)
+        self.slot: _SlotDelay | None = None
+
+
+class _SlotDelay:
+    """The delay of one shared slot: the largest ``Crawl-delay`` of its hosts."""
+
+    __slots__ = ("__weakref__", "crawl_delay", "key")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.crawl_delay = 0.0
+
+
+class SlotDelays:
+    """Slot key -> the largest ``Crawl-delay`` among the hosts routed through it, for
+    slot keys that are not hosts (a registered domain, an address).
+
+    Such a key names no host whose robots.txt could be fetched; only routing knows
+    which hosts share it. So :meth:`route` wraps the crawl's slot-key function and,
+    for a host with a ``Crawl-delay``, raises its slot's delay. An entry lives while
+    a slot's policy or a remembered delayed host holds it (weak values), so slots
+    without delays cost nothing once the dispatcher drops them, and a delay outlives
+    an evicted slot as long as its host's robots.txt is remembered."""
+
+    def __init__(self) -> None:
+        self._slots: weakref.WeakValueDictionary[str, _SlotDelay] = (
+            weakref.WeakValueDictionary()
+        )
+        #: host key -> host, for remembered hosts with a Crawl-delay (usually few)
+        self.delayed: dict[str, _Host] = {}
+
+    def of(self, key: str) -> _SlotDelay:
+        """The delay cell of slot ``key``, made if new (a policy keeps it alive)."""
+        cell = self._slots.get(key)
+        if cell is None:
+            cell = self._slots[key] = _SlotDelay(key)
+        return cell
+
+    def note(self, host: _Host, key: str) -> None:
+        """``host``'s requests go through slot ``key``."""
+        cell = host.slot
+        if cell is None or cell.key != key:
+            # new, or its address changed: the old slot keeps what it had (strictest)
+            cell = host.slot = self.of(key)
+        if host.crawl_delay > cell.crawl_delay:
+            cell.crawl_delay = host.crawl_delay
+            log.info(
+                "slot %s: Crawl-delay %gs (the largest of its hosts)", key, cell.crawl_delay
+            )
+
+    def route(self, key: Callable[[str], str]) -> Callable[[str], str]:
+        """``key``, noting the slot of each request of a delayed host as it is routed.
+        While no remembered host has a delay, one truth test per call."""
+        delayed = self.delayed
+        note = self.note
+
+        def keyed(url: str) -> str:
+            found = key(url)
+            if delayed:
+                host = delayed.get(slot_key(url))
+                if host is not None and (host.slot is None or host.slot.key != found):
+                    note(host, found)
+            return found
+
+        return keyed
 
 
 class CrawlDelayPolicy:
-    """A slot's policy, with sends at least the host's ``Crawl-delay`` apart."""
+    """A slot's policy, with sends at least the host's ``Crawl-delay`` apart (the
+    largest of its hosts' when hosts share the slot)."""
 
-    def __init__(self, inner: ConcurrencyPolicy, host: _Host) -> None:
+    def __init__(self, inner: ConcurrencyPolicy, host: _Host | _SlotDelay) -> None:
         self._inner = inner
         self._host = host
         self._last_send = float("-inf")
@@ -198,6 +281,8 @@ class RobotsFrontier:
         spare = session_connector_limit(settings) - settings.concurrency
         self._fetches = asyncio.Semaphore(max(1, min(spare, 64)))
         self._on_ready: Callable[[], None] = _noop
+        #: set when slots are keyed by something other than the host (see route_keys)
+        self._shared: SlotDelays | None = None
 
     # ---- wiring --------------------------------------------------------------------
     @property
@@ -210,9 +295,28 @@ class RobotsFrontier:
         self._inner.on_ready = callback
 
     def wrap_policies(self, factory: PolicyFactory) -> PolicyFactory:
-        """Each slot's policy, spaced by its host's ``Crawl-delay``."""
-        # a slot per proxy is keyed "host via proxy": the host's delay applies to each
-        return lambda key: CrawlDelayPolicy(factory(key), self._host(key.split(" via ", 1)[0]))
+        """Each slot's policy, spaced by its host's ``Crawl-delay``, or by the largest
+        of its hosts' when slots are shared (:meth:`route_keys`)."""
+
+        def wrapped(key: str) -> ConcurrencyPolicy:
+            # a slot per proxy is keyed "key via proxy": the key's delay applies to each
+            base = key.split(" via ", 1)[0]
+            shared = self._shared
+            delay = self._host(base) if shared is None else shared.of(base)
+            return CrawlDelayPolicy(factory(key), delay)
+
+        return wrapped
+
+    def route_keys(self, key: Callable[[str], str]) -> Callable[[str], str]:
+        """The crawl's slot-key function when it is not the host key (``politeness_key``
+        ``domain`` or ``ip``), wrapped so each slot learns its hosts' delays. Call it
+        before the crawl routes anything."""
+        if self._shared is None:
+            self._shared = SlotDelays()
+            for host in self._hosts.values():
+                if host.crawl_delay:
+                    self._shared.delayed[host.key] = host
+        return self._shared.route(key)
 
     async def close(self) -> None:
         tasks = list(self._tasks)
@@ -301,6 +405,8 @@ class RobotsFrontier:
             host = hosts[key]
             if host.state is _State.OPEN and not host.waiting:
                 del hosts[key]
+                if self._shared is not None:
+                    self._shared.delayed.pop(key, None)
             if len(hosts) <= self._max_hosts:
                 break
 
@@ -370,6 +476,8 @@ class RobotsFrontier:
             host.crawl_delay = host.rules.crawl_delay
             if host.crawl_delay:
                 log.info("robots.txt of %s: Crawl-delay %gs", host.key, host.crawl_delay)
+                if self._shared is not None:
+                    self._shared.delayed[host.key] = host
         else:
             self._counts["allow_all"] += 1
             host.rules = None
