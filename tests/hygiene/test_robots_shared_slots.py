@@ -143,7 +143,9 @@ class _Site:
                     for name in NAMES
                     for i in (1, 2)
                 )
-                return web.Response(text=f"<html><body>{links}</body></html>", content_type="text/html")
+                return web.Response(
+                    text=f"<html><body>{links}</body></html>", content_type="text/html"
+                )
             return web.Response(text="<html><body>page</body></html>", content_type="text/html")
 
         app = web.Application()

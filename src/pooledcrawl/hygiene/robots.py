@@ -169,9 +169,7 @@ class SlotDelays:
     an evicted slot as long as its host's robots.txt is remembered."""
 
     def __init__(self) -> None:
-        self._slots: weakref.WeakValueDictionary[str, _SlotDelay] = (
-            weakref.WeakValueDictionary()
-        )
+        self._slots: weakref.WeakValueDictionary[str, _SlotDelay] = weakref.WeakValueDictionary()
         #: host key -> host, for remembered hosts with a Crawl-delay (usually few)
         self.delayed: dict[str, _Host] = {}
 
@@ -190,9 +188,7 @@ class SlotDelays:
             cell = host.slot = self.of(key)
         if host.crawl_delay > cell.crawl_delay:
             cell.crawl_delay = host.crawl_delay
-            log.info(
-                "slot %s: Crawl-delay %gs (the largest of its hosts)", key, cell.crawl_delay
-            )
+            log.info("slot %s: Crawl-delay %gs (the largest of its hosts)", key, cell.crawl_delay)
 
     def route(self, key: Callable[[str], str]) -> Callable[[str], str]:
         """``key``, noting the slot of each request of a delayed host as it is routed.
