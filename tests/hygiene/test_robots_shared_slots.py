@@ -19,7 +19,8 @@ from sites import serve
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo's `benchmarks`
 
 from benchmarks.dnsmasq import Dnsmasq, dnsmasq, dnsmasq_available
-from pooledcrawl import Engine, Request, Response, Settings, Spider
+from pooledcrawl import Engine, Request, Response, Settings, Spider, Stats
+from pooledcrawl.frontier.memory import MemoryFrontier
 from pooledcrawl.hygiene.robots import CrawlDelayPolicy, RobotsFrontier, SlotDelays, _Host
 from pooledcrawl.throttle.fixed import FixedPolicy
 
@@ -86,7 +87,7 @@ def test_slot_delays_without_holders_are_dropped() -> None:
     assert len(delays._slots) <= 1
 
 
-def test_host_keys_do_not_route_through_slot_delays(tmp_path: Path) -> None:
+def test_host_keys_do_not_route_through_slot_delays() -> None:
     """``host`` mode keeps the direct path: a slot's policy reads its host's delay."""
     frontier = _robots_frontier()
     policy = frontier.wrap_policies(lambda key: FixedPolicy(2))("a.test:80 via p1")
@@ -98,9 +99,6 @@ def test_host_keys_do_not_route_through_slot_delays(tmp_path: Path) -> None:
 
 
 def _robots_frontier() -> RobotsFrontier:
-    from pooledcrawl.frontier.memory import MemoryFrontier
-    from pooledcrawl.stats import Stats
-
     async def fetch(request: Request) -> Response:
         raise AssertionError("no fetch here")
 
