@@ -115,6 +115,16 @@ _EARLY_KEPT = 256
 #: After a block, the pace resumes at no less than this share of the last rate that
 #: was clean before it.
 _RESUME = 0.9
+#: A block that outlasts probes ever further apart may be a penalty box that only
+#: opens after a quiet time: the first quiet gap tried (seconds), doubled each time
+#: it fails ...
+_QUIET_FIRST = 1.25
+#: ... and tried only once the block has lasted this many times the gap, so that a
+#: window ending during it is overshot by at most this share of the block.
+_QUIET_AFTER = 2.5
+#: ... up to this long: a longer quiet time is found by the probes alone, after ten
+#: times it (a gap this long would overshoot a long window's end by as much).
+_QUIET_MAX = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +202,10 @@ class AdaptivePolicy:
         self._block_told = False  # the server said how long (Retry-After)
         self._told_end = 0.0  # when its first Retry-After said the block ends
         self._quiet_box = False  # later Retry-Afters moved that end back
+        self._quiet_next = _QUIET_FIRST  # the next quiet gap to try while shut out
+        self._quiet_pending = False  # the next probe comes after a quiet gap
+        self._probe_quiet = False  # the probe in flight came after a quiet gap
+        self._quiet_t = 0.0  # quiet time a penalty box was learned to need; 0: none
         self._conc_cap = 0  # in flight when a limiter refused with a fast 503; 0: none
         self._conc_at = 0.0
         self._cycle_start: float | None = None  # first send since the last block ended
@@ -283,7 +297,7 @@ class AdaptivePolicy:
         if blocked is not None:
             # one probe at a time, ever further apart: a spent window ends on its own,
             # a penalty box only once the client has been quiet for a while
-            self._probe_at = now + max(_FIRST_PROBE, _PROBE_GROWTH * (now - blocked))
+            self._probe_at = now + self._probe_gap(now, blocked)
         self._roll(now)
         self._inflight += 1
         self._w_sends += 1
@@ -499,7 +513,56 @@ class AdaptivePolicy:
         self._last_refused_probe = now
         self._block_told = False
         self._quiet_box = False
+        self._start_quiet_schedule(now)
         self.blocks += 1
+
+    def _start_quiet_schedule(self, now: float) -> None:
+        """A penalty box learned before is waited out at once: probes sooner than its
+        quiet time would only keep it shut."""
+        self._probe_quiet = False
+        quiet = self._quiet_t
+        self._quiet_pending = bool(quiet)
+        self._quiet_next = 2.0 * quiet if quiet else _QUIET_FIRST
+        if quiet:
+            self._probe_at = max(self._probe_at, now + quiet)
+
+    def _probe_gap(self, now: float, blocked: float) -> float:
+        """Seconds from this probe to the next while shut out.
+
+        Probes ever further apart (a share of the time shut out so far) find the end
+        of a spent window closely. A penalty box that waits for quiet never opens to
+        them: each probe restarts its clock. So once the block has lasted
+        :data:`_QUIET_AFTER` times the next quiet gap, that gap is kept instead,
+        doubled each time it fails; a probe that gets through after one teaches the
+        box's quiet time.
+        """
+        self._probe_quiet = self._quiet_pending
+        self._quiet_pending = False
+        elapsed = now - blocked
+        gap = max(_FIRST_PROBE, _PROBE_GROWTH * elapsed)
+        quiet = self._quiet_next
+        if (
+            not self._block_told
+            and elapsed >= _QUIET_AFTER * quiet
+            and gap < quiet <= _QUIET_MAX
+        ):
+            self._quiet_next = 2.0 * quiet
+            self._quiet_pending = True
+            return quiet
+        return gap
+
+    def _learn_quiet(self, sent_at: float) -> bool:
+        """Whether the probe that ended a block came after a quiet gap that the probes
+        before it, refused, had not kept: then the block was a penalty box, and the
+        gap (an upper bound on its quiet time) is remembered."""
+        if not self._probe_quiet or self._block_told or not self._probes_refused:
+            if self._probes_refused and not self._block_told:
+                # refused, then let through after a short gap: a window that ended,
+                # whatever an earlier quiet gap seemed to teach
+                self._quiet_t = 0.0
+            return False
+        self._quiet_t = sent_at - self._last_refused_probe
+        return True
 
     def _unblock(self, now: float, sent_at: float) -> None:
         """A probe got through: the block is over, and the cycle it closes (from the
@@ -518,6 +581,9 @@ class AdaptivePolicy:
             end = 0.5 * (sent_at + min(self._last_refused_probe, sent_at))
         cycle = max(end - start, self.config.min_window)
         estimate = self._cycle_ok / cycle
+        quiet = self._learn_quiet(sent_at)
+        if quiet:
+            self._quiet_box = True
         if self._quiet_box or (self._block_told and not self._learned_window):
             # The server set the block's length: for a window that is the rest of
             # it, but for a penalty box only how long to keep quiet. So the first
@@ -529,7 +595,10 @@ class AdaptivePolicy:
         # A block the first probe ended was congestion (a bucket refilling), not a
         # spent window: its estimate is only a floor to grow from.
         windowed = self._probes_refused > 0 or self._block_told
-        if windowed:
+        if quiet:
+            # the block was the quiet time, not a window: overshooting again costs it
+            self._growth_gate = max(self._learned_window, _BLOCK_COST * self._quiet_t)
+        elif windowed:
             self._learned_window = (
                 cycle if not self._learned_window else min(self._learned_window, cycle)
             )
@@ -561,7 +630,9 @@ class AdaptivePolicy:
         self._rate = max(rate, _MIN_RATE)
         if windowed or self._ceiling:
             self._ceiling = self._rate if windowed else min(self._ceiling, self._rate)
-        self._clean_rate = self._rate
+        # after a quiet gap the block may as well have been a window that ended in
+        # it: the pace resumed is a guess, not a rate known to be clean
+        self._clean_rate = 0.0 if quiet else self._rate
         self._next_send = now
         self._grown_at = now
         self._cut(now)
