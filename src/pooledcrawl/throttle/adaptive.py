@@ -206,6 +206,7 @@ class AdaptivePolicy:
         self._quiet_pending = False  # the next probe comes after a quiet gap
         self._probe_quiet = False  # the probe in flight came after a quiet gap
         self._quiet_t = 0.0  # quiet time a penalty box was learned to need; 0: none
+        self._window_hi = 0.0  # a short window's quota over a second; 0: none
         self._conc_cap = 0  # in flight when a limiter refused with a fast 503; 0: none
         self._conc_at = 0.0
         self._cycle_start: float | None = None  # first send since the last block ended
@@ -514,6 +515,8 @@ class AdaptivePolicy:
         self._block_told = False
         self._quiet_box = False
         self._start_quiet_schedule(now)
+        if self._paced and self._window_hi > self._rate:
+            self._window_hi = self._rate  # what was let through has just been refused
         self.blocks += 1
 
     def _start_quiet_schedule(self, now: float) -> None:
@@ -592,6 +595,8 @@ class AdaptivePolicy:
             # its next block, measured from a cycle of its own, will tell.
             active = max(self._blocked_since - start, _SHORTEST_WINDOW)
             estimate = max(estimate, _RESUME * self._cycle_ok / active)
+            if quiet:
+                estimate = self._quiet_resume(estimate)
         # A block the first probe ended was congestion (a bucket refilling), not a
         # spent window: its estimate is only a floor to grow from.
         windowed = self._probes_refused > 0 or self._block_told
@@ -623,6 +628,7 @@ class AdaptivePolicy:
                 blocked = self._blocked_since
                 resume = min(resume, self._ok_between(blocked - 1.0, blocked) / 1.0)
             rate = max(rate, resume)
+        self._learn_window_hi(start, windowed and not quiet)
         self._blocked_since = None
         self._cycle_start = sent_at
         self._cycle_ok = 1
@@ -637,6 +643,37 @@ class AdaptivePolicy:
         self._grown_at = now
         self._cut(now)
         self.cuts -= 1  # a block is counted in `blocks`, not as a cut
+
+    def _quiet_resume(self, estimate: float) -> float:
+        """A penalty box closed on the last second's rate: resume under it, not at
+        the cycle's average (a box may close on a rate it let through before)."""
+        blocked = self._blocked_since
+        assert blocked is not None
+        # answered within a second of the box closing: in flight when it did
+        last = _RESUME * self._ok_between(blocked - 1.0, blocked + 1.0)
+        return min(estimate, last) if last > 0 else estimate
+
+    def _learn_window_hi(self, start: float, windowed: bool) -> None:
+        """After the block of a window of a second or two, the quota over a second.
+
+        Such a window is learned only roughly: probes a tenth of a second apart
+        stretch it, and so do refusals that count against the limit, or a
+        ``Retry-After`` in whole seconds. Its block is cheap, so the pace climbs back
+        towards what got through in the window's first second (no window is
+        shorter), and a block on the way marks the top.
+        """
+        window = self._learned_window
+        if not windowed or not window or window > 2.0 * _SHORTEST_WINDOW:
+            return
+        assert self._blocked_since is not None
+        active = max(self._blocked_since - start, _SHORTEST_WINDOW)
+        hi = _WINDOW_MARGIN * self._cycle_ok / active
+        self._window_hi = hi if not self._window_hi else min(self._window_hi, hi)
+
+    def _toward_window_hi(self) -> float:
+        """The pace half way to :meth:`_learn_window_hi`'s quota, if it is higher."""
+        hi = self._window_hi
+        return self._rate + 0.5 * (hi - self._rate) if hi > self._rate else 0.0
 
     def _cut(self, now: float) -> None:
         self._cut_at = now
@@ -740,6 +777,7 @@ class AdaptivePolicy:
         distance = self._rate / ceiling - 1.0
         curve = _PROBE_CURVE_ABOVE * distance if distance > 0 else -_PROBE_CURVE_BELOW * distance
         self._rate += cfg.probe * ceiling * (1.0 + curve)
+        self._rate = max(self._rate, self._toward_window_hi())
         if self._latency is not None:
             self._rate = min(self._rate, 2.0 * self._max / self._latency)
 
@@ -822,6 +860,7 @@ class AdaptivePolicy:
             "pauses": self.pauses,
             "blocks": self.blocks,
             "window_s": round(self._learned_window, 2) if self._learned_window else None,
+            "quiet_s": round(self._quiet_t, 2) if self._quiet_t else None,
             "bad_hints": self.bad_hints,
             "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
             "timeline": timeline,
