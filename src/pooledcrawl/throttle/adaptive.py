@@ -115,6 +115,10 @@ _EARLY_KEPT = 256
 #: After a block, the pace resumes at no less than this share of the last rate that
 #: was clean before it.
 _RESUME = 0.9
+#: After a block the server set the length of, the pace first tried is this share of
+#: what got through before it over a second: a penalty box's quiet time costs more
+#: than the few percent more margin would.
+_TOLD_RESUME = 0.95
 #: A block that outlasts probes ever further apart may be a penalty box that only
 #: opens after a quiet time: the first quiet gap tried (seconds), doubled each time
 #: it fails ...
@@ -594,7 +598,7 @@ class AdaptivePolicy:
             # shortest common window) is tried too; a window will refuse it, and
             # its next block, measured from a cycle of its own, will tell.
             active = max(self._blocked_since - start, _SHORTEST_WINDOW)
-            estimate = max(estimate, _RESUME * self._cycle_ok / active)
+            estimate = max(estimate, _TOLD_RESUME * self._cycle_ok / active)
             if quiet:
                 estimate = self._quiet_resume(estimate)
         # A block the first probe ended was congestion (a bucket refilling), not a
