@@ -548,11 +548,7 @@ class AdaptivePolicy:
         elapsed = now - blocked
         gap = max(_FIRST_PROBE, _PROBE_GROWTH * elapsed)
         quiet = self._quiet_next
-        if (
-            not self._block_told
-            and elapsed >= _QUIET_AFTER * quiet
-            and gap < quiet <= _QUIET_MAX
-        ):
+        if not self._block_told and elapsed >= _QUIET_AFTER * quiet and gap < quiet <= _QUIET_MAX:
             self._quiet_next = 2.0 * quiet
             self._quiet_pending = True
             return quiet
