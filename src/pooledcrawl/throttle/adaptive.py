@@ -211,6 +211,9 @@ class AdaptivePolicy:
         self._probe_quiet = False  # the probe in flight came after a quiet gap
         self._quiet_t = 0.0  # quiet time a penalty box was learned to need; 0: none
         self._window_hi = 0.0  # a short window's quota over a second; 0: none
+        # (cycle start, its successes, when) of the last block a quiet gap ended
+        self._quiet_undo: tuple[float | None, int, float] | None = None
+        self._quiet_doubted = False  # a quiet gap was once taken for a penalty box wrongly
         self._conc_cap = 0  # in flight when a limiter refused with a fast 503; 0: none
         self._conc_at = 0.0
         self._cycle_start: float | None = None  # first send since the last block ended
@@ -518,6 +521,7 @@ class AdaptivePolicy:
         self._last_refused_probe = now
         self._block_told = False
         self._quiet_box = False
+        self._doubt_quiet(now)
         self._start_quiet_schedule(now)
         if self._paced and self._window_hi > self._rate:
             self._window_hi = self._rate  # what was let through has just been refused
@@ -530,8 +534,26 @@ class AdaptivePolicy:
         quiet = self._quiet_t
         self._quiet_pending = bool(quiet)
         self._quiet_next = 2.0 * quiet if quiet else _QUIET_FIRST
+        if self._quiet_doubted:
+            self._quiet_next = math.inf
         if quiet:
             self._probe_at = max(self._probe_at, now + quiet)
+
+    def _doubt_quiet(self, now: float) -> None:
+        """A block soon after a quiet gap ended the last one: the pace resumed then,
+        under the rate that closed a penalty box, would have held, so it was a
+        window's end that fell in the gap, and the quota the window had left that
+        refuses now. The quiet time is forgotten, and the window's cycle runs on
+        from where it began."""
+        undo = self._quiet_undo
+        self._quiet_undo = None
+        if undo is None or now - undo[2] > self._quiet_t:
+            return
+        start, ok, _at = undo
+        self._quiet_t = 0.0
+        self._quiet_doubted = True  # and quiet gaps, which a window ends in, are not tried again
+        self._cycle_start = start
+        self._cycle_ok += ok
 
     def _probe_gap(self, now: float, blocked: float) -> float:
         """Seconds from this probe to the next while shut out.
@@ -556,16 +578,18 @@ class AdaptivePolicy:
 
     def _learn_quiet(self, sent_at: float) -> bool:
         """Whether the probe that ended a block came after a quiet gap that the probes
-        before it, refused, had not kept: then the block was a penalty box, and the
-        gap (an upper bound on its quiet time) is remembered."""
-        if not self._probe_quiet or self._block_told or not self._probes_refused:
+        before it, refused, had not kept (or after the quiet time learned before):
+        then the block was a penalty box, and the gap (an upper bound on its quiet
+        time) is remembered."""
+        if not self._probe_quiet or self._block_told:
             if self._probes_refused and not self._block_told:
                 # refused, then let through after a short gap: a window that ended,
                 # whatever an earlier quiet gap seemed to teach
                 self._quiet_t = 0.0
             return False
-        self._quiet_t = sent_at - self._last_refused_probe
-        return True
+        if self._probes_refused:
+            self._quiet_t = sent_at - self._last_refused_probe
+        return bool(self._quiet_t)  # else a quiet time learned before has held
 
     def _unblock(self, now: float, sent_at: float) -> None:
         """A probe got through: the block is over, and the cycle it closes (from the
@@ -587,6 +611,8 @@ class AdaptivePolicy:
         quiet = self._learn_quiet(sent_at)
         if quiet:
             self._quiet_box = True
+            if self._probes_refused:  # learned just now: the next block may undo it
+                self._quiet_undo = (self._cycle_start, self._cycle_ok, now)
         if self._quiet_box or (self._block_told and not self._learned_window):
             # The server set the block's length: for a window that is the rest of
             # it, but for a penalty box only how long to keep quiet. So the first
