@@ -621,6 +621,8 @@ class AdaptivePolicy:
             # its next block, measured from a cycle of its own, will tell.
             active = max(self._blocked_since - start, _SHORTEST_WINDOW)
             estimate = max(estimate, _TOLD_RESUME * self._cycle_ok / active)
+            if self._block_told:
+                estimate = max(estimate, self._told_recent())
             if quiet:
                 estimate = self._quiet_resume(estimate)
         # A block the first probe ended was congestion (a bucket refilling), not a
@@ -669,6 +671,15 @@ class AdaptivePolicy:
         self._grown_at = now
         self._cut(now)
         self.cuts -= 1  # a block is counted in `blocks`, not as a cut
+
+    def _told_recent(self) -> float:
+        """What got through over the span a ``Retry-After`` gave, just before it: a
+        window that a slow client spent only after many cycles was about that
+        long, not as long as the cycle."""
+        blocked = self._blocked_since
+        assert blocked is not None
+        span = max(self._told_end - blocked, _SHORTEST_WINDOW)
+        return _TOLD_RESUME * self._ok_between(blocked - span, blocked) / span
 
     def _quiet_resume(self, estimate: float) -> float:
         """A penalty box closed on the last second's rate: resume under it, not at
