@@ -239,3 +239,26 @@ def test_a_short_window_is_climbed_back_to_after_its_block() -> None:
     policy, result, _limiter = crawl(FAMILIES["fixed window, Retry-After"])
     assert result.ok_rate(15, 60) >= 0.92 * 200
     assert policy.pauses <= 12
+
+
+def test_a_slow_client_misreading_a_window_does_not_collapse() -> None:
+    # a client that sends at most ~600/s spends a 10 s window that counts refusals
+    # in 2.5 s: the block ends in a quiet gap, and the window's next block comes
+    # only after its quota is spent again, seconds later. That is still too soon
+    # for a penalty box that the pace resumed under would close.
+    for seed in (1, 2):
+        policy = AdaptivePolicy(
+            AdaptiveConfig(start=30, max=30), wall_clock=lambda: 1.7e9, rng=random.Random(seed)
+        )
+        result = simulate(
+            policy,
+            limit=1.0,
+            latency=0.05,
+            duration=60,
+            links=10,
+            limiter=RejectCounting(1500, 10.0),
+            seed=seed,
+        )
+        assert policy.snapshot()["quiet_s"] is None
+        assert result.share_of_limit >= 0.9
+        assert result.ok_rate(30, 60) >= 0.9 * 150

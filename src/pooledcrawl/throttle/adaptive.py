@@ -540,14 +540,15 @@ class AdaptivePolicy:
             self._probe_at = max(self._probe_at, now + quiet)
 
     def _doubt_quiet(self, now: float) -> None:
-        """A block soon after a quiet gap ended the last one: the pace resumed then,
+        """A block soon after a quiet gap ended the last one (within a few quiet
+        times, as rare as steps up are after a box): the pace resumed then,
         under the rate that closed a penalty box, would have held, so it was a
         window's end that fell in the gap, and the quota the window had left that
         refuses now. The quiet time is forgotten, and the window's cycle runs on
         from where it began."""
         undo = self._quiet_undo
         self._quiet_undo = None
-        if undo is None or now - undo[2] > self._quiet_t:
+        if undo is None or now - undo[2] > _BLOCK_COST * self._quiet_t:
             return
         start, ok, _at = undo
         self._quiet_t = 0.0
@@ -686,8 +687,12 @@ class AdaptivePolicy:
         the cycle's average (a box may close on a rate it let through before)."""
         blocked = self._blocked_since
         assert blocked is not None
-        # answered within a second of the box closing: in flight when it did
-        last = _RESUME * self._ok_between(blocked - 1.0, blocked + 1.0)
+        start = self._cycle_start if self._cycle_start is not None else blocked
+        # over the last second at most (a box that closed at once on a pace just
+        # resumed says that pace was too fast), and answered within a second of
+        # the box closing: in flight when it did
+        span = min(max(blocked - start, self.config.min_window), 1.0)
+        last = _RESUME * self._ok_between(blocked - span, blocked + 1.0) / span
         return min(estimate, last) if last > 0 else estimate
 
     def _learn_window_hi(self, start: float, windowed: bool) -> None:
