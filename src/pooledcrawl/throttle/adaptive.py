@@ -211,8 +211,9 @@ class AdaptivePolicy:
         self._probe_quiet = False  # the probe in flight came after a quiet gap
         self._quiet_t = 0.0  # quiet time a penalty box was learned to need; 0: none
         self._window_hi = 0.0  # a short window's quota over a second; 0: none
-        # (cycle start, its successes, when) of the last block a quiet gap ended
-        self._quiet_undo: tuple[float | None, int, float] | None = None
+        # (cycle start, its successes, when, the cycle's time before the block) of
+        # the last block a quiet gap ended
+        self._quiet_undo: tuple[float | None, int, float, float] | None = None
         self._quiet_doubted = False  # a quiet gap was once taken for a penalty box wrongly
         self._conc_cap = 0  # in flight when a limiter refused with a fast 503; 0: none
         self._conc_at = 0.0
@@ -540,17 +541,18 @@ class AdaptivePolicy:
             self._probe_at = max(self._probe_at, now + quiet)
 
     def _doubt_quiet(self, now: float) -> None:
-        """A block soon after a quiet gap ended the last one (within a few quiet
-        times, as rare as steps up are after a box): the pace resumed then,
+        """A block soon after a quiet gap ended the last one (within the quiet time,
+        or twice the time the cycle before took to spend the quota): the pace
+        resumed then,
         under the rate that closed a penalty box, would have held, so it was a
         window's end that fell in the gap, and the quota the window had left that
         refuses now. The quiet time is forgotten, and the window's cycle runs on
         from where it began."""
         undo = self._quiet_undo
         self._quiet_undo = None
-        if undo is None or now - undo[2] > _BLOCK_COST * self._quiet_t:
+        if undo is None or now - undo[2] > max(self._quiet_t, 2.0 * undo[3]):
             return
-        start, ok, _at = undo
+        start, ok, _at, _active = undo
         self._quiet_t = 0.0
         self._quiet_doubted = True  # and quiet gaps, which a window ends in, are not tried again
         self._cycle_start = start
@@ -613,7 +615,8 @@ class AdaptivePolicy:
         if quiet:
             self._quiet_box = True
             if self._probes_refused:  # learned just now: the next block may undo it
-                self._quiet_undo = (self._cycle_start, self._cycle_ok, now)
+                active = self._blocked_since - start
+                self._quiet_undo = (self._cycle_start, self._cycle_ok, now, active)
         if self._quiet_box or (self._block_told and not self._learned_window):
             # The server set the block's length: for a window that is the rest of
             # it, but for a penalty box only how long to keep quiet. So the first
@@ -692,6 +695,8 @@ class AdaptivePolicy:
         # resumed says that pace was too fast), and answered within a second of
         # the box closing: in flight when it did
         span = min(max(blocked - start, self.config.min_window), 1.0)
+        if self._t0 is None or start <= self._t0:
+            span = 1.0  # the cold start: its first answers come after the box closed
         last = _RESUME * self._ok_between(blocked - span, blocked + 1.0) / span
         return min(estimate, last) if last > 0 else estimate
 
