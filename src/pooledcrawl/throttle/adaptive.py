@@ -119,6 +119,9 @@ _RESUME = 0.9
 #: what got through before it over a second: a penalty box's quiet time costs more
 #: than the few percent more margin would.
 _TOLD_RESUME = 0.95
+#: Steps up of the pace after a penalty box are at least this many times its quiet
+#: time apart.
+_BOX_COST = 20.0
 #: A block that outlasts probes ever further apart may be a penalty box that only
 #: opens after a quiet time: the first quiet gap tried (seconds), doubled each time
 #: it fails ...
@@ -634,7 +637,7 @@ class AdaptivePolicy:
         windowed = self._probes_refused > 0 or self._block_told
         if quiet:
             # the block was the quiet time, not a window: overshooting again costs it
-            self._growth_gate = max(self._learned_window, _BLOCK_COST * self._quiet_t)
+            self._growth_gate = max(self._learned_window, _BOX_COST * self._quiet_t)
         elif windowed:
             self._learned_window = (
                 cycle if not self._learned_window else min(self._learned_window, cycle)
@@ -644,6 +647,8 @@ class AdaptivePolicy:
             self._growth_gate = max(
                 self._learned_window, _BLOCK_COST * (sent_at - self._blocked_since)
             )
+            if self._block_told:
+                self._growth_gate = self._told_gate(sent_at)
             # what the last window before the block let through: a window
             # limiter's quota, without the block's own idle time in it
             window = self._learned_window
@@ -675,6 +680,13 @@ class AdaptivePolicy:
         self._grown_at = now
         self._cut(now)
         self.cuts -= 1  # a block is counted in `blocks`, not as a cut
+
+    def _told_gate(self, sent_at: float) -> float:
+        """Seconds between steps up after a block the server set the length of: a
+        step that overshoots costs that whole length again (a penalty box's quiet
+        time), and a step of a percent near the limit overshoots as often as not."""
+        assert self._blocked_since is not None
+        return max(self._learned_window, _BOX_COST * (sent_at - self._blocked_since))
 
     def _told_recent(self) -> float:
         """What got through over the span a ``Retry-After`` gave, just before it: a
