@@ -24,7 +24,9 @@ How the rate is learned:
 * **Shut out.** When requests sent after a cut, at the lower rate, are refused
   too (or a ``Retry-After`` says so), the server has not asked for a slower pace
   but shut the door: a window's quota is spent, or a penalty box is closed. The
-  domain then sends single probes, ever further apart, until one gets through.
+  domain then sends single probes, ever further apart, until one gets through
+  (now and then after a quiet gap instead, doubled each time: a penalty box
+  without ``Retry-After`` opens only to a client that kept quiet long enough).
   The cycle this closes gives the limiter away: its successes were the quota and
   its length (to the end of the refusals) the window, so the pace resumes just
   under quota / window, and the last window before the block is the measure,
