@@ -24,7 +24,9 @@ How the rate is learned:
 * **Shut out.** When requests sent after a cut, at the lower rate, are refused
   too (or a ``Retry-After`` says so), the server has not asked for a slower pace
   but shut the door: a window's quota is spent, or a penalty box is closed. The
-  domain then sends single probes, ever further apart, until one gets through.
+  domain then sends single probes, ever further apart, until one gets through
+  (now and then after a quiet gap instead, doubled each time: a penalty box
+  without ``Retry-After`` opens only to a client that kept quiet long enough).
   The cycle this closes gives the limiter away: its successes were the quota and
   its length (to the end of the refusals) the window, so the pace resumes just
   under quota / window, and the last window before the block is the measure,
@@ -115,6 +117,22 @@ _EARLY_KEPT = 256
 #: After a block, the pace resumes at no less than this share of the last rate that
 #: was clean before it.
 _RESUME = 0.9
+#: After a block the server set at a second at most, the pace first tried is this
+#: share of what got through before it (after a longer one, :data:`_RESUME`).
+_TOLD_RESUME = 0.95
+#: Steps up of the pace after a penalty box are at least this many times its quiet
+#: time apart.
+_BOX_COST = 20.0
+#: A block that outlasts probes ever further apart may be a penalty box that only
+#: opens after a quiet time: the first quiet gap tried (seconds), doubled each time
+#: it fails ...
+_QUIET_FIRST = 1.25
+#: ... and tried only once the block has lasted this many times the gap, so that a
+#: window ending during it is overshot by at most this share of the block.
+_QUIET_AFTER = 2.5
+#: ... up to this long: a longer quiet time is found by the probes alone, after ten
+#: times it (a gap this long would overshoot a long window's end by as much).
+_QUIET_MAX = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +210,15 @@ class AdaptivePolicy:
         self._block_told = False  # the server said how long (Retry-After)
         self._told_end = 0.0  # when its first Retry-After said the block ends
         self._quiet_box = False  # later Retry-Afters moved that end back
+        self._quiet_next = _QUIET_FIRST  # the next quiet gap to try while shut out
+        self._quiet_pending = False  # the next probe comes after a quiet gap
+        self._probe_quiet = False  # the probe in flight came after a quiet gap
+        self._quiet_t = 0.0  # quiet time a penalty box was learned to need; 0: none
+        self._window_hi = 0.0  # a short window's quota over a second; 0: none
+        # (cycle start, its successes, when, the cycle's time before the block) of
+        # the last block a quiet gap ended
+        self._quiet_undo: tuple[float | None, int, float, float] | None = None
+        self._quiet_doubted = False  # a quiet gap was once taken for a penalty box wrongly
         self._conc_cap = 0  # in flight when a limiter refused with a fast 503; 0: none
         self._conc_at = 0.0
         self._cycle_start: float | None = None  # first send since the last block ended
@@ -283,7 +310,7 @@ class AdaptivePolicy:
         if blocked is not None:
             # one probe at a time, ever further apart: a spent window ends on its own,
             # a penalty box only once the client has been quiet for a while
-            self._probe_at = now + max(_FIRST_PROBE, _PROBE_GROWTH * (now - blocked))
+            self._probe_at = now + self._probe_gap(now, blocked)
         self._roll(now)
         self._inflight += 1
         self._w_sends += 1
@@ -499,7 +526,77 @@ class AdaptivePolicy:
         self._last_refused_probe = now
         self._block_told = False
         self._quiet_box = False
+        self._doubt_quiet(now)
+        self._start_quiet_schedule(now)
+        if self._paced and self._window_hi > self._rate:
+            self._window_hi = self._rate  # what was let through has just been refused
         self.blocks += 1
+
+    def _start_quiet_schedule(self, now: float) -> None:
+        """A penalty box learned before is waited out at once: probes sooner than its
+        quiet time would only keep it shut."""
+        self._probe_quiet = False
+        quiet = self._quiet_t
+        self._quiet_pending = bool(quiet)
+        self._quiet_next = 2.0 * quiet if quiet else _QUIET_FIRST
+        if self._quiet_doubted:
+            self._quiet_next = math.inf
+        if quiet:
+            self._probe_at = max(self._probe_at, now + quiet)
+
+    def _doubt_quiet(self, now: float) -> None:
+        """A block soon after a quiet gap ended the last one (within the quiet time,
+        or twice the time the cycle before took to spend the quota): the pace
+        resumed then,
+        under the rate that closed a penalty box, would have held, so it was a
+        window's end that fell in the gap, and the quota the window had left that
+        refuses now. The quiet time is forgotten, and the window's cycle runs on
+        from where it began."""
+        undo = self._quiet_undo
+        self._quiet_undo = None
+        if undo is None or now - undo[2] > max(self._quiet_t, 2.0 * undo[3]):
+            return
+        start, ok, _at, _active = undo
+        self._quiet_t = 0.0
+        self._quiet_doubted = True  # and quiet gaps, which a window ends in, are not tried again
+        self._cycle_start = start
+        self._cycle_ok += ok
+
+    def _probe_gap(self, now: float, blocked: float) -> float:
+        """Seconds from this probe to the next while shut out.
+
+        Probes ever further apart (a share of the time shut out so far) find the end
+        of a spent window closely. A penalty box that waits for quiet never opens to
+        them: each probe restarts its clock. So once the block has lasted
+        :data:`_QUIET_AFTER` times the next quiet gap, that gap is kept instead,
+        doubled each time it fails; a probe that gets through after one teaches the
+        box's quiet time.
+        """
+        self._probe_quiet = self._quiet_pending
+        self._quiet_pending = False
+        elapsed = now - blocked
+        gap = max(_FIRST_PROBE, _PROBE_GROWTH * elapsed)
+        quiet = self._quiet_next
+        if not self._block_told and elapsed >= _QUIET_AFTER * quiet and gap < quiet <= _QUIET_MAX:
+            self._quiet_next = 2.0 * quiet
+            self._quiet_pending = True
+            return quiet
+        return gap
+
+    def _learn_quiet(self, sent_at: float) -> bool:
+        """Whether the probe that ended a block came after a quiet gap that the probes
+        before it, refused, had not kept (or after the quiet time learned before):
+        then the block was a penalty box, and the gap (an upper bound on its quiet
+        time) is remembered."""
+        if not self._probe_quiet or self._block_told:
+            if self._probes_refused and not self._block_told:
+                # refused, then let through after a short gap: a window that ended,
+                # whatever an earlier quiet gap seemed to teach
+                self._quiet_t = 0.0
+            return False
+        if self._probes_refused:
+            self._quiet_t = sent_at - self._last_refused_probe
+        return bool(self._quiet_t)  # else a quiet time learned before has held
 
     def _unblock(self, now: float, sent_at: float) -> None:
         """A probe got through: the block is over, and the cycle it closes (from the
@@ -518,6 +615,12 @@ class AdaptivePolicy:
             end = 0.5 * (sent_at + min(self._last_refused_probe, sent_at))
         cycle = max(end - start, self.config.min_window)
         estimate = self._cycle_ok / cycle
+        quiet = self._learn_quiet(sent_at)
+        if quiet:
+            self._quiet_box = True
+            if self._probes_refused:  # learned just now: the next block may undo it
+                active = self._blocked_since - start
+                self._quiet_undo = (self._cycle_start, self._cycle_ok, now, active)
         if self._quiet_box or (self._block_told and not self._learned_window):
             # The server set the block's length: for a window that is the rest of
             # it, but for a penalty box only how long to keep quiet. So the first
@@ -525,11 +628,18 @@ class AdaptivePolicy:
             # shortest common window) is tried too; a window will refuse it, and
             # its next block, measured from a cycle of its own, will tell.
             active = max(self._blocked_since - start, _SHORTEST_WINDOW)
-            estimate = max(estimate, _RESUME * self._cycle_ok / active)
+            estimate = max(estimate, self._told_share() * self._cycle_ok / active)
+            if self._block_told:
+                estimate = max(estimate, self._told_recent())
+            if quiet:
+                estimate = self._quiet_resume(estimate)
         # A block the first probe ended was congestion (a bucket refilling), not a
         # spent window: its estimate is only a floor to grow from.
         windowed = self._probes_refused > 0 or self._block_told
-        if windowed:
+        if quiet:
+            # the block was the quiet time, not a window: overshooting again costs it
+            self._growth_gate = max(self._learned_window, _BOX_COST * self._quiet_t)
+        elif windowed:
             self._learned_window = (
                 cycle if not self._learned_window else min(self._learned_window, cycle)
             )
@@ -538,6 +648,8 @@ class AdaptivePolicy:
             self._growth_gate = max(
                 self._learned_window, _BLOCK_COST * (sent_at - self._blocked_since)
             )
+            if self._block_told:
+                self._growth_gate = self._told_gate(sent_at)
             # what the last window before the block let through: a window
             # limiter's quota, without the block's own idle time in it
             window = self._learned_window
@@ -554,6 +666,7 @@ class AdaptivePolicy:
                 blocked = self._blocked_since
                 resume = min(resume, self._ok_between(blocked - 1.0, blocked) / 1.0)
             rate = max(rate, resume)
+        self._learn_window_hi(start, windowed and not quiet)
         self._blocked_since = None
         self._cycle_start = sent_at
         self._cycle_ok = 1
@@ -561,11 +674,75 @@ class AdaptivePolicy:
         self._rate = max(rate, _MIN_RATE)
         if windowed or self._ceiling:
             self._ceiling = self._rate if windowed else min(self._ceiling, self._rate)
-        self._clean_rate = self._rate
+        # after a quiet gap the block may as well have been a window that ended in
+        # it: the pace resumed is a guess, not a rate known to be clean
+        self._clean_rate = 0.0 if quiet else self._rate
         self._next_send = now
         self._grown_at = now
         self._cut(now)
         self.cuts -= 1  # a block is counted in `blocks`, not as a cut
+
+    def _told_gate(self, sent_at: float) -> float:
+        """Seconds between steps up after a block the server set the length of: a
+        step that overshoots costs that whole length again (a penalty box's quiet
+        time), and a step of a percent near the limit overshoots as often as not."""
+        assert self._blocked_since is not None
+        return max(self._learned_window, _BOX_COST * (sent_at - self._blocked_since))
+
+    def _told_recent(self) -> float:
+        """What got through over the span a ``Retry-After`` gave, just before it: a
+        window that a slow client spent only after many cycles was about that
+        long, not as long as the cycle."""
+        blocked = self._blocked_since
+        assert blocked is not None
+        span = max(self._told_end - blocked, _SHORTEST_WINDOW)
+        return self._told_share() * self._ok_between(blocked - span, blocked) / span
+
+    def _told_share(self) -> float:
+        """The share of what got through that the pace resumes at after a block the
+        server set the length of: the dearer an overshoot (a penalty box's seconds of
+        quiet), the wider the margin. A real client's sends bunch: a 95% pace was
+        seen to close a 100/s box."""
+        assert self._blocked_since is not None
+        told = self._told_end - self._blocked_since
+        return _TOLD_RESUME if told <= _SHORTEST_WINDOW else _RESUME
+
+    def _quiet_resume(self, estimate: float) -> float:
+        """A penalty box closed on the last second's rate: resume under it, not at
+        the cycle's average (a box may close on a rate it let through before)."""
+        blocked = self._blocked_since
+        assert blocked is not None
+        start = self._cycle_start if self._cycle_start is not None else blocked
+        # over the last second at most (a box that closed at once on a pace just
+        # resumed says that pace was too fast), and answered within a second of
+        # the box closing: in flight when it did
+        span = min(max(blocked - start, self.config.min_window), 1.0)
+        if self._t0 is None or start <= self._t0:
+            span = 1.0  # the cold start: its first answers come after the box closed
+        last = _RESUME * self._ok_between(blocked - span, blocked + 1.0) / span
+        return min(estimate, last) if last > 0 else estimate
+
+    def _learn_window_hi(self, start: float, windowed: bool) -> None:
+        """After the block of a window of a second or two, the quota over a second.
+
+        Such a window is learned only roughly: probes a tenth of a second apart
+        stretch it, and so do refusals that count against the limit, or a
+        ``Retry-After`` in whole seconds. Its block is cheap, so the pace climbs back
+        towards what got through in the window's first second (no window is
+        shorter), and a block on the way marks the top.
+        """
+        window = self._learned_window
+        if not windowed or not window or window > 2.0 * _SHORTEST_WINDOW:
+            return
+        assert self._blocked_since is not None
+        active = max(self._blocked_since - start, _SHORTEST_WINDOW)
+        hi = _WINDOW_MARGIN * self._cycle_ok / active
+        self._window_hi = hi if not self._window_hi else min(self._window_hi, hi)
+
+    def _toward_window_hi(self) -> float:
+        """The pace half way to :meth:`_learn_window_hi`'s quota, if it is higher."""
+        hi = self._window_hi
+        return self._rate + 0.5 * (hi - self._rate) if hi > self._rate else 0.0
 
     def _cut(self, now: float) -> None:
         self._cut_at = now
@@ -669,6 +846,7 @@ class AdaptivePolicy:
         distance = self._rate / ceiling - 1.0
         curve = _PROBE_CURVE_ABOVE * distance if distance > 0 else -_PROBE_CURVE_BELOW * distance
         self._rate += cfg.probe * ceiling * (1.0 + curve)
+        self._rate = max(self._rate, self._toward_window_hi())
         if self._latency is not None:
             self._rate = min(self._rate, 2.0 * self._max / self._latency)
 
@@ -751,6 +929,7 @@ class AdaptivePolicy:
             "pauses": self.pauses,
             "blocks": self.blocks,
             "window_s": round(self._learned_window, 2) if self._learned_window else None,
+            "quiet_s": round(self._quiet_t, 2) if self._quiet_t else None,
             "bad_hints": self.bad_hints,
             "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
             "timeline": timeline,
