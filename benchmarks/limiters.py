@@ -33,7 +33,9 @@ import argparse
 import contextlib
 import dataclasses
 import html
+import itertools
 import json
+import math
 import os
 import platform
 import shutil
@@ -79,6 +81,25 @@ class Family:
     allowance: float = 0.0
     """Requests allowed once on top of the rate (a token bucket's full bucket)."""
     profile: str = "datacenter"
+    spaced: bool = False
+    """nginx ``limit_req`` without ``burst``: a request is refused unless it comes at
+    least 1/rate after the last one accepted, on nginx's millisecond clock."""
+
+    @property
+    def min_gap_ms(self) -> int:
+        """For a ``spaced`` family, the shortest gap nginx accepts, in whole ms:
+        ``excess = excess - rate * ms / 1000 + 1000`` (rates in requests per 1000 s)
+        must come to 0, so ``ms >= 1000 / rate``, rounded up
+        (``ngx_http_limit_req_lookup`` in ``ngx_http_limit_req_module.c``)."""
+        return math.ceil(1000.0 / self.rate - 1e-9) if self.spaced else 0
+
+    def ceiling_at(self, second: int, duration: float) -> float:
+        """The most any client can get through, from the limiter's definition: the
+        limit, or for ``spaced`` one request per :attr:`min_gap_ms` (300 r/s without
+        a burst lets 250 through: a gap of 3 ms is refused, the next possible is 4)."""
+        if self.spaced:
+            return 1000.0 / self.min_gap_ms
+        return self.limit_at(second, duration)
 
     def limit_at(self, second: int, duration: float) -> float:
         rate = self.rate
@@ -92,7 +113,8 @@ class Family:
 
 
 def _nginx(key: str, title: str, directive: str, rate: float, delay: float) -> Family:
-    return Family(key, title, "nginx", {"directive": directive}, rate, delay)
+    spaced = "limit_req " in directive and "burst=" not in directive
+    return Family(key, title, "nginx", {"directive": directive}, rate, delay, spaced=spaced)
 
 
 def _py(key: str, title: str, spec: dict[str, Any], delay: float, **kw: Any) -> Family:
@@ -271,6 +293,7 @@ def _serve(family: Family, site: Path, duration: float) -> Iterator[tuple[str, d
         if family.server == "nginx":
             with _nginx_target(family, site, run_dir) as url:
                 yield url + START_PATH, counts
+            counts.update(arrival_gaps(run_dir / "arrivals.log", family))
         else:
             spec = dict(family.spec)
             spec["counts"] = str(run_dir / "counts.json")
@@ -316,10 +339,14 @@ def _nginx_target(family: Family, site: Path, run_dir: Path) -> Iterator[str]:
             f"error_log {run_dir}/error.log warn; {user}\nload_module {module};\n"
             "events { worker_connections 4096; }\n"
             f"http {{ access_log off; sendfile on; tcp_nodelay on; default_type text/html;\n"
+            # when each request arrived, on nginx's own millisecond clock (the one
+            # limit_req reads): the end of the request less its duration
+            "  log_format arrivals '$msec $request_time $status';\n"
             f"  keepalive_requests 1000000; keepalive_timeout 75s; {temps}\n"
             f"  {zone} limit_req_status 429; limit_conn_status 503;\n"
             f"  server {{ listen 127.0.0.1:{port};\n"
             f"    location /p/ {{ {directive} echo_sleep {family.delay};"
+            f" access_log {run_dir}/arrivals.log arrivals buffer=256k flush=1s;"
             f" echo_location /raw$uri; }}\n"
             f"    location /raw/ {{ internal; alias {site}/; }} }} }}\n"
         )
@@ -362,6 +389,39 @@ def summarize(result: RunResult, family: Family, duration: float) -> dict[str, A
         "t90": t90,
         "lost": result.lost,
     }
+
+
+def arrival_gaps(log: Path, family: Family) -> dict[str, Any]:
+    """How evenly requests reached nginx, from its access log (arrival = ``$msec``
+    less ``$request_time``, both on nginx's millisecond clock): the median and 10th
+    percentile gap between arrivals, and for a ``spaced`` family the share of gaps
+    shorter than :attr:`Family.min_gap_ms`: each such arrival, or the one before
+    it, is refused."""
+    try:
+        lines = log.read_text().split("\n")
+    except OSError:
+        return {}
+    arrivals: list[tuple[int, int]] = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3:
+            with contextlib.suppress(ValueError):
+                end = round(float(parts[0]) * 1000)
+                arrivals.append((end - round(float(parts[1]) * 1000), int(parts[2])))
+    if len(arrivals) < 3:
+        return {}
+    arrivals.sort()
+    gaps = sorted(b[0] - a[0] for a, b in itertools.pairwise(arrivals))
+    out: dict[str, Any] = {
+        "arrivals": len(arrivals),
+        "gap_median_ms": gaps[len(gaps) // 2],
+        "gap_p10_ms": gaps[len(gaps) // 10],
+        "gap_p1_ms": gaps[len(gaps) // 100],
+    }
+    if family.spaced:
+        need = family.min_gap_ms
+        out["gaps_under_min"] = round(sum(g < need for g in gaps) / len(gaps), 4)
+    return out
 
 
 def _median(values: Sequence[float | None]) -> float | None:

@@ -115,6 +115,19 @@ _EARLY_KEPT = 256
 #: After a block, the pace resumes at no less than this share of the last rate that
 #: was clean before it.
 _RESUME = 0.9
+#: Spacing (a leaky bucket without a burst, nginx ``limit_req`` without ``burst``):
+#: refusals of bunched sends (a pacer's catch-up), at least this many and this many
+#: times as common among refusals as bunched sends are among sends, mean the server
+#: judges the gap to the last request, not the rate: from then on every send keeps
+#: a full 1/rate from the one before, and catch-ups stop.
+_SPACED_REFUSALS = 6
+_SPACED_BIAS = 5.0
+_SPACED_FAR = 50
+_SPACED_FLOOR = 0.5
+#: Once spaced, a refused send that kept its distance reached the server a little
+#: closer than it left (a late event loop, the server's millisecond clock): the
+#: rate is trimmed by this share of what was accepted, not cut by ``backoff``.
+_SPACED_BACKOFF = 0.97
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +216,12 @@ class AdaptivePolicy:
         self._clean_rate = 0.0  # the rate before the last step up that was clean
         self._early: deque[float] = deque(maxlen=_EARLY_KEPT)  # bunched send times
         self._last_send = -math.inf
+        # spacing: a server that judges gaps (see _SPACED_REFUSALS)
+        self._spaced = False
+        self._paced_sends = 0  # sends while paced and not spaced ...
+        self._close_sends = 0  # ... of them closer than 1/rate to the one before
+        self._refused_far = 0  # refusals of the others ...
+        self._refused_close = 0  # ... and of the close ones
         self.blocks = 0
         # measurement
         self._latency: float | None = None  # EWMA of non-throttled responses
@@ -238,6 +257,10 @@ class AdaptivePolicy:
             probe = self._probe_at
             return probe if probe > self._paused_until else self._paused_until
         rate = self._pace
+        if self._spaced and rate:
+            # a full interval from the last send, whenever that went: no catch-up
+            spaced = self._last_send + 1.0 / rate
+            return spaced if spaced > self._paused_until else self._paused_until
         paced = self._next_send - self.config.burst / rate if rate else 0.0
         return paced if paced > self._paused_until else self._paused_until
 
@@ -295,6 +318,9 @@ class AdaptivePolicy:
         bunched = now - self._last_send < (0.5 / rate if rate else _BUNCH_GAP)
         if bunched:
             self._early.append(now)
+        if self._paced and not self._spaced:
+            self._paced_sends += 1
+            self._close_sends += bunched
         self._last_send = now
         if rate:
             # GCRA: the theoretical send time advances by one interval per request;
@@ -411,6 +437,8 @@ class AdaptivePolicy:
         bunched = self._was_bunched(sent_at)
         if sent_at < self._cut_at:
             return  # sent before the last cut: part of the signal already acted on
+        if self._paced and not self._spaced and retry_after is None:
+            self._check_spacing(bunched)
         if retry_after is not None and retry_after > 0:
             self._block(now)
             self._block_told = True
@@ -463,7 +491,7 @@ class AdaptivePolicy:
         if elapsed > 0:
             counted = (self._since_cut_sends - self._since_cut_429) / elapsed
             accepted = max(accepted, min(counted, before))
-        rate = accepted * cfg.backoff
+        rate = accepted * (_SPACED_BACKOFF if self._spaced else cfg.backoff)
         if self._ceiling == 0.0:
             # Leaving slow start: the last window was clean at about half this rate.
             rate = min(rate, 0.5 * before)
@@ -475,6 +503,26 @@ class AdaptivePolicy:
             self._ceiling = accepted
         self._rate = max(rate, _MIN_RATE)
         self._cut(now)
+
+    def _check_spacing(self, bunched: bool) -> None:
+        """Whether refusals single out sends that came closer than the pace to the
+        one before (see :data:`_SPACED_REFUSALS`). A window limiter's refusals fall
+        on every send alike once its quota is spent, and a token bucket's on every
+        send while it is empty."""
+        if bunched:
+            self._refused_close += 1
+        else:
+            self._refused_far += 1
+        refused = self._refused_close
+        if refused < _SPACED_REFUSALS:
+            return
+        far = self._paced_sends - self._close_sends
+        if far < _SPACED_FAR:
+            return  # too few to tell how often the others are refused
+        close_share = refused / max(self._close_sends, 1)
+        far_share = self._refused_far / far
+        if close_share >= max(_SPACED_BIAS * far_share, _SPACED_FLOOR):
+            self._spaced = True
 
     def _was_bunched(self, sent_at: float) -> bool:
         early = self._early
