@@ -128,6 +128,8 @@ _SPACED_FLOOR = 0.5
 #: closer than it left (a late event loop, the server's millisecond clock): the
 #: rate is trimmed by this share of what was accepted, not cut by ``backoff``.
 _SPACED_BACKOFF = 0.97
+#: ... and only once such refusals pass this share of the sends since the last cut.
+_SPACED_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,6 +467,11 @@ class AdaptivePolicy:
             return  # one cut per window: a burst of 429s is one signal
         cfg = self.config
         share = min(self._since_cut_429 / max(self._since_cut_sends, 1), 0.9)
+        if self._spaced and share <= _SPACED_TOLERANCE:
+            # Spaced sends refused now and then reached the server closer than they
+            # left (the event loop, the server's own clock): a rate cut would not
+            # space them better. The window is not clean, so the pace stops growing.
+            return
         if not self._paced:
             # Leaving unpaced slow start. The 429 may say more about a burst than about
             # a rate (unpaced sends come in bursts), so stay in slow start, paced from
@@ -798,6 +805,7 @@ class AdaptivePolicy:
             "cuts": self.cuts,
             "pauses": self.pauses,
             "blocks": self.blocks,
+            "spaced": self._spaced,
             "window_s": round(self._learned_window, 2) if self._learned_window else None,
             "bad_hints": self.bad_hints,
             "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
