@@ -123,13 +123,18 @@ _RESUME = 0.9
 _SPACED_REFUSALS = 6
 _SPACED_BIAS = 5.0
 _SPACED_FAR = 50
-_SPACED_FLOOR = 0.5
+_SPACED_FLOOR = 0.05
+#: A send this share of an interval after the one before, or less, is close.
+_CLOSE = 0.99
 #: Once spaced, a refused send that kept its distance reached the server a little
 #: closer than it left (a late event loop, the server's millisecond clock): the
 #: rate is trimmed by this share of what was accepted, not cut by ``backoff``.
 _SPACED_BACKOFF = 0.97
 #: ... and only once such refusals pass this share of the sends since the last cut.
 _SPACED_TOLERANCE = 0.01
+#: A spaced send goes this share of an interval early at most, to make up for an
+#: event loop that is late as a rule.
+_LATE_SHARE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,10 +225,12 @@ class AdaptivePolicy:
         self._last_send = -math.inf
         # spacing: a server that judges gaps (see _SPACED_REFUSALS)
         self._spaced = False
+        self._late = 0.0  # how late spaced sends usually go (EWMA), in seconds
         self._paced_sends = 0  # sends while paced and not spaced ...
         self._close_sends = 0  # ... of them closer than 1/rate to the one before
         self._refused_far = 0  # refusals of the others ...
         self._refused_close = 0  # ... and of the close ones
+        self._close: deque[float] = deque(maxlen=_EARLY_KEPT)  # close send times
         self.blocks = 0
         # measurement
         self._latency: float | None = None  # EWMA of non-throttled responses
@@ -260,8 +267,9 @@ class AdaptivePolicy:
             return probe if probe > self._paused_until else self._paused_until
         rate = self._pace
         if self._spaced and rate:
-            # a full interval from the last send, whenever that went: no catch-up
-            spaced = self._last_send + 1.0 / rate
+            # a full interval from the last send, whenever that went: no catch-up,
+            # less how late the event loop usually is, so the pace is kept on average
+            spaced = self._last_send + 1.0 / rate - self._late
             return spaced if spaced > self._paused_until else self._paused_until
         paced = self._next_send - self.config.burst / rate if rate else 0.0
         return paced if paced > self._paused_until else self._paused_until
@@ -320,9 +328,17 @@ class AdaptivePolicy:
         bunched = now - self._last_send < (0.5 / rate if rate else _BUNCH_GAP)
         if bunched:
             self._early.append(now)
-        if self._paced and not self._spaced:
+        if self._spaced and rate:
+            interval = 1.0 / rate
+            late = now - (self._last_send + interval - self._late)
+            if 0.0 <= late < interval:  # later than that: the slot had no work
+                late = min(late, _LATE_SHARE * interval)
+                self._late += 0.05 * (late - self._late)
+        elif self._paced:
             self._paced_sends += 1
-            self._close_sends += bunched
+            if rate and now - self._last_send < _CLOSE / rate:
+                self._close_sends += 1
+                self._close.append(now)
         self._last_send = now
         if rate:
             # GCRA: the theoretical send time advances by one interval per request;
@@ -440,7 +456,7 @@ class AdaptivePolicy:
         if sent_at < self._cut_at:
             return  # sent before the last cut: part of the signal already acted on
         if self._paced and not self._spaced and retry_after is None:
-            self._check_spacing(bunched)
+            self._check_spacing(sent_at)
         if retry_after is not None and retry_after > 0:
             self._block(now)
             self._block_told = True
@@ -511,12 +527,14 @@ class AdaptivePolicy:
         self._rate = max(rate, _MIN_RATE)
         self._cut(now)
 
-    def _check_spacing(self, bunched: bool) -> None:
+    def _check_spacing(self, sent_at: float) -> None:
         """Whether refusals single out sends that came closer than the pace to the
         one before (see :data:`_SPACED_REFUSALS`). A window limiter's refusals fall
         on every send alike once its quota is spent, and a token bucket's on every
         send while it is empty."""
-        if bunched:
+        close = self._close
+        i = bisect.bisect_left(close, sent_at - 1e-6)
+        if i < len(close) and close[i] <= sent_at + 1e-6:
             self._refused_close += 1
         else:
             self._refused_far += 1
