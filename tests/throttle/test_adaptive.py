@@ -201,7 +201,12 @@ def test_the_cut_is_deeper_when_more_is_refused() -> None:
 
 
 def test_paced_sends_are_spaced_by_the_rate() -> None:
-    policy = paced()
+    # paced by a server's hint, before any refusal says how it counts: a late
+    # wake-up is caught up with a short burst, then one send per interval
+    policy = make()
+    policy.on_send(SETTLED)
+    hint = {"RateLimit-Policy": '"p";q=300;w=1', "RateLimit": '"p";r=300;t=1'}
+    policy.on_response(SETTLED + 0.1, 200, 0.1, hint)
     t = SETTLED + 1.0
     sends: list[tuple[float, float]] = []
     for _ in range(100):

@@ -132,6 +132,8 @@ _CLOSE = 0.99
 _SPACED_BACKOFF = 0.97
 #: ... and only once such refusals pass this share of the sends since the last cut.
 _SPACED_TOLERANCE = 0.01
+#: Sends since the last cut before a lone refusal counts as sporadic.
+_SPORADIC_SENDS = 200
 #: A spaced send goes this share of an interval early at most, to make up for an
 #: event loop that is late as a rule.
 _LATE_SHARE = 0.5
@@ -483,10 +485,13 @@ class AdaptivePolicy:
             return  # one cut per window: a burst of 429s is one signal
         cfg = self.config
         share = min(self._since_cut_429 / max(self._since_cut_sends, 1), 0.9)
-        if self._spaced and share <= _SPACED_TOLERANCE:
-            # Spaced sends refused now and then reached the server closer than they
-            # left (the event loop, the server's own clock): a rate cut would not
-            # space them better. The window is not clean, so the pace stops growing.
+        if share <= _SPACED_TOLERANCE and (self._spaced or self._sporadic()):
+            # A refusal now and then, long after the last cut, at a pace that was
+            # clean all that while: sends that reached the server closer than they
+            # left (the event loop, the server's own clock), which a slower pace
+            # would not space better, but a pace without catch-ups does. The window
+            # is not clean, so the pace stops growing.
+            self._spaced = True
             return
         if not self._paced:
             # Leaving unpaced slow start. The 429 may say more about a burst than about
@@ -526,6 +531,16 @@ class AdaptivePolicy:
             self._ceiling = accepted
         self._rate = max(rate, _MIN_RATE)
         self._cut(now)
+
+    def _sporadic(self) -> bool:
+        """Whether a refusal is a lone one, long after the last cut, from a server
+        that has shown no window (a window limiter refuses once too, at the edge
+        of its quota, and that one must cut)."""
+        return bool(
+            self._ceiling
+            and not self._learned_window
+            and self._since_cut_sends >= _SPORADIC_SENDS
+        )
 
     def _check_spacing(self, sent_at: float) -> None:
         """Whether refusals single out sends that came closer than the pace to the
