@@ -137,6 +137,8 @@ _SPORADIC_SENDS = 200
 #: A spaced send goes this share of an interval early at most, to make up for an
 #: event loop that is late as a rule.
 _LATE_SHARE = 0.5
+#: Catching up after a late wake-up, sends are still this share of an interval apart.
+_CATCH_UP_GAP = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +275,14 @@ class AdaptivePolicy:
             # less how late the event loop usually is, so the pace is kept on average
             spaced = self._last_send + 1.0 / rate - self._late
             return spaced if spaced > self._paused_until else self._paused_until
-        paced = self._next_send - self.config.burst / rate if rate else 0.0
+        if not rate:
+            return self._paused_until
+        paced = self._next_send - self.config.burst / rate
+        # a catch-up goes at twice the pace at most, never as a bunch: a server
+        # that judges gaps refuses a bunch at any rate
+        spread = self._last_send + _CATCH_UP_GAP / rate
+        if spread > paced:
+            paced = spread
         return paced if paced > self._paused_until else self._paused_until
 
     @property
@@ -348,6 +357,13 @@ class AdaptivePolicy:
             # wake-up is caught up, while an idle domain banks no more than that.
             next_send = self._next_send
             self._next_send = (next_send if next_send > now else now) + 1.0 / rate
+
+    def on_sent(self, now: float) -> None:
+        """The request handed out last has left (the engine calls this once the
+        event loop has moved on from it). A spaced pace counts its interval from
+        here: a stall between hand-out and write must delay the next send too."""
+        if self._spaced and now > self._last_send:
+            self._last_send = now
 
     def on_response(
         self, now: float, status: int, latency: float, headers: Mapping[str, str]
