@@ -486,7 +486,11 @@ class AdaptivePolicy:
             if not self._paced:
                 self._pace_from_slow_start(now)
             return
-        if self._paced and sent_at >= self._streak_sent + 0.5 / max(self._rate, _MIN_RATE):
+        if (
+            self._paced
+            and not self._spaced  # a server that judges gaps does not shut anyone out
+            and sent_at >= self._streak_sent + 0.5 / max(self._rate, _MIN_RATE)
+        ):
             # only refusals sent apart count: one bunch of sends is one sample
             self._streak += 1
             self._streak_sent = sent_at
@@ -507,7 +511,7 @@ class AdaptivePolicy:
             # left (the event loop, the server's own clock), which a slower pace
             # would not space better, but a pace without catch-ups does. The window
             # is not clean, so the pace stops growing.
-            self._spaced = True
+            self._space()
             return
         if not self._paced:
             # Leaving unpaced slow start. The 429 may say more about a burst than about
@@ -548,6 +552,14 @@ class AdaptivePolicy:
         self._rate = max(rate, _MIN_RATE)
         self._cut(now)
 
+    def _space(self) -> None:
+        """Pace without catch-ups from now on. The rate where refusals began was
+        set by refusals of bunched sends, not by the rate: it is searched for again
+        (refusals under :data:`_SPACED_TOLERANCE` no longer cut)."""
+        if not self._spaced:
+            self._spaced = True
+            self._ceiling = 0.0
+
     def _sporadic(self) -> bool:
         """Whether a refusal is a lone one, long after the last cut, from a server
         that has shown no window (a window limiter refuses once too, at the edge
@@ -578,7 +590,7 @@ class AdaptivePolicy:
         close_share = refused / max(self._close_sends, 1)
         far_share = self._refused_far / far
         if close_share >= max(_SPACED_BIAS * far_share, _SPACED_FLOOR):
-            self._spaced = True
+            self._space()
 
     def _was_bunched(self, sent_at: float) -> bool:
         early = self._early
