@@ -255,18 +255,20 @@ def test_retry_after_as_an_http_date_uses_the_servers_date() -> None:
 
 
 def test_503_with_retry_after_or_fast_counts_like_a_429_and_a_slow_one_does_not() -> None:
-    with_hint, fast, slow = paced(), paced(), paced()
-    before = {id(p): (p.cuts, p.blocks, p.rate) for p in (with_hint, fast, slow)}
+    with_hint, fast, as_429, slow = paced(), paced(), paced(), paced()
+    before = {id(p): (p.cuts, p.blocks, p.rate) for p in (with_hint, fast, as_429, slow)}
     t = SETTLED + 1.0
-    for policy, latency, headers in (
-        (with_hint, 0.1, {"Retry-After": "1"}),  # the server says how long: a block
-        (fast, 0.001, {}),  # refused at once: a limiter (nginx limit_conn)
-        (slow, 0.1, {}),  # as slow as a page: a struggling backend, not a limit
+    for policy, status, latency, headers in (
+        (with_hint, 503, 0.1, {"Retry-After": "1"}),  # the server says how long: a block
+        (fast, 503, 0.001, {}),  # refused at once: a limiter (nginx limit_conn)
+        (as_429, 429, 0.001, {}),
+        (slow, 503, 0.1, {}),  # as slow as a page: a struggling backend, not a limit
     ):
-        policy.on_send(t)
-        policy.on_response(t + latency, 503, latency, headers)
+        for i in range(5 if policy is not with_hint else 1):
+            policy.on_send(t + 0.01 * i)
+            policy.on_response(t + 0.01 * i + latency, status, latency, headers)
     assert with_hint.blocks == before[id(with_hint)][1] + 1 and with_hint.ready_at() >= t + 1.1
-    assert fast.cuts == before[id(fast)][0] + 1
+    assert (fast.cuts, fast.blocks, fast.rate) == (as_429.cuts, as_429.blocks, as_429.rate)
     assert fast.rate is not None and fast.rate < before[id(fast)][2]  # type: ignore[operator]
     assert (slow.cuts, slow.blocks, slow.rate) == before[id(slow)]
     assert slow.ready_at() < t + 1.0

@@ -132,6 +132,9 @@ _CLOSE = 0.99
 _SPACED_BACKOFF = 0.97
 #: ... and only once such refusals pass this share of the sends since the last cut.
 _SPACED_TOLERANCE = 0.01
+#: Once spaced, refusals under this share of the sends since the last cut only trim
+#: the pace; more are a rate over the limit, measured by what got through.
+_SPACED_OVER = 0.1
 #: Sends since the last cut before a lone refusal counts as sporadic.
 _SPORADIC_SENDS = 200
 #: A spaced send goes this share of an interval early at most, to make up for an
@@ -539,6 +542,9 @@ class AdaptivePolicy:
         if elapsed > 0:
             counted = (self._since_cut_sends - self._since_cut_429) / elapsed
             accepted = max(accepted, min(counted, before))
+        if self._spaced and share < _SPACED_OVER:
+            # a few refusals of a gap-judging server do not measure an excess
+            accepted = before
         rate = accepted * (_SPACED_BACKOFF if self._spaced else cfg.backoff)
         if self._ceiling == 0.0:
             # Leaving slow start: the last window was clean at about half this rate.
