@@ -123,7 +123,7 @@ _RESUME = 0.9
 _SPACED_REFUSALS = 6
 _SPACED_BIAS = 5.0
 _SPACED_FAR = 50
-_SPACED_FLOOR = 0.05
+_SPACED_FLOOR = 0.01
 #: A send this share of an interval after the one before, or less, is close.
 _CLOSE = 0.99
 #: Once spaced, a refused send that kept its distance reached the server a little
@@ -567,11 +567,12 @@ class AdaptivePolicy:
             self._ceiling = 0.0
 
     def _sporadic(self) -> bool:
-        """Whether a refusal is a lone one, long after the last cut, from a server
-        that has shown no window (a window limiter refuses once too, at the edge
-        of its quota, and that one must cut)."""
+        """Whether a refusal is a lone one, long after the last cut, at a pace under
+        the one where refusals began, from a server that has shown no window. A
+        token bucket refuses only over its rate, and a window limiter at the edge
+        of its quota: those must cut."""
         return bool(
-            self._ceiling
+            self._rate < self._ceiling
             and not self._learned_window
             and self._since_cut_sends >= _SPORADIC_SENDS
         )
