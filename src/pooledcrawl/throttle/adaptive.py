@@ -136,7 +136,7 @@ _SPACED_TOLERANCE = 0.01
 #: the pace; more are a rate over the limit, measured by what got through.
 _SPACED_OVER = 0.1
 #: Sends since the last cut before a lone refusal counts as sporadic.
-_SPORADIC_SENDS = 100
+_SPORADIC_SENDS = 200
 #: A spaced send goes this share of an interval early at most, to make up for an
 #: event loop that is late as a rule.
 _LATE_SHARE = 0.5
@@ -508,7 +508,7 @@ class AdaptivePolicy:
             return  # one cut per window: a burst of 429s is one signal
         cfg = self.config
         share = min(self._since_cut_429 / max(self._since_cut_sends, 1), 0.9)
-        if share <= _SPACED_TOLERANCE and self._sporadic():
+        if share <= _SPACED_TOLERANCE and (self._spaced or self._sporadic()):
             # A refusal now and then, long after the last cut, at a pace that was
             # clean all that while: sends that reached the server closer than they
             # left (the event loop, the server's own clock), which a slower pace
@@ -567,11 +567,12 @@ class AdaptivePolicy:
             self._ceiling = 0.0
 
     def _sporadic(self) -> bool:
-        """Whether a refusal is a lone one, long after the last cut, from a server
-        that has shown no window (a window limiter refuses once too, at the edge
-        of its quota, and that one must cut)."""
+        """Whether a refusal is a lone one, long after the last cut, at a pace under
+        the one where refusals began, from a server that has shown no window. A
+        token bucket refuses only over its rate, and a window limiter at the edge
+        of its quota: those must cut."""
         return bool(
-            self._ceiling
+            self._rate < self._ceiling
             and not self._learned_window
             and self._since_cut_sends >= _SPORADIC_SENDS
         )
