@@ -6,6 +6,7 @@ fake clock against nginx's own arithmetic (``sim.NginxLimitReq``).
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -56,7 +57,7 @@ def test_spaced_sends_do_not_bunch() -> None:
     policy, result = crawl(limiter)
     assert policy.rate is not None
     late = [t for t in result.send_times if t >= 20.0]
-    gaps = [b - a for a, b in zip(late, late[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(late)]
     # a catch-up would send two at once; spaced sends keep most of an interval
     assert min(gaps) >= 0.4 / limiter.ceiling()
 
