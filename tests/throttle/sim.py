@@ -24,6 +24,7 @@ __all__ = [
     "LeakyBucket",
     "Limiter",
     "MovingWindow",
+    "NginxLimitReq",
     "PenaltyBox",
     "RejectCounting",
     "SimResult",
@@ -119,6 +120,42 @@ class ConcurrencyLimit(Limiter):
 
     def limit_at(self, now: float) -> float:
         return self.n / self.latency
+
+
+class NginxLimitReq(Limiter):
+    """nginx ``limit_req`` as ``ngx_http_limit_req_lookup`` computes it: rates in
+    requests per 1000 s, time in whole milliseconds of nginx's clock (whose phase
+    against ours is ``offset``), ``excess = excess - rate * ms / 1000 + 1000``
+    floored at 0, refused over ``burst * 1000``. Without a burst, a request must
+    come ``ceil(1000 / rate)`` ms after the last one accepted: 300 r/s lets at most
+    250 through."""
+
+    def __init__(self, rate: int, burst: int = 0, *, offset: float = 0.00037) -> None:
+        self.rate = rate * 1000
+        self.burst = burst * 1000
+        self.offset = offset
+        self.excess = 0
+        self.last: int | None = None
+
+    def request(self, now: float) -> Verdict:
+        now_ms = math.floor((now + self.offset) * 1000)
+        if self.last is None:
+            self.excess, self.last = 0, now_ms
+            return _OK
+        excess = max(self.excess - self.rate * abs(now_ms - self.last) // 1000 + 1000, 0)
+        if excess > self.burst:
+            return (429, {}, 0.0)
+        self.excess, self.last = excess, now_ms
+        return _OK
+
+    def limit_at(self, now: float) -> float:
+        return self.rate / 1000
+
+    def ceiling(self) -> float:
+        """The most any client gets through (see the class docstring)."""
+        if self.burst:
+            return self.rate / 1000
+        return 1000 / math.ceil(1e6 / self.rate)
 
 
 class _Window(Limiter):
@@ -327,6 +364,7 @@ def simulate(
     server: Callable[[float], bool] | None = None,
     links: int | None = None,
     limiter: Limiter | None = None,
+    cpu: float = 0.0,
 ) -> SimResult:
     """Run ``policy`` against a token bucket for ``duration`` virtual seconds.
 
@@ -337,7 +375,9 @@ def simulate(
     ``links``, work arrives like a breadth-first crawl from one start page: each
     good page adds ``links`` requests, each 429 puts its request back. ``limiter``
     replaces the bucket with a limiter of another family (its headers, status and
-    delay are used; ``limit`` is then ignored).
+    delay are used; ``limit`` is then ignored). ``cpu`` is the client's time per
+    good response (parsing the page, one event loop): a send that falls due
+    meanwhile goes out once it is done, as in the engine.
     """
     rnd = random.Random(seed)
     rate_at = limit if callable(limit) else (lambda _t: float(limit))
@@ -355,10 +395,16 @@ def simulate(
     inflight = 0
     backlog = 1 if links is not None else -1  # -1: always work to do
     wake_at: float | None = None
+    busy_until = 0.0
     now = 0.0
 
     def try_send() -> None:
         nonlocal inflight, wake_at, backlog
+        if busy_until > now:
+            if wake_at is None or wake_at <= now or wake_at > busy_until:
+                wake_at = busy_until
+                heapq.heappush(events, (busy_until, next(seq), "wake", now, 0, {}))
+            return
         while inflight < policy.limit() and backlog != 0:
             ready = policy.ready_at()
             if ready > now:
@@ -404,6 +450,7 @@ def simulate(
             if backlog >= 0:
                 backlog += links if accepted and links is not None else (0 if accepted else 1)
             if accepted:
+                busy_until = max(busy_until, now) + cpu
                 result.ok_per_second[second] += 1
             else:
                 result.n429_per_second[second] += 1

@@ -136,3 +136,57 @@ async def test_penalty_box_with_retry_after_is_entered_once(site: Path) -> None:
     assert counts["429"] == stats.status_counts[429]
     refused, responses = refusals_after_learning(stats)
     assert refused == 0 or refused <= 0.01 * responses
+
+
+async def test_nginx_limit_conn_caps_what_is_in_flight(site: Path, tmp_path: Path) -> None:
+    _need_nginx()
+    family = Family(
+        "t",
+        "nginx limit_conn 10 (503), 20 ms",
+        "nginx",
+        {"directive": "limit_conn_zone $server_port zone=c:1m; |limit_conn c 10;"},
+        500,
+        0.02,
+    )
+    with _nginx_target(family, site, tmp_path) as base:
+        spider, stats = await crawl(base + START_PATH)
+    assert_complete(spider, stats)
+    (domain,) = stats.domains.values()
+    # the fast 503s of the cold start taught the cap: 10, plus a step up now and then
+    assert domain["concurrency"] <= 12
+    assert domain["status_counts"]["503"] < PAGES
+
+
+def test_nginx_logs_when_each_request_arrived(site: Path, tmp_path: Path) -> None:
+    # the benchmark's evidence of bunched sends: arrivals on nginx's own clock, and
+    # how many came sooner than limit_req without a burst accepts (4 ms at 300 r/s)
+    _need_nginx()
+    import socket
+    import time
+
+    from benchmarks.limiters import arrival_gaps
+
+    family = FAMILIES["nginx-req-300"]
+    assert family.min_gap_ms == 4 and family.ceiling_at(0, 60) == 250
+    assert FAMILIES["nginx-req-250"].ceiling_at(0, 60) == 250
+    assert FAMILIES["nginx-req-burst"].ceiling_at(0, 60) == 300
+
+    def get(port: int, count: int) -> list[bytes]:
+        conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+        for conn in conns:  # sent back to back, answered later (a 100 ms backend)
+            conn.sendall(f"GET {START_PATH} HTTP/1.0\r\n\r\n".encode())
+        statuses = [conn.recv(64)[9:12] for conn in conns]
+        for conn in conns:
+            conn.close()
+        return statuses
+
+    with _nginx_target(family, site, tmp_path) as base:
+        port = int(base.rsplit(":", 1)[1])
+        burst = get(port, 4)  # within 4 ms of the first: refused
+        time.sleep(0.05)
+        later = get(port, 1)
+    assert burst[0] == b"200" and b"429" in burst and later == [b"200"]
+    gaps = arrival_gaps(tmp_path / "arrivals.log", family)
+    assert gaps["arrivals"] == 5
+    assert gaps["gaps_under_min"] >= burst.count(b"429") / 4 > 0
+    assert gaps["gap_p1_ms"] < 4

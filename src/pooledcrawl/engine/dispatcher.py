@@ -316,9 +316,20 @@ class Dispatcher:
         slot.inflight += 1
         if slot.inflight > slot.peak:
             slot.peak = slot.inflight
-        slot.policy.on_send(now)
+        policy = slot.policy
+        policy.on_send(now)
+        sent = getattr(policy, "on_sent", None)
+        if sent is not None:
+            # Runs once this worker yields, that is once the request is written (or
+            # waits for a connection): a stall before the write (a garbage collection,
+            # a connection to open) then delays the slot's next send too, rather than
+            # bunching it right behind this one.
+            asyncio.get_running_loop().call_soon(self._sent, sent)
         self.inflight += 1
         return slot
+
+    def _sent(self, sent: Callable[[float], None]) -> None:
+        sent(self._clock())
 
     def slot_for(self, url: str) -> Slot:
         key = self._key(url)
