@@ -17,6 +17,7 @@ import aiohttp
 from aiohttp_socks import ProxyConnector
 
 from pooledcrawl.metrics.timing import Timing
+from pooledcrawl.transport.idle import IdleCap
 
 if TYPE_CHECKING:
     from aiohttp.client_proto import ResponseHandler
@@ -72,17 +73,21 @@ class _ConnectMeter:
         return connection
 
 
-class MeteredConnector(_ConnectMeter, aiohttp.TCPConnector):
-    """A ``TCPConnector`` that fills the current fetch's Timing."""
+class MeteredConnector(_ConnectMeter, IdleCap, aiohttp.TCPConnector):
+    """A ``TCPConnector`` that fills the current fetch's Timing, with at most
+    ``max_idle`` idle connections (see :class:`~pooledcrawl.transport.idle.IdleCap`)."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, max_idle: int = 1 << 30, **options: Any) -> None:
         super().__init__(**options)
         self._seen = weakref.WeakSet()
+        self._cap_idle(max_idle)
 
 
-class MeteredSocksConnector(_ConnectMeter, ProxyConnector):
-    """aiohttp-socks' ``ProxyConnector`` that fills the current fetch's Timing."""
+class MeteredSocksConnector(_ConnectMeter, IdleCap, ProxyConnector):
+    """aiohttp-socks' ``ProxyConnector`` that fills the current fetch's Timing, with at
+    most ``max_idle`` idle connections."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, max_idle: int = 1 << 30, **options: Any) -> None:
         super().__init__(**options)
         self._seen = weakref.WeakSet()
+        self._cap_idle(max_idle)
