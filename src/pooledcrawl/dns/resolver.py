@@ -114,7 +114,7 @@ class CachingResolver(AbstractResolver):
         negative_ttl: float = 30.0,
         max_entries: int = 100_000,
         timeout: float = 5.0,
-        channel_lookups: int = 1000,
+        channel_lookups: int = 128,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.counts = DnsCounts()
