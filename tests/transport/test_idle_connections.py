@@ -4,8 +4,14 @@ sockets open to every host it has finished with until ``keepalive_timeout``."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
+import weakref
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
 
 from aiohttp import web
 from sites import serve
@@ -13,6 +19,7 @@ from sites import serve
 from pooledcrawl import Request, Response, Settings, Spider
 from pooledcrawl.engine.engine import Engine
 from pooledcrawl.transport.aiohttp import AiohttpTransport
+from pooledcrawl.transport.handler import AcyclicResponseHandler
 
 
 def _app() -> web.Application:
@@ -114,3 +121,33 @@ async def test_a_crawl_of_many_hosts_holds_bounded_connections_and_slots() -> No
     # live slots: those at work (at most one per request in flight) plus the idle cap
     assert max(spider.slots) <= 8 + 5
     assert stats.extra["hosts"]["seen"] == 40
+
+
+async def test_a_closed_connection_is_freed_without_the_garbage_collector(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # asyncio's socket transport (Python 3.11) keeps a bound method of itself after
+    # the connection is lost: each closed connection would wait, as a reference
+    # cycle, for a full collection. The transport's protocol breaks that cycle.
+    opened: list[weakref.ref[Any]] = []
+    made = AcyclicResponseHandler.connection_made
+
+    def connection_made(self: AcyclicResponseHandler, transport: Any) -> None:
+        opened.append(weakref.ref(transport))
+        made(self, transport)
+
+    monkeypatch.setattr(AcyclicResponseHandler, "connection_made", connection_made)
+    transport = AiohttpTransport(Settings(max_idle_connections=0, keepalive_timeout=60.0))
+    gc.collect()
+    gc.disable()
+    try:
+        async with _servers(6) as bases:
+            for base in bases:  # no idle connection kept: each one closes after its fetch
+                response = await transport.fetch(Request(f"{base}/p/1"))
+                assert response.status == 200
+            await asyncio.sleep(0.05)  # connection_lost runs on the next loop turns
+            assert len(opened) == 6
+            assert [ref for ref in opened if ref() is not None] == []
+    finally:
+        gc.enable()
+        await transport.close()

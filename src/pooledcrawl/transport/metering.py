@@ -9,6 +9,7 @@ object and awaits a signal for every step of every request, hooked or not: about
 from __future__ import annotations
 
 import contextvars
+import functools
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ import aiohttp
 from aiohttp_socks import ProxyConnector
 
 from pooledcrawl.metrics.timing import Timing
+from pooledcrawl.transport.handler import AcyclicResponseHandler
 from pooledcrawl.transport.idle import IdleCap
 
 if TYPE_CHECKING:
@@ -81,6 +83,8 @@ class MeteredConnector(_ConnectMeter, IdleCap, aiohttp.TCPConnector):
         super().__init__(**options)
         self._seen = weakref.WeakSet()
         self._cap_idle(max_idle)
+        # each connection's protocol: aiohttp's, freed as soon as it closes
+        self._factory = functools.partial(AcyclicResponseHandler, loop=self._loop)
 
 
 class MeteredSocksConnector(_ConnectMeter, IdleCap, ProxyConnector):
