@@ -84,7 +84,7 @@ class MeteredConnector(_ConnectMeter, IdleCap, aiohttp.TCPConnector):
         self._seen = weakref.WeakSet()
         self._cap_idle(max_idle)
         # each connection's protocol: aiohttp's, freed as soon as it closes
-        self._factory = functools.partial(AcyclicResponseHandler, loop=self._loop)
+        self._factory = functools.partial(AcyclicResponseHandler, loop=self._loop)  # type: ignore[assignment]
 
 
 class MeteredSocksConnector(_ConnectMeter, IdleCap, ProxyConnector):
