@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -188,7 +189,7 @@ def run_simulation(args: argparse.Namespace) -> int:
     rows = []
     for hosts in args.simulate:
         pages = args.pages_per_host
-        rows.append(
+        runs = [
             _child(
                 [
                     "--child",
@@ -203,8 +204,17 @@ def run_simulation(args: argparse.Namespace) -> int:
                     str(args.domain_concurrency),
                 ]
             )
-        )
-        row = rows[-1]
+            for _ in range(args.runs)
+        ]
+        # the median of each figure over the runs (each run a fresh process)
+        row = {
+            key: statistics.median(run[key] for run in runs)
+            if isinstance(runs[0][key], (int, float))
+            else runs[0][key]
+            for key in runs[0]
+        }
+        row["runs"] = len(runs)
+        rows.append(row)
         print(
             f"{row['hosts']:>10,} hosts x {row['pages_per_host']}:"
             f" {row['pages_per_s']:>8,.0f} pages/s"
@@ -269,7 +279,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--domain-concurrency", type=int, default=2, help="simulated: per-host start cap"
     )
-    parser.add_argument("--runs", type=int, default=1, help="live runs per size (median)")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="runs per size (live: rounds), the medians reported"
+    )
     parser.add_argument("--only", default="", help="live contenders, e.g. pooledcrawl,scrapy")
     parser.add_argument("--out", type=Path, help="result JSON (default: benchmarks/results/)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)

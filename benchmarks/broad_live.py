@@ -27,8 +27,13 @@ Contenders, each in its own process:
   loopback address of its own, on which nginx also listens), each address its own host
   to Crawlee. Skipped, with the reason, when it is not installed or does not run.
 
-Reported: pages/s, peak RSS, RSS per host (slope between the smallest and largest
-size), and the stats file size.
+Each round runs every contender at every size, one process at a time; ``--runs N``
+makes N rounds, so a change of load on the machine falls on all of them alike, and
+the figures are the medians over the rounds. Reported, and written as JSON under
+``benchmarks/results/``: pages/s, CPU time per page (user + system: on a shared
+machine the steadier figure), peak RSS, RSS per host (the slope between the smallest
+and the largest size, from the median peaks), the stats file size, the ratios to
+Scrapy, the load average during each run, and each target of issue #20 met or not.
 """
 
 from __future__ import annotations
@@ -60,6 +65,11 @@ PAGES = 11
 CONTENDERS = ("pooledcrawl", "scrapy", "crawlee")
 #: contenders from the ``bench`` extra: missing or failing, they are reported skipped
 OPTIONAL = {"scrapy": "scrapy", "crawlee": "crawlee"}
+#: the targets of issue #20
+TARGET_RATIO = 10.0
+TARGET_BYTES_PER_HOST = 2048
+TARGET_STATS_BYTES = 1024 * 1024
+TARGET_KEPT = 0.85
 _FILLER = "<p>" + "Broad crawl benchmark page text. " * 60 + "</p>"
 
 
@@ -283,8 +293,13 @@ def _crawlee(hosts: int, port: int, dns: str, out: Path) -> dict[str, Any]:
 
 def _child(args: argparse.Namespace) -> int:
     run = {"pooledcrawl": _pooledcrawl, "scrapy": _scrapy, "crawlee": _crawlee}[args.contender]
+    before = resource.getrusage(resource.RUSAGE_SELF)
     result = run(args.n, args.port, args.dns, Path(args.stats_out))
-    result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["peak_rss"] = usage.ru_maxrss * 1024
+    # the crawl's CPU time (imports before it excluded), whatever else runs on the machine
+    cpu = (usage.ru_utime - before.ru_utime) + (usage.ru_stime - before.ru_stime)
+    result["cpu_s"] = cpu
     print(json.dumps(result))
     return 0
 
@@ -312,6 +327,7 @@ def _run_one(contender: str, hosts: int, port: int, dns: str, tmp: Path) -> dict
         "--stats-out",
         str(stats_out),
     ]
+    load_before = os.getloadavg()[0]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
     if done.returncode:
         raise RuntimeError(f"{contender} failed:\n{done.stderr[-3000:]}")
@@ -320,7 +336,13 @@ def _run_one(contender: str, hosts: int, port: int, dns: str, tmp: Path) -> dict
     if result["pages"] != expected:
         raise RuntimeError(f"{contender} crawled {result['pages']} pages, expected {expected}")
     result["pages_per_s"] = result["pages"] / result["elapsed_s"]
+    result["cpu_ms_per_page"] = result["cpu_s"] / result["pages"] * 1e3
+    # the 1-minute load average, at the start and at the end of the run
+    result["load"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return result
+
+
+_MEDIANS = ("pages_per_s", "elapsed_s", "cpu_ms_per_page", "peak_rss", "stats_file_bytes")
 
 
 def run_live(args: argparse.Namespace) -> int:
@@ -339,8 +361,11 @@ def run_live(args: argparse.Namespace) -> int:
             skipped[contender] = f"{module} is not installed (pip install 'pooledcrawl[bench]')"
     contenders = [c for c in asked if c not in skipped]
     sizes = sorted(args.hosts)
-    largest = sizes[-1]
-    rows: dict[str, dict[int, dict[str, Any]]] = {c: {} for c in contenders}
+    smallest, largest = sizes[0], sizes[-1]
+    runs: dict[str, dict[int, list[dict[str, Any]]]] = {
+        c: {n: [] for n in sizes} for c in contenders
+    }
+    started_load = os.getloadavg()
     by_address = largest if "crawlee" in contenders else 0
     with tempfile.TemporaryDirectory(prefix="pcbench-broad-") as tmp_name:
         tmp = Path(tmp_name)
@@ -352,59 +377,111 @@ def run_live(args: argparse.Namespace) -> int:
         names = {f"h{n}.bench.test": "127.0.0.1" for n in range(largest)}
         nginx = _nginx(site, tmp / "nginx", addresses=by_address)
         with nginx as port, dnsmasq(names, tmp / "dns") as dns:
-            # each contender's sizes back to back: its slope from one stretch of load
-            for contender in contenders:
-                for hosts in sizes:
-                    try:
-                        runs = [
-                            _run_one(contender, hosts, port, dns.server, tmp)
-                            for _ in range(args.runs)
-                        ]
-                    except RuntimeError as exc:
-                        if contender not in OPTIONAL:
-                            raise
-                        skipped[contender] = _reason(exc)
-                        rows.pop(contender)
-                        break
-                    row = {
-                        key: statistics.median(r[key] for r in runs)
-                        for key in ("pages_per_s", "elapsed_s", "peak_rss", "stats_file_bytes")
-                    }
-                    row["runs"] = len(runs)
-                    rows[contender][hosts] = row
-                    print(
-                        f"{contender:12} {hosts:>6,} hosts: {row['pages_per_s']:8,.0f} pages/s"
-                        f"  {row['elapsed_s']:7.1f} s  peak RSS {row['peak_rss'] / 2**20:6.1f} MB"
-                        f"  stats file {row['stats_file_bytes'] / 1024:8.1f} KB",
-                        flush=True,
-                    )
+            for round_ in range(1, args.runs + 1):
+                for contender in [c for c in contenders if c not in skipped]:
+                    for hosts in sizes:
+                        try:
+                            one = _run_one(contender, hosts, port, dns.server, tmp)
+                        except RuntimeError as exc:
+                            if contender not in OPTIONAL:
+                                raise
+                            skipped[contender] = _reason(exc)
+                            break
+                        runs[contender][hosts].append(one)
+                        print(
+                            f"[{round_}/{args.runs}] {contender:12} {hosts:>6,} hosts:"
+                            f" {one['pages_per_s']:8,.0f} pages/s"
+                            f"  CPU {one['cpu_ms_per_page']:5.2f} ms/page"
+                            f"  peak RSS {one['peak_rss'] / 2**20:6.1f} MB"
+                            f"  stats file {one['stats_file_bytes'] / 1024:8.1f} KB"
+                            f"  load {one['load'][0]:.1f}-{one['load'][1]:.1f}",
+                            flush=True,
+                        )
     for contender, reason in skipped.items():
         print(f"{contender:12} skipped: {reason}", flush=True)
-    summary: dict[str, Any] = {"skipped": skipped}
+        runs.pop(contender, None)
+    rows: dict[str, dict[int, dict[str, Any]]] = {}
+    for contender, by_size in runs.items():
+        rows[contender] = {}
+        for hosts, results in by_size.items():
+            row: dict[str, Any] = {
+                key: statistics.median(r[key] for r in results) for key in _MEDIANS
+            }
+            row["runs"] = len(results)
+            row["load"] = [r["load"] for r in results]
+            rows[contender][hosts] = row
+    print(f"medians of {args.runs} run(s) per contender and size:")
     for contender, by_size in rows.items():
-        small, big = by_size[sizes[0]], by_size[largest]
+        for hosts, row in by_size.items():
+            print(
+                f"{contender:12} {hosts:>6,} hosts: {row['pages_per_s']:8,.0f} pages/s"
+                f"  CPU {row['cpu_ms_per_page']:5.2f} ms/page"
+                f"  peak RSS {row['peak_rss'] / 2**20:6.1f} MB"
+                f"  stats file {row['stats_file_bytes'] / 1024:8.1f} KB"
+            )
+    summary: dict[str, Any] = {"load_at_start": started_load, "skipped": skipped}
+    for contender, by_size in rows.items():
+        small, big = by_size[smallest], by_size[largest]
         if len(sizes) > 1:
-            slope = (big["peak_rss"] - small["peak_rss"]) / (largest - sizes[0])
+            slope = (big["peak_rss"] - small["peak_rss"]) / (largest - smallest)
             keep = big["pages_per_s"] / small["pages_per_s"]
             summary[contender] = {"rss_per_host": slope, "pages_per_s_kept": keep}
             print(
-                f"{contender:12} RSS per host (slope {sizes[0]:,} -> {largest:,}): {slope:,.0f} B;"
-                f" pages/s at {largest:,} = {keep:.0%} of at {sizes[0]:,}"
+                f"{contender:12} RSS per host (slope {smallest:,} -> {largest:,}): {slope:,.0f} B;"
+                f" pages/s at {largest:,} = {keep:.0%} of at {smallest:,}"
             )
+    targets: dict[str, bool] = {}
+    if "pooledcrawl" in rows:
+        ours = rows["pooledcrawl"]
+        biggest_stats = max(row["stats_file_bytes"] for row in ours.values())
+        targets["stats_file"] = biggest_stats <= TARGET_STATS_BYTES
+        if len(sizes) > 1:
+            targets["rss_per_host"] = (
+                summary["pooledcrawl"]["rss_per_host"] <= TARGET_BYTES_PER_HOST
+            )
+            targets["pages_per_s_kept"] = summary["pooledcrawl"]["pages_per_s_kept"] >= TARGET_KEPT
     if "pooledcrawl" in rows and "scrapy" in rows:
-        ratio = rows["pooledcrawl"][largest]["pages_per_s"] / rows["scrapy"][largest]["pages_per_s"]
+        ours, theirs = rows["pooledcrawl"][largest], rows["scrapy"][largest]
+        ratio = ours["pages_per_s"] / theirs["pages_per_s"]
+        cpu_ratio = theirs["cpu_ms_per_page"] / ours["cpu_ms_per_page"]
+        # each round's own ratio: the two ran minutes apart, under the same load
+        per_round = [
+            a["pages_per_s"] / b["pages_per_s"]
+            for a, b in zip(runs["pooledcrawl"][largest], runs["scrapy"][largest], strict=True)
+        ]
         summary["ratio_vs_scrapy"] = ratio
-        print(f"pooledcrawl / Scrapy pages/s at {largest:,} hosts: {ratio:.1f}x (target >= 10x)")
+        summary["ratio_vs_scrapy_per_round"] = per_round
+        summary["cpu_ratio_vs_scrapy"] = cpu_ratio
+        targets["ratio_vs_scrapy"] = ratio >= TARGET_RATIO
+        rounds = ", ".join(f"{r:.1f}x" for r in per_round)
+        print(
+            f"pooledcrawl / Scrapy at {largest:,} hosts: pages/s {ratio:.1f}x"
+            f" (rounds: {rounds}; target >= {TARGET_RATIO:.0f}x),"
+            f" CPU per page {cpu_ratio:.1f}x less"
+        )
     if "pooledcrawl" in rows and "crawlee" in rows:
         ours, theirs = rows["pooledcrawl"][largest], rows["crawlee"][largest]
         ratio = ours["pages_per_s"] / theirs["pages_per_s"]
         summary["ratio_vs_crawlee"] = ratio
         print(f"pooledcrawl / Crawlee pages/s at {largest:,} hosts: {ratio:.1f}x")
+    summary["targets"] = targets
+    if targets:
+        print(
+            "targets: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in targets.items())
+        )
     out = args.out or RESULTS_DIR / f"broad-live-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "summary": summary}, indent=2, default=str))
+    out.write_text(
+        json.dumps({"rows": rows, "runs": runs, "summary": summary}, indent=2, default=str)
+    )
     print(f"results: {out}")
     return 0
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a contender's run failed, in one line: the last line of its error."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__
 
 
 def _reason(exc: BaseException) -> str:

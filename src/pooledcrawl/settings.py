@@ -94,6 +94,11 @@ class Settings:
     """aiohttp ``limit``; None derives it from concurrency (Little's Law, +30%)."""
     connector_limit_per_host: int | None = None
     keepalive_timeout: float = 60.0
+    max_idle_connections: int | None = None
+    """Kept-alive connections held idle at most per session (aiohttp); past it the least
+    recently used close first. None: ``connector_limit``. A broad crawl leaves a few
+    connections behind on each host it finishes, and they would otherwise stay until
+    ``keepalive_timeout``."""
     ttl_dns_cache: int = 300
     """Longest time a DNS answer is kept (each is kept for its own TTL, up to this)."""
     dns_servers: list[str] = dataclasses.field(default_factory=list)
@@ -263,6 +268,10 @@ class Settings:
         if self.slot_idle_timeout < 0 or self.max_idle_slots < 0 or self.top_hosts < 1:
             raise UsageError(
                 "settings slot_idle_timeout and max_idle_slots must be >= 0, top_hosts >= 1"
+            )
+        if self.max_idle_connections is not None and self.max_idle_connections < 0:
+            raise UsageError(
+                f"setting max_idle_connections: must be >= 0, got {self.max_idle_connections}"
             )
         if self.max_depth is not None and self.max_depth < 0:
             raise UsageError(f"setting max_depth: must be >= 0, got {self.max_depth}")

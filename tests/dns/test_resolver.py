@@ -96,6 +96,29 @@ async def test_concurrent_askers_share_one_lookup(dns: Dnsmasq) -> None:
         await resolver.close()
 
 
+async def test_c_ares_channels_are_renewed_and_the_old_ones_closed(dns: Dnsmasq) -> None:
+    # c-ares caches every answer itself; a channel is dropped after a few lookups so
+    # that copy stays small. Lookups in flight across a renewal all get their answer.
+    resolver = CachingResolver(servers=[dns.server], channel_lookups=4)
+    names = list(HOSTS.items())
+    try:
+        answers = await asyncio.gather(*(resolver.resolve(name, 80) for name, _ in names[:23]))
+        assert [a[0]["host"] for a in answers] == [address for _, address in names[:23]]
+        for name, address in names[23:30]:  # one at a time, across two more renewals
+            (answer,) = await resolver.resolve(name, 443)
+            assert (answer["host"], answer["port"]) == (address, 443)
+        assert resolver.counts.lookups == 30
+        assert resolver._channels == 8  # ceil(30 / 4)
+        # only the current channel is open: each retired one closed with its last lookup
+        assert [n for n in resolver._busy.values() if n] == []
+        assert set(resolver._busy) <= {resolver._aiodns}
+        (cached,) = await resolver.resolve(names[0][0], 8080)  # the port is the asker's
+        assert (cached["host"], cached["port"]) == (names[0][1], 8080)
+        assert resolver.counts.lookups == 30
+    finally:
+        await resolver.close()
+
+
 def _site() -> web.Application:
     async def page(request: web.Request) -> web.Response:
         n = int(request.match_info["n"])

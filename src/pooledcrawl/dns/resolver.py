@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,21 +53,30 @@ class DnsCounts:
         }
 
 
+#: a name's answers as cached: (address, family) each. The port is the asker's, and
+#: aiohttp's result dicts are built per ask: a dict per answer kept for every name
+#: of a broad crawl would cost more than the rest of what it keeps per host
+Addresses = tuple[tuple[str, int], ...]
+
+#: cache key: (host name, address family)
+Key = tuple[str, int]
+
+
 @dataclass(slots=True)
 class _Entry:
     expires: float
-    results: list[ResolveResult] | None  # None: the name failed
+    addresses: Addresses | None  # None: the name failed
     error: str = ""
 
 
 @dataclass(slots=True)
 class DnsCache:
-    """Answers by ``(host, port, family)``, each until it expires; pure (a clock is passed)."""
+    """Answers by ``(host, family)``, each until it expires; pure (a clock is passed)."""
 
     max_entries: int = 100_000
-    _entries: dict[tuple[str, int, int], _Entry] = field(default_factory=dict)
+    _entries: dict[Key, _Entry] = field(default_factory=dict)
 
-    def get(self, key: tuple[str, int, int], now: float) -> _Entry | None:
+    def get(self, key: Key, now: float) -> _Entry | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -75,7 +85,7 @@ class DnsCache:
             return None
         return entry
 
-    def put(self, key: tuple[str, int, int], entry: _Entry, now: float) -> None:
+    def put(self, key: Key, entry: _Entry, now: float) -> None:
         entries = self._entries
         if key not in entries and len(entries) >= self.max_entries:
             # full: drop what has expired, else the oldest tenth (one pass, rarely)
@@ -104,6 +114,7 @@ class CachingResolver(AbstractResolver):
         negative_ttl: float = 30.0,
         max_entries: int = 100_000,
         timeout: float = 5.0,
+        channel_lookups: int = 128,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.counts = DnsCounts()
@@ -112,13 +123,20 @@ class CachingResolver(AbstractResolver):
         self._negative_ttl = negative_ttl
         self._cache = DnsCache(max_entries)
         self._clock = clock
-        self._pending: dict[tuple[str, int, int], asyncio.Future[_Entry]] = {}
+        self._pending: dict[Key, asyncio.Future[_Entry]] = {}
         self._aiodns: Any = None
+        self._options: dict[str, Any] = {"timeout": timeout, "tries": 2}
+        if servers:
+            self._options["nameservers"] = list(servers)
+        #: lookups per c-ares channel (see _new_channel), asked of the current one,
+        #: lookups in flight per channel, and channels made
+        self._channel_lookups = max(channel_lookups, 1)
+        self._channel_asked = 0
+        self._busy: dict[Any, int] = {}
+        self._channels = 0
         if aiodns is not None:
-            options: dict[str, Any] = {"timeout": timeout, "tries": 2}
-            if servers:
-                options["nameservers"] = list(servers)
-            self._aiodns = aiodns.DNSResolver(**options)
+            self._aiodns = aiodns.DNSResolver(**self._options)
+            self._channels = 1
             self.counts.backend = "c-ares"
         elif servers:
             raise RuntimeError("dns_servers needs aiodns (pip install aiodns)")
@@ -139,21 +157,21 @@ class CachingResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
-        key = (host.lower(), port, int(family))
+        key = (host.lower(), int(family))
         now = self._clock()
         entry = self._cache.get(key, now)
         if entry is not None:
             self.counts.cache_hits += 1
-            if entry.results is None:
+            if entry.addresses is None:
                 self.counts.negative_hits += 1
                 raise OSError(None, entry.error)
-            return entry.results
+            return _results(host, port, entry.addresses)
         pending = self._pending.get(key)
         if pending is None:
             pending = asyncio.get_running_loop().create_future()
             self._pending[key] = pending
             try:
-                entry = await self._lookup(host, port, family)
+                entry = await self._lookup(host, family)
                 self._cache.put(key, entry, self._clock())
                 pending.set_result(entry)
             except BaseException as exc:
@@ -164,17 +182,17 @@ class CachingResolver(AbstractResolver):
                 del self._pending[key]
         else:
             entry = await asyncio.shield(pending)
-        if entry.results is None:
+        if entry.addresses is None:
             raise OSError(None, entry.error)
-        return entry.results
+        return _results(host, port, entry.addresses)
 
-    async def _lookup(self, host: str, port: int, family: socket.AddressFamily) -> _Entry:
+    async def _lookup(self, host: str, family: socket.AddressFamily) -> _Entry:
         self.counts.lookups += 1
         try:
             if self._aiodns is not None:
-                results, ttl = await self._ask_cares(host, port, family)
+                results, ttl = await self._ask_cares(host, family)
             else:
-                results, ttl = await self._ask_threaded(host, port, family), self._default_ttl
+                results, ttl = await self._ask_threaded(host, family), self._default_ttl
         except (OSError, _dns_error()) as exc:
             self.counts.errors += 1
             message = _message(exc) or f"could not resolve {host}"
@@ -185,13 +203,23 @@ class CachingResolver(AbstractResolver):
         ttl = min(max(ttl, self._min_ttl), self._max_ttl)
         return _Entry(self._clock() + ttl, results)
 
-    async def _ask_cares(
-        self, host: str, port: int, family: socket.AddressFamily
-    ) -> tuple[list[ResolveResult], float]:
-        reply = await self._aiodns.getaddrinfo(
-            host, family=family, port=port, type=socket.SOCK_STREAM
-        )
-        results: list[ResolveResult] = []
+    async def _ask_cares(self, host: str, family: socket.AddressFamily) -> tuple[Addresses, float]:
+        channel = self._aiodns
+        if self._channel_asked >= self._channel_lookups:
+            channel = await self._new_channel()
+        self._channel_asked += 1
+        busy = self._busy
+        busy[channel] = busy.get(channel, 0) + 1
+        try:
+            reply = await channel.getaddrinfo(host, family=family, type=socket.SOCK_STREAM)
+        finally:
+            left = busy[channel] - 1
+            if left or channel is self._aiodns:
+                busy[channel] = left
+            else:  # a retired channel's last lookup: close it now
+                del busy[channel]
+                await _close_channel(channel)
+        addresses: list[tuple[str, int]] = []
         ttl = float("inf")
         for node in reply.nodes:
             address = node.addr
@@ -199,40 +227,62 @@ class CachingResolver(AbstractResolver):
             text = raw.decode() if isinstance(raw, bytes) else str(raw)
             if node.family == socket.AF_INET6 and len(address) > 3 and address[3]:
                 text = f"{text}%{address[3]}"
-            results.append(_result(host, text, address[1] or port, node.family))
+            # many names share an address (virtual hosting, CDNs): one string for all
+            addresses.append((sys.intern(text), int(node.family)))
             ttl = min(ttl, float(getattr(node, "ttl", 0) or 0) or self._default_ttl)
-        return results, ttl if results else self._default_ttl
+        return tuple(addresses), ttl if addresses else self._default_ttl
 
-    async def _ask_threaded(
-        self, host: str, port: int, family: socket.AddressFamily
-    ) -> list[ResolveResult]:
+    async def _new_channel(self) -> Any:
+        """A fresh c-ares channel for the next lookups. c-ares (1.23 and later) caches
+        every answer itself until its TTL, about 1.6 KB a name, and pycares offers no
+        way to turn that off: a copy of what this class keeps in a tenth of the space,
+        growing with every host of a broad crawl. Dropping the channel every
+        ``channel_lookups`` lookups frees it; the old one closes when its last lookup
+        is answered."""
+        old = self._aiodns
+        self._aiodns = aiodns.DNSResolver(**self._options)
+        self._channel_asked = 0
+        self._channels += 1
+        if not self._busy.get(old):
+            self._busy.pop(old, None)
+            await _close_channel(old)  # else by the last of its lookups
+        return self._aiodns
+
+    async def _ask_threaded(self, host: str, family: socket.AddressFamily) -> Addresses:
         infos = await asyncio.get_running_loop().getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, family=family
+            host, 0, type=socket.SOCK_STREAM, family=family
         )
-        return [
-            _result(host, str(sockaddr[0]), int(sockaddr[1]), fam)
-            for fam, _, _, _, sockaddr in infos
-        ]
+        return tuple((sys.intern(str(sockaddr[0])), int(fam)) for fam, _, _, _, sockaddr in infos)
 
     async def close(self) -> None:
-        if self._aiodns is not None:
-            close = getattr(self._aiodns, "close", None)
-            if close is not None:
-                await close()
-            else:  # pragma: no cover - aiodns < 4
-                self._aiodns.cancel()
-            self._aiodns = None
+        channels = [*self._busy, *([self._aiodns] if self._aiodns is not None else [])]
+        self._busy.clear()
+        self._aiodns = None
+        for channel in dict.fromkeys(channels):
+            await _close_channel(channel)
 
 
-def _result(host: str, address: str, port: int, family: int) -> ResolveResult:
-    return {
-        "hostname": host,
-        "host": address,
-        "port": port,
-        "family": family,
-        "proto": 0,
-        "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
-    }
+async def _close_channel(channel: Any) -> None:
+    close = getattr(channel, "close", None)
+    if close is not None:
+        await close()
+    else:  # pragma: no cover - aiodns < 4
+        channel.cancel()
+
+
+def _results(host: str, port: int, addresses: Addresses) -> list[ResolveResult]:
+    flags = socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
+    return [
+        {
+            "hostname": host,
+            "host": address,
+            "port": port,
+            "family": family,
+            "proto": 0,
+            "flags": flags,
+        }
+        for address, family in addresses
+    ]
 
 
 def _dns_error() -> type[BaseException]:

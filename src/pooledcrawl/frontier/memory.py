@@ -9,14 +9,16 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
+from pooledcrawl.frontier.fingerprints import FingerprintSet
 from pooledcrawl.http.request import Request, is_plain
 
 __all__ = ["MemoryFrontier"]
 
 
-# A fingerprint is Python's hash of the canonical URL cut to 60 bits: it only has
-# to be stable within this process, and an int under 2**60 takes 32 bytes, not 48.
-_FINGERPRINT_MASK = (1 << 60) - 1
+# A fingerprint is Python's hash of the canonical URL as an unsigned 64-bit int: it
+# only has to be stable within this process. They are kept packed, 8 bytes each
+# (see FingerprintSet).
+_FINGERPRINT_MASK = (1 << 64) - 1
 # The Request fields a compacted entry restores; a Request with any other slot (a
 # field added later) is never compacted, so nothing can be lost.
 _COMPACTABLE = frozenset(Request.__slots__) == frozenset(
@@ -31,7 +33,7 @@ _Kind = tuple[Any, int]
 
 
 class MemoryFrontier:
-    """FIFO per priority level, with a set of 60-bit fingerprints for dedup.
+    """FIFO per priority level, with a set of 64-bit fingerprints for dedup.
 
     One deque per priority (crawls use few levels) instead of one heap entry per
     request. Most pending requests are plain (a GET with only a URL, a callback
@@ -43,7 +45,7 @@ class MemoryFrontier:
 
     def __init__(self) -> None:
         self.on_ready: Callable[[], None] = _noop
-        self._seen: set[int] = set()
+        self._seen = FingerprintSet()
         self._queues: dict[int, deque[Request | str | _Kind]] = {}
         self._kinds: dict[_Kind, _Kind] = {}  # interned, so each kind is stored once
         self._priorities: list[int] = []  # ascending; the last is served first
@@ -67,19 +69,14 @@ class MemoryFrontier:
         key = hash(canonical_url) & _FINGERPRINT_MASK
         if request.method != "GET" or request.body:
             key = hash((canonical_url, request.method, request.body)) & _FINGERPRINT_MASK
-        if not request.dont_filter and key in self._seen:
-            return False
         # Seen even when dont_filter: a start URL found again later is a duplicate.
-        self._seen.add(key)
+        if not self._seen.add(key) and not request.dont_filter:
+            return False
         self._enqueue(request)
         return True
 
     async def add_seen(self, canonical_url: str) -> bool:
-        key = hash(canonical_url) & _FINGERPRINT_MASK
-        if key in self._seen:
-            return False
-        self._seen.add(key)
-        return True
+        return self._seen.add(hash(canonical_url) & _FINGERPRINT_MASK)
 
     def _enqueue(self, request: Request) -> None:
         queue = self._queues.get(request.priority)

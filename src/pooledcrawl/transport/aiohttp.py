@@ -8,6 +8,7 @@ import ssl
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 from aiohttp_socks import ProxyConnectionError as SocksConnectionError
@@ -95,8 +96,11 @@ class AiohttpTransport:
         session = self._sessions.get(proxy)
         if session is None:
             s = self._settings
-            options = {
-                "limit": session_connector_limit(s),
+            limit = session_connector_limit(s)
+            idle = s.max_idle_connections
+            options: dict[str, Any] = {
+                "limit": limit,
+                "max_idle": limit if idle is None else idle,
                 "limit_per_host": s.connector_limit_per_host or 0,
                 "keepalive_timeout": s.keepalive_timeout,
                 # DNS answers are cached by the resolver, each for its own TTL

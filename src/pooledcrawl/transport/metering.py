@@ -9,6 +9,7 @@ object and awaits a signal for every step of every request, hooked or not: about
 from __future__ import annotations
 
 import contextvars
+import functools
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,8 @@ import aiohttp
 from aiohttp_socks import ProxyConnector
 
 from pooledcrawl.metrics.timing import Timing
+from pooledcrawl.transport.handler import AcyclicResponseHandler
+from pooledcrawl.transport.idle import IdleCap
 
 if TYPE_CHECKING:
     from aiohttp.client_proto import ResponseHandler
@@ -72,17 +75,23 @@ class _ConnectMeter:
         return connection
 
 
-class MeteredConnector(_ConnectMeter, aiohttp.TCPConnector):
-    """A ``TCPConnector`` that fills the current fetch's Timing."""
+class MeteredConnector(_ConnectMeter, IdleCap, aiohttp.TCPConnector):
+    """A ``TCPConnector`` that fills the current fetch's Timing, with at most
+    ``max_idle`` idle connections (see :class:`~pooledcrawl.transport.idle.IdleCap`)."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, max_idle: int = 1 << 30, **options: Any) -> None:
         super().__init__(**options)
         self._seen = weakref.WeakSet()
+        self._cap_idle(max_idle)
+        # each connection's protocol: aiohttp's, freed as soon as it closes
+        self._factory = functools.partial(AcyclicResponseHandler, loop=self._loop)  # type: ignore[assignment]
 
 
-class MeteredSocksConnector(_ConnectMeter, ProxyConnector):
-    """aiohttp-socks' ``ProxyConnector`` that fills the current fetch's Timing."""
+class MeteredSocksConnector(_ConnectMeter, IdleCap, ProxyConnector):
+    """aiohttp-socks' ``ProxyConnector`` that fills the current fetch's Timing, with at
+    most ``max_idle`` idle connections."""
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, max_idle: int = 1 << 30, **options: Any) -> None:
         super().__init__(**options)
         self._seen = weakref.WeakSet()
+        self._cap_idle(max_idle)
