@@ -147,12 +147,11 @@ class CachingResolver(AbstractResolver):
         """The cached addresses of a name, without a lookup and without counting: None
         when not cached (or expired), ``()`` when it is cached as failed. For callers
         that must decide synchronously (routing by address, ``politeness_key=ip``)."""
-        entry = self._cache.get((host.lower(), port, int(family)), self._clock())
+        del port  # answers are cached per name and family: the port is not asked of DNS
+        entry = self._cache.get((host.lower(), int(family)), self._clock())
         if entry is None:
             return None
-        if entry.results is None:
-            return ()
-        return tuple(result["host"] for result in entry.results)
+        return () if entry.addresses is None else tuple(address for address, _ in entry.addresses)
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
