@@ -158,6 +158,57 @@ async def test_fetch_sends_the_crawlers_headers_from_settings_and_profile(tmp_pa
     assert by_flag.stdout == b"ua=cli-agent"  # the command line wins over the profile
 
 
+AGENT_MIDDLEWARE = """
+class TeamAgent:
+    def process_default_headers(self, headers, settings, spider):
+        return {**headers, "User-Agent": "team-agent/2", "X-Team": spider.name}
+"""
+
+AGENT_SPIDER = """
+from pooledcrawl import Spider
+
+class Agented(Spider):
+    name = "agented"
+    custom_settings = {"middlewares": {"UserAgent": None, "team_mw.TeamAgent": 500}}
+
+    def parse(self, response):
+        yield {"ua": response.text}
+"""
+
+
+@pytest.mark.slow  # four subprocesses
+async def test_page_commands_apply_the_middlewares_default_headers(tmp_path: Path) -> None:
+    """The headers a page command sends are those a crawl would: what the
+    ``middlewares`` setting's ``process_default_headers`` hooks make, not the settings'."""
+    (tmp_path / "team_mw.py").write_text(AGENT_MIDDLEWARE)
+    (tmp_path / "agented.py").write_text(AGENT_SPIDER)
+    path = {"PYTHONPATH": os.pathsep.join([SRC, str(tmp_path)])}
+    seen: list[dict[str, str]] = []
+    async with serve(echo_app(seen)) as base:
+        url = f"{base}/echo"
+        custom = await arun(
+            *("fetch", url, "-s", 'middlewares={"UserAgent": null, "team_mw.TeamAgent": 500}'),
+            **path,
+        )
+        shown = await arun(
+            *("fetch", "--headers", url, "-s", "middlewares=team_mw.TeamAgent"), **path
+        )
+        removed = await arun("fetch", url, "-s", 'middlewares={"UserAgent": null}')
+        by_spider = await arun("parse", url, "--spider", str(tmp_path / "agented.py"), **path)
+    for result in (custom, shown, removed, by_spider):
+        assert result.returncode == 0, result.stderr
+    assert custom.stdout == b"ua=team-agent/2"
+    assert seen[0]["X-Team"] == "spider"  # the hook got a spider, as in a crawl
+    # --headers prints what went out: the middleware's agent, listed after the built-in's
+    assert "> User-Agent: team-agent/2" in shown.stdout.decode().splitlines()
+    assert seen[1]["User-Agent"] == "team-agent/2"
+    # UserAgent off: the HTTP library's own agent, not pooledcrawl's
+    assert seen[2].get("User-Agent", "").startswith("Python/")
+    assert "pooledcrawl" not in seen[2].get("User-Agent", "")
+    assert by_spider.lines == [{"item": {"ua": "ua=team-agent/2"}}]
+    assert seen[3]["X-Team"] == "agented"
+
+
 async def test_fetch_over_http2(tmp_path: Path) -> None:
     from transport.h2site import GraphApp, make_certs, serve_hypercorn
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from pooledcrawl.cli.pages import PageFetcher, add_fetch_options, check_url, page_settings
 from pooledcrawl.http.request import Request
-from pooledcrawl.settings import Settings
 
 __all__ = ["add_parser", "render_headers", "run"]
 
@@ -36,9 +35,8 @@ def run(args: argparse.Namespace) -> int:
     with PageFetcher(settings, proxy, masker) as fetcher:
         response = fetcher.fetch(Request(url, dont_filter=True))
     if args.headers:
-        sent = sent_headers(settings)
         lines = render_headers(
-            sent.items(), response.http_version, response.status, response.headers
+            fetcher.headers.items(), response.http_version, response.status, response.headers
         )
         print("\n".join(lines))
         if proxy is not None:
@@ -49,11 +47,6 @@ def run(args: argparse.Namespace) -> int:
     if response.url != url:
         print(f"(redirected to {response.url})", file=sys.stderr)
     return 0
-
-
-def sent_headers(settings: Settings) -> dict[str, str]:
-    """The headers every crawl request carries (the transports' session headers)."""
-    return {"User-Agent": settings.user_agent, **settings.default_headers}
 
 
 def render_headers(

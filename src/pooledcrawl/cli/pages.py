@@ -3,7 +3,9 @@ and ``shell``.
 
 The settings are layered as for ``crawl`` (defaults < profile < spider <
 command line) and the page comes through the engine's own transport, so the
-headers, proxy and HTTP version are the crawler's, not a second client's.
+headers, proxy and HTTP version are the crawler's, not a second client's. The
+default headers are what the ``middlewares`` setting's ``process_default_headers``
+hooks make of them, as the engine sets them (``engine.wiring.apply_middleware_wiring``).
 """
 
 from __future__ import annotations
@@ -22,17 +24,28 @@ from pooledcrawl.errors import UsageError
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.http.url import InvalidURL, canonical_or_raise
+from pooledcrawl.middleware.chain import MiddlewareChain
 from pooledcrawl.proxy.endpoint import Proxy
 from pooledcrawl.proxy.masking import SecretMasker
 from pooledcrawl.runner import build_settings
 from pooledcrawl.settings import Settings
+from pooledcrawl.signals import SignalBus
 from pooledcrawl.spider import Spider
+from pooledcrawl.stats import Stats
 from pooledcrawl.transport.base import Transport, TransportError
 from pooledcrawl.transport.factory import make_transport
 
 T = TypeVar("T")
 
-__all__ = ["PageFetcher", "add_fetch_options", "check_url", "local_page", "page_settings"]
+__all__ = [
+    "PageFetcher",
+    "add_fetch_options",
+    "check_url",
+    "local_page",
+    "page_headers",
+    "page_settings",
+    "use_page_headers",
+]
 
 
 def add_fetch_options(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +77,34 @@ def page_settings(
     return settings, proxy, SecretMasker(proxies.secrets if proxies is not None else ())
 
 
+class _PageCrawler:
+    """What a middleware's ``from_crawler`` may read when no engine runs: the
+    settings, the spider, and a stats and signal bus of their own."""
+
+    def __init__(self, settings: Settings, spider: Spider) -> None:
+        self.settings = settings
+        self.spider = spider
+        self.stats = Stats()
+        self.signals = SignalBus()
+
+
+def page_headers(settings: Settings, spider: Spider | None = None) -> dict[str, str]:
+    """The default headers a crawl of ``spider`` with ``settings`` sends: so
+    ``{"UserAgent": None}`` or a replacement UserAgent middleware acts on a page
+    command as it does on a crawl."""
+    spider = spider if spider is not None else Spider()
+    chain = MiddlewareChain.for_default_headers(_PageCrawler(settings, spider))
+    return chain.default_headers(settings, spider)
+
+
+def use_page_headers(transport: Transport, headers: dict[str, str]) -> Transport:
+    """``transport``, sending ``headers`` by default (as the engine sets them)."""
+    use = getattr(transport, "use_default_headers", None)
+    if use is not None:
+        use(headers)
+    return transport
+
+
 def check_url(url: str, command: str) -> str:
     try:
         return canonical_or_raise(url)
@@ -87,9 +128,17 @@ class PageFetcher:
     """Fetches pages one at a time through one transport (one long-lived session),
     on an event loop of its own, so a REPL can call it between prompts."""
 
-    def __init__(self, settings: Settings, proxy: Proxy | None, masker: SecretMasker) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        proxy: Proxy | None,
+        masker: SecretMasker,
+        spider: Spider | None = None,
+    ) -> None:
         self.settings = settings
         self.proxy = proxy
+        #: what every request sends by default (what a crawl's transport would)
+        self.headers = page_headers(settings, spider)
         self._masker = masker
         self._loop = asyncio.new_event_loop()
         self._transport: Transport | None = None
@@ -104,7 +153,7 @@ class PageFetcher:
 
     async def _fetch(self, request: Request) -> Response:
         if self._transport is None:
-            self._transport = make_transport(self.settings)
+            self._transport = use_page_headers(make_transport(self.settings), self.headers)
         try:
             return await self._transport.fetch(request, self.proxy.url if self.proxy else None)
         except TransportError as exc:

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if not callable(callback):
         raise UsageError(f"{spider_cls.__name__} has no method {args.callback!r}")
     settings, proxy, masker = page_settings(args, spider_cls)
-    with PageFetcher(settings, proxy, masker) as fetcher:
+    with PageFetcher(settings, proxy, masker, spider) as fetcher:
         response = fetcher.fetch(Request(url, callback, dont_filter=True))
         if response.status >= 400:
             log.warning("%s answered %d: the callback runs on it anyway", url, response.status)

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from pooledcrawl.cli.pages import page_headers, use_page_headers
 from pooledcrawl.cli.profiles import add_proxy_options, job_profile
 from pooledcrawl.cli.size import render_sizing, sizing
 from pooledcrawl.errors import UsageError
@@ -53,7 +54,7 @@ class ProbeResult:
 async def probe(url: str, n: int, settings: Settings, proxy: str | None = None) -> ProbeResult:
     """``n`` requests to ``url`` one after another over one connection, after one
     warm-up request that opens it (and whose failure is a usage error)."""
-    transport = make_transport(settings)
+    transport = use_page_headers(make_transport(settings), page_headers(settings))
     result = ProbeResult()
     try:
         try:

@@ -15,13 +15,14 @@ from pooledcrawl import signals
 from pooledcrawl.engine.dispatcher import Dispatcher, Slot, slot_key
 from pooledcrawl.engine.failure import Failure
 from pooledcrawl.engine.routes import Routes
-from pooledcrawl.engine.tiering import BlockBook, Tiers
+from pooledcrawl.engine.tiering import Tiers
 from pooledcrawl.errors import IgnoreRequest
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.metrics import CrawlMetrics
 from pooledcrawl.middleware.chain import MiddlewareChain, checked_response
+from pooledcrawl.proxy.blocks import BlockBook
 from pooledcrawl.retry.policy import RetryDecision
 from pooledcrawl.signals import SignalBus
 from pooledcrawl.spider import Spider

@@ -10,12 +10,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pooledcrawl.engine.dispatcher import Slot, slot_key
-from pooledcrawl.engine.tiering import BlockBook, Tier, Tiers, TierSpec, cost_meter
+from pooledcrawl.engine.tiering import Tier, Tiers, TierSpec
 from pooledcrawl.engine.wiring import proxy_pool
 from pooledcrawl.errors import IgnoreRequest
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
-from pooledcrawl.proxy.blocks import BlockDecision
+from pooledcrawl.proxy.blocks import BlockBook, BlockDecision
+from pooledcrawl.proxy.cost import cost_meter
 from pooledcrawl.proxy.endpoint import ProxyConfig
 from pooledcrawl.proxy.guard import ProxyGuard
 from pooledcrawl.proxy.pool import ProxyPool

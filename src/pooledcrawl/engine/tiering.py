@@ -1,35 +1,34 @@
-"""What the engine needs per proxy tier, and the block and cost bookkeeping.
+"""What the engine needs per proxy tier.
 
 A crawl has one tier (its profile) or several (``--profile a,b,c``). Each tier
 brings its own proxies, sessions, transport (timeouts), retry policy and
 per-domain concurrency range; the pure :class:`~pooledcrawl.proxy.tiers.TierPolicy`
 says which tier each domain uses. The engine asks :class:`Tiers` and reports
-what happened; the policies decide.
+what happened; the policies decide. The block and cost bookkeeping is proxy
+policy: :class:`~pooledcrawl.proxy.blocks.BlockBook`, :func:`~pooledcrawl.proxy.cost.cost_meter`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from pooledcrawl.engine.wiring import choose_policies, choose_transport, proxy_pool
-from pooledcrawl.proxy.blocks import BlockDecision, BlockDetector
-from pooledcrawl.proxy.cost import CostMeter, Price
+from pooledcrawl.proxy.blocks import BlockBook
+from pooledcrawl.proxy.cost import cost_meter
 from pooledcrawl.proxy.endpoint import ProxyConfig
 from pooledcrawl.proxy.guard import ProxyGuard
 from pooledcrawl.proxy.pool import ProxyPool
-from pooledcrawl.proxy.sessions import ProxySession, SessionPool
+from pooledcrawl.proxy.sessions import SessionPool
 from pooledcrawl.proxy.tiers import TierPolicy
 from pooledcrawl.retry.policy import RetryPolicy
 from pooledcrawl.settings import Settings
-from pooledcrawl.spider import Spider
 from pooledcrawl.throttle.base import PolicyFactory
 from pooledcrawl.transport.base import Transport
 
-__all__ = ["BlockBook", "Tier", "TierSpec", "Tiers"]
+# BlockBook and cost_meter are re-exported: they lived here before they moved to proxy/
+__all__ = ["BlockBook", "Tier", "TierSpec", "Tiers", "cost_meter"]
 
 log = logging.getLogger("pooledcrawl.engine")
 
@@ -135,87 +134,3 @@ class Tiers:
     async def close(self) -> None:
         for tier in self.tiers[1:]:
             await tier.transport.close()
-
-
-class BlockBook:
-    """Detects blocks and counts them per domain, tier, session and proxy."""
-
-    def __init__(self, detector: BlockDetector) -> None:
-        self.detector = detector
-        self.total = 0
-        self.kinds: Counter[str] = Counter()
-        self._by: dict[str, Counter[str]] = defaultdict(Counter)
-        self.retried = 0
-
-    @classmethod
-    def create(cls, settings: Settings, spider: Spider, tiers: Tiers) -> BlockBook | None:
-        """None when nothing can be a block beyond today's proxy ban statuses: a crawl
-        that configures none of this pays nothing for it."""
-        hook = getattr(spider, "is_blocked", None)
-        patterns = [*settings.ban_patterns, *getattr(spider, "ban_patterns", ())]
-        sessions = any(t.sessions is not None for t in tiers.tiers)
-        if not (
-            patterns
-            or settings.ban_challenge_paths
-            or settings.ban_empty_body
-            or hook is not None
-            or sessions
-            or len(tiers) > 1
-        ):
-            return None
-        where = f"{type(spider).__name__}.ban_patterns / setting ban_patterns"
-        detector = BlockDetector(
-            ban_statuses=settings.ban_statuses,
-            ban_patterns=patterns,
-            challenge_paths=settings.ban_challenge_paths,
-            empty_body=settings.ban_empty_body,
-            scan_bytes=settings.ban_scan_bytes,
-            hook=hook,
-            where=where,
-        )
-        return cls(detector)
-
-    def count(
-        self,
-        decision: BlockDecision,
-        *,
-        domain: str,
-        tier: str,
-        session: ProxySession | None,
-        proxy: str | None,
-    ) -> None:
-        self.total += 1
-        self.kinds[decision.kind] += 1
-        self._by["domain"][domain] += 1
-        self._by["tier"][tier] += 1
-        if proxy is not None:
-            self._by["proxy"][proxy] += 1
-        if session is not None:
-            self._by["session"][session.id] += 1
-
-    def snapshot(self, tiers: Tiers) -> dict[str, Any]:
-        sessions = {t.name: t.sessions.snapshot() for t in tiers.tiers if t.sessions is not None}
-        by_session = self._by["session"]
-        return {
-            "total": self.total,
-            "retried": self.retried,
-            "kinds": dict(self.kinds.most_common()),
-            "domain": dict(self._by["domain"].most_common()),
-            "tier": dict(self._by["tier"].most_common()),
-            "proxy": dict(self._by["proxy"].most_common()),
-            # the most blocked sessions only: a long crawl retires thousands
-            "session": dict(by_session.most_common(20)),
-            "sessions_blocked": len(by_session),
-            "sessions": sessions,
-        }
-
-
-def cost_meter(tiers: Tiers, budget: float | None) -> CostMeter | None:
-    """A meter when any tier has a price or the crawl a budget; else None (no counting)."""
-    prices = {
-        t.name: Price(t.settings.price_per_gb, t.settings.price_per_request) for t in tiers.tiers
-    }
-    priced = any(p.per_gb or p.per_request for p in prices.values())
-    if budget is None and not priced and len(tiers) == 1:
-        return None
-    return CostMeter(prices, budget=budget)

@@ -5,13 +5,10 @@ reaches its domain's slot.
 holds back the requests of a host until that host's robots.txt is known, drops
 the disallowed ones (acknowledged, so a persistent frontier forgets them too),
 and hands the rest on, so a request only reaches the slot's policy when it will
-really be sent. :class:`CrawlDelayPolicy` wraps each slot's policy to space
-requests by the host's ``Crawl-delay``.
-
-When a slot is shared by several hosts (``politeness_key`` ``domain`` or ``ip``), its
-delay is the largest ``Crawl-delay`` among the hosts routed through it so far
-(:class:`SlotDelays`): the hosts share one limit, so the strictest host's rule
-must hold for all of their requests together.
+really be sent. :class:`~pooledcrawl.hygiene.crawl_delay.CrawlDelayPolicy` wraps
+each slot's policy to space requests by the host's ``Crawl-delay`` (the largest of
+its hosts' when hosts share a slot: :mod:`pooledcrawl.hygiene.crawl_delay`). The
+parsing and the meaning of a fetch outcome are in :mod:`pooledcrawl.hygiene.robots_rules`.
 
 Fetch outcomes follow Google's robots.txt specification: 2xx is parsed; a 4xx
 (but 429) means there are no rules; a 5xx, a 429, a timeout or a network error
@@ -24,20 +21,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import itertools
 import logging
-import weakref
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
-
-from protego import Protego
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
+from pooledcrawl.hygiene.crawl_delay import CrawlDelayPolicy, SlotDelays
+from pooledcrawl.hygiene.robots_rules import (
+    DONT_OBEY,
+    MAX_BYTES,
+    Outcome,
+    RobotsRules,
+    _Host,
+    _State,
+    classify,
+    robots_agent,
+)
 from pooledcrawl.sizing import session_connector_limit
 from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
 from pooledcrawl.transport.base import TransportError
@@ -60,190 +64,14 @@ __all__ = [
 
 log = logging.getLogger("pooledcrawl.robots")
 
-#: ``Request.meta`` key that exempts one request from robots.txt (as in Scrapy).
-DONT_OBEY = "dont_obey_robotstxt"
+# read at run time, so tests may lower them
 #: Failed robots.txt fetches of one host before it is crawled as if it had none.
 MAX_ATTEMPTS = 5
-#: Google reads the first 500 KiB of a robots.txt.
-MAX_BYTES = 500 * 1024
 #: Requests held back while their hosts' robots.txt is fetched or unreachable.
 MAX_HELD = 10_000
 #: Hosts whose robots.txt is remembered; past it the least recently used host with
 #: nothing waiting is forgotten (and fetched again if the crawl comes back to it).
 MAX_HOSTS = 50_000
-
-
-class Outcome(enum.Enum):
-    RULES = "rules"  # parse the body
-    ALLOW_ALL = "allow_all"  # no robots.txt
-    UNREACHABLE = "unreachable"  # no crawling for a while, then try again
-
-
-def classify(status: int | None, *, retryable_error: bool = True) -> Outcome:
-    """What a robots.txt fetch means: ``status`` of the final response, or None when
-    the fetch failed (a timeout or a network error is ``retryable_error``)."""
-    if status is None:
-        # a redirect loop, an invalid URL or an oversized body will not get better
-        return Outcome.UNREACHABLE if retryable_error else Outcome.ALLOW_ALL
-    if 200 <= status < 300:
-        return Outcome.RULES
-    if status == 429 or status >= 500:
-        return Outcome.UNREACHABLE
-    return Outcome.ALLOW_ALL
-
-
-def robots_agent(settings: Settings) -> str:
-    """The name matched against ``User-agent:`` lines: ``robots_user_agent``, else the
-    product token of ``user_agent`` (``pooledcrawl`` in ``pooledcrawl/1.0 (+url)``)."""
-    if settings.robots_user_agent:
-        return settings.robots_user_agent
-    token = settings.user_agent.strip().split(" ", 1)[0].split("/", 1)[0]
-    return token or settings.user_agent
-
-
-class RobotsRules:
-    """One host's parsed robots.txt, for one user agent."""
-
-    def __init__(self, text: str, agent: str) -> None:
-        self._parser = Protego.parse(text)
-        self._agent = agent
-        delay = self._parser.crawl_delay(agent)
-        self.crawl_delay: float = float(delay) if delay else 0.0
-
-    def allows(self, url: str) -> bool:
-        return bool(self._parser.can_fetch(url, self._agent))
-
-
-class _State(enum.Enum):
-    UNKNOWN = 0
-    FETCHING = 1
-    OPEN = 2
-    BLOCKED = 3
-
-
-class _Host:
-    """What is known of one host's robots.txt, and the requests waiting on it."""
-
-    __slots__ = (
-        "blocked_until",
-        "crawl_delay",
-        "failures",
-        "key",
-        "rules",
-        "slot",
-        "state",
-        "waiting",
-    )
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.state = _State.UNKNOWN
-        self.rules: RobotsRules | None = None  # None: everything allowed
-        self.crawl_delay = 0.0
-        self.blocked_until = 0.0
-        self.failures = 0
-        self.waiting: deque[Request] = deque()
-        #: the shared slot this host's delay was counted into (shared slot keys only)
-        self.slot: _SlotDelay | None = None
-
-
-class _SlotDelay:
-    """The delay of one shared slot: the largest ``Crawl-delay`` of its hosts."""
-
-    __slots__ = ("__weakref__", "crawl_delay", "key")
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.crawl_delay = 0.0
-
-
-class SlotDelays:
-    """Slot key -> the largest ``Crawl-delay`` among the hosts routed through it, for
-    slot keys that are not hosts (a registered domain, an address).
-
-    Such a key names no host whose robots.txt could be fetched; only routing knows
-    which hosts share it. So :meth:`route` wraps the crawl's slot-key function and,
-    for a host with a ``Crawl-delay``, raises its slot's delay. An entry lives while
-    a slot's policy or a remembered delayed host holds it (weak values), so slots
-    without delays cost nothing once the dispatcher drops them, and a delay outlives
-    an evicted slot as long as its host's robots.txt is remembered."""
-
-    def __init__(self) -> None:
-        self._slots: weakref.WeakValueDictionary[str, _SlotDelay] = weakref.WeakValueDictionary()
-        #: host key -> host, for remembered hosts with a Crawl-delay (usually few)
-        self.delayed: dict[str, _Host] = {}
-
-    def of(self, key: str) -> _SlotDelay:
-        """The delay cell of slot ``key``, made if new (a policy keeps it alive)."""
-        cell = self._slots.get(key)
-        if cell is None:
-            cell = self._slots[key] = _SlotDelay(key)
-        return cell
-
-    def note(self, host: _Host, key: str) -> None:
-        """``host``'s requests go through slot ``key``."""
-        cell = host.slot
-        if cell is None or cell.key != key:
-            # new, or its address changed: the old slot keeps what it had (strictest)
-            cell = host.slot = self.of(key)
-        if host.crawl_delay > cell.crawl_delay:
-            cell.crawl_delay = host.crawl_delay
-            log.info("slot %s: Crawl-delay %gs (the largest of its hosts)", key, cell.crawl_delay)
-
-    def route(self, key: Callable[[str], str]) -> Callable[[str], str]:
-        """``key``, noting the slot of each request of a delayed host as it is routed.
-        While no remembered host has a delay, one truth test per call."""
-        delayed = self.delayed
-        note = self.note
-
-        def keyed(url: str) -> str:
-            found = key(url)
-            if delayed:
-                host = delayed.get(slot_key(url))
-                if host is not None and (host.slot is None or host.slot.key != found):
-                    note(host, found)
-            return found
-
-        return keyed
-
-
-class CrawlDelayPolicy:
-    """A slot's policy, with sends at least the host's ``Crawl-delay`` apart (the
-    largest of its hosts' when hosts share the slot)."""
-
-    def __init__(self, inner: ConcurrencyPolicy, host: _Host | _SlotDelay) -> None:
-        self._inner = inner
-        self._host = host
-        self._last_send = float("-inf")
-
-    def limit(self) -> int:
-        return self._inner.limit()
-
-    def ready_at(self) -> float:
-        ready = self._inner.ready_at()
-        delay = self._host.crawl_delay
-        return max(ready, self._last_send + delay) if delay else ready
-
-    def on_send(self, now: float) -> None:
-        self._last_send = now
-        self._inner.on_send(now)
-
-    def on_response(
-        self, now: float, status: int, latency: float, headers: Mapping[str, str]
-    ) -> None:
-        self._inner.on_response(now, status, latency, headers)
-
-    def on_error(self, now: float, latency: float) -> None:
-        self._inner.on_error(now, latency)
-
-    def snapshot(self) -> dict[str, Any]:
-        snapshot = self._inner.snapshot()
-        if self._host.crawl_delay:
-            snapshot["crawl_delay"] = self._host.crawl_delay
-        return snapshot
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)  # what else the dispatcher or metrics ask for
 
 
 class RobotsFrontier:

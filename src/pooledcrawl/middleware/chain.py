@@ -6,7 +6,7 @@ import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pooledcrawl.components import build_components, ordered_entries
+from pooledcrawl.components import build_components, load_object, ordered_entries
 from pooledcrawl.errors import UsageError
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
@@ -115,6 +115,22 @@ class MiddlewareChain:
         """The chain the ``middlewares`` setting describes, built-ins included."""
         entries = ordered_entries(BASE_MIDDLEWARES, crawler.settings.middlewares)
         return cls(build_components(entries, crawler, "middleware", BUILTIN_MIDDLEWARES))
+
+    @classmethod
+    def for_default_headers(cls, crawler: Any) -> MiddlewareChain:
+        """The chain of the ``middlewares`` setting's entries that shape the default
+        headers (``process_default_headers``), for what fetches pages without a crawl
+        (``pooledcrawl fetch``, ``parse``, ``shell``, ``probe``): the others are not
+        built, so their ``from_crawler`` never meets a crawler with no engine behind it."""
+        entries = ordered_entries(BASE_MIDDLEWARES, crawler.settings.middlewares)
+        resolved = [
+            (BUILTIN_MIDDLEWARES.get(e) or load_object(e, "middleware"))
+            if isinstance(e, str)
+            else e
+            for e in entries
+        ]
+        shaping = [e for e in resolved if _has(e, "process_default_headers")]
+        return cls(build_components(shaping, crawler, "middleware", BUILTIN_MIDDLEWARES))
 
     async def process_request(self, request: Request, spider: Spider) -> Request | Response | None:
         for hook in self._requests:

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pooledcrawl.errors import UsageError
 from pooledcrawl.http.response import Response
 
-__all__ = ["BlockDecision", "BlockDetector", "compile_patterns"]
+if TYPE_CHECKING:
+    from pooledcrawl.proxy.sessions import ProxySession
+    from pooledcrawl.proxy.tiers import TierSet
+    from pooledcrawl.settings import Settings
+
+__all__ = ["BlockBook", "BlockDecision", "BlockDetector", "compile_patterns"]
 
 #: bytes of the body the patterns see: block pages are short, and a scan of a
 #: 10 MB page for "captcha" on every response would cost more than parsing it
@@ -97,3 +104,76 @@ class BlockDetector:
                     "spider", verdict if isinstance(verdict, str) else "is_blocked"
                 )
         return None
+
+
+class BlockBook:
+    """Detects blocks and counts them per domain, tier, session and proxy."""
+
+    def __init__(self, detector: BlockDetector) -> None:
+        self.detector = detector
+        self.total = 0
+        self.kinds: Counter[str] = Counter()
+        self._by: dict[str, Counter[str]] = defaultdict(Counter)
+        self.retried = 0
+
+    @classmethod
+    def create(cls, settings: Settings, spider: object, tiers: TierSet) -> BlockBook | None:
+        """None when nothing can be a block beyond today's proxy ban statuses: a crawl
+        that configures none of this pays nothing for it."""
+        hook = getattr(spider, "is_blocked", None)
+        patterns = [*settings.ban_patterns, *getattr(spider, "ban_patterns", ())]
+        sessions = any(t.sessions is not None for t in tiers.tiers)
+        if not (
+            patterns
+            or settings.ban_challenge_paths
+            or settings.ban_empty_body
+            or hook is not None
+            or sessions
+            or len(tiers) > 1
+        ):
+            return None
+        where = f"{type(spider).__name__}.ban_patterns / setting ban_patterns"
+        detector = BlockDetector(
+            ban_statuses=settings.ban_statuses,
+            ban_patterns=patterns,
+            challenge_paths=settings.ban_challenge_paths,
+            empty_body=settings.ban_empty_body,
+            scan_bytes=settings.ban_scan_bytes,
+            hook=hook,
+            where=where,
+        )
+        return cls(detector)
+
+    def count(
+        self,
+        decision: BlockDecision,
+        *,
+        domain: str,
+        tier: str,
+        session: ProxySession | None,
+        proxy: str | None,
+    ) -> None:
+        self.total += 1
+        self.kinds[decision.kind] += 1
+        self._by["domain"][domain] += 1
+        self._by["tier"][tier] += 1
+        if proxy is not None:
+            self._by["proxy"][proxy] += 1
+        if session is not None:
+            self._by["session"][session.id] += 1
+
+    def snapshot(self, tiers: TierSet) -> dict[str, Any]:
+        sessions = {t.name: t.sessions.snapshot() for t in tiers.tiers if t.sessions is not None}
+        by_session = self._by["session"]
+        return {
+            "total": self.total,
+            "retried": self.retried,
+            "kinds": dict(self.kinds.most_common()),
+            "domain": dict(self._by["domain"].most_common()),
+            "tier": dict(self._by["tier"].most_common()),
+            "proxy": dict(self._by["proxy"].most_common()),
+            # the most blocked sessions only: a long crawl retires thousands
+            "session": dict(by_session.most_common(20)),
+            "sessions_blocked": len(by_session),
+            "sessions": sessions,
+        }

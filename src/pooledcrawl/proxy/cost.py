@@ -13,11 +13,14 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pooledcrawl.errors import UsageError
 
-__all__ = ["CostMeter", "Price", "request_head_bytes"]
+if TYPE_CHECKING:
+    from pooledcrawl.proxy.tiers import TierSet
+
+__all__ = ["CostMeter", "Price", "cost_meter", "request_head_bytes"]
 
 GB = 1_000_000_000  # providers bill decimal gigabytes
 
@@ -108,3 +111,14 @@ class CostMeter:
         for axis, tallies in self._by.items():
             data[axis] = {key: tally.to_dict() for key, tally in sorted(tallies.items())}
         return data
+
+
+def cost_meter(tiers: TierSet, budget: float | None) -> CostMeter | None:
+    """A meter when any tier has a price or the crawl a budget; else None (no counting)."""
+    prices = {
+        t.name: Price(t.settings.price_per_gb, t.settings.price_per_request) for t in tiers.tiers
+    }
+    priced = any(p.per_gb or p.per_request for p in prices.values())
+    if budget is None and not priced and len(tiers) == 1:
+        return None
+    return CostMeter(prices, budget=budget)

@@ -12,9 +12,33 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["DomainTier", "TierPolicy"]
+if TYPE_CHECKING:
+    from pooledcrawl.proxy.sessions import SessionPool
+    from pooledcrawl.settings import Settings
+
+__all__ = ["DomainTier", "TierInfo", "TierPolicy", "TierSet"]
+
+
+class TierInfo(Protocol):
+    """What the block and cost bookkeeping reads of a tier (``engine.tiering.Tier``):
+    a protocol, so proxy policy needs nothing from the engine."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def sessions(self) -> SessionPool | None: ...
+
+
+class TierSet(Protocol):
+    """The crawl's tiers as the bookkeeping reads them (``engine.tiering.Tiers``)."""
+
+    @property
+    def tiers(self) -> Sequence[TierInfo]: ...
+    def __len__(self) -> int: ...
 
 
 @dataclass(slots=True)
