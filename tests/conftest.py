@@ -16,14 +16,16 @@ from hypothesis import settings as hypothesis_settings
 
 sys.path.insert(0, str(Path(__file__).parent))  # lets test folders import `sites`
 
-# A busy CI machine (2 cores, several jobs) can stall any example past Hypothesis's
-# 200 ms default deadline, and make input generation look "too slow": CI
-# (PCRAWL_REQUIRE_SERVICES=1) runs with no deadline and without that health check.
+# A busy machine (2 cores, several jobs) can stall any example past Hypothesis's
+# 200 ms default deadline, and make input generation look "too slow": neither says
+# anything about the code under test. Everywhere, the too_slow health check is off;
+# CI (PCRAWL_REQUIRE_SERVICES=1) also runs with no deadline.
+hypothesis_settings.register_profile("local", suppress_health_check=[HealthCheck.too_slow])
 hypothesis_settings.register_profile(
     "ci", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
 )
-if os.environ.get("PCRAWL_REQUIRE_SERVICES") or os.environ.get("CI"):
-    hypothesis_settings.load_profile("ci")
+ci = os.environ.get("PCRAWL_REQUIRE_SERVICES") or os.environ.get("CI")
+hypothesis_settings.load_profile("ci" if ci else "local")
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_HOST, PG_PORT = "127.0.0.1", 5432
