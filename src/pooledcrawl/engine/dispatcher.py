@@ -9,151 +9,48 @@ Slots are kept only while they have work: one idle for ``idle_timeout`` seconds
 per-host aggregates and dropped, keeping what its controller learned in a few
 floats; new work for that host builds it again from them. A broad crawl then
 holds live state for the hosts it is crawling now, not for every host it met.
+
+Politeness keys live in ``engine.politeness``, the slot in ``engine.slot``, routing
+and eviction in ``engine.slot_table``; their names are re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import heapq
-import ipaddress
 import itertools
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
-from pooledcrawl.errors import UsageError
+from pooledcrawl.engine.politeness import POLITENESS_KEYS, key_function, registered_domain
+from pooledcrawl.engine.slot import Slot, TierRoute, TierRouter
+from pooledcrawl.engine.slot_table import SlotTable
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.proxy.pool import PoolProxy, ProxyPool
-from pooledcrawl.throttle.base import ConcurrencyPolicy, PolicyFactory
+from pooledcrawl.throttle.base import PolicyFactory
 
 if TYPE_CHECKING:
     from pooledcrawl.metrics.domain import CrawlMetrics
 
-__all__ = ["POLITENESS_KEYS", "Dispatcher", "Slot", "key_function", "registered_domain", "slot_key"]
-
-#: what requests share one slot (one politeness limit): see :func:`key_function`
-POLITENESS_KEYS = ("host", "domain")
-
-
-def registered_domain(host: str, extract: Callable[[str], Any]) -> str:
-    """eTLD+1 of ``host`` (``a.b.example.co.uk`` -> ``example.co.uk``) by the Public
-    Suffix List; an IP address stays itself; a name under a suffix the list does
-    not know (``a.example.test``) keeps its last two labels."""
-    name = host.strip("[]")
-    try:
-        ipaddress.ip_address(name)
-        return name
-    except ValueError:
-        pass
-    found: str = extract(name).top_domain_under_public_suffix
-    if found:
-        return found
-    labels = name.rstrip(".").split(".")
-    return ".".join(labels[-2:])
+__all__ = [
+    "POLITENESS_KEYS",
+    "Dispatcher",
+    "Slot",
+    "SlotTable",
+    "TierRoute",
+    "TierRouter",
+    "key_function",
+    "registered_domain",
+    "slot_key",
+]
 
 
-def key_function(mode: str, cache_size: int = 65_536) -> Callable[[str], str]:
-    """URL -> slot key. ``host``: ``host[:port]``; ``domain``: the registered domain
-    (``[:port]`` kept), so ``a.example.com`` and ``b.example.com`` share one limit.
+class Dispatcher(SlotTable):
+    """Parks requests on their slots and hands each out when its slot may send."""
 
-    The Public Suffix List comes from ``tldextract``'s bundled snapshot: nothing is
-    downloaded at run time."""
-    if mode == "host":
-        return slot_key
-    if mode != "domain":
-        raise ValueError(f"politeness key {mode!r}: choose from {', '.join(POLITENESS_KEYS)}")
-    try:
-        import tldextract
-    except ImportError:
-        raise UsageError(
-            "politeness_key=domain needs tldextract: pip install 'pooledcrawl[broad]'"
-        ) from None
-
-    extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-
-    @functools.lru_cache(maxsize=cache_size)
-    def of_host(host: str) -> str:
-        name, sep, port = host.rpartition(":")
-        if not sep or "]" in port:  # no port (or the colon was inside an IPv6 literal)
-            return registered_domain(host, extract)
-        return f"{registered_domain(name, extract)}:{port}"
-
-    def key(url: str) -> str:
-        return of_host(slot_key(url))
-
-    return key
-
-
-class TierRoute(Protocol):
-    """What routing needs of one proxy tier (``engine.tiering.Tier``)."""
-
-    name: str
-    proxies: ProxyPool | None
-    policy_factory: PolicyFactory
-
-
-class TierRouter(Protocol):
-    """The crawl's tiers and the choice among them (``engine.tiering.Tiers``)."""
-
-    def __len__(self) -> int: ...
-
-    def __getitem__(self, index: int) -> TierRoute: ...
-
-    def choose(self, domain: str, now: float) -> int: ...
-
-
-class Slot:
-    """One domain's share: its policy, requests in flight, and requests parked on it.
-
-    With proxies, ``gate`` is what must also have room: the pool (a rotating gateway:
-    the slot is the domain) or one proxy (static IPs: the slot is domain x proxy, and
-    ``proxy`` is that proxy).
-    """
-
-    __slots__ = (
-        "backlog",
-        "gate",
-        "idle_at",
-        "inflight",
-        "key",
-        "peak",
-        "policy",
-        "proxy",
-        "queued",
-        "tier",
-    )
-
-    def __init__(
-        self,
-        key: str,
-        policy: ConcurrencyPolicy,
-        gate: ProxyPool | PoolProxy | None = None,
-        tier: int = 0,
-    ) -> None:
-        self.key = key
-        self.policy = policy
-        self.inflight = 0
-        self.peak = 0
-        self.backlog: deque[Request] = deque()
-        self.gate = gate
-        self.proxy = gate if isinstance(gate, PoolProxy) else None
-        #: the proxy tier (``--profile a,b,c``) its requests go through
-        self.tier = tier
-        self.idle_at = 0.0
-        self.queued = False  # in the dispatcher's ready queue
-
-    def can_send(self, now: float) -> bool:
-        return (
-            self.inflight < self.policy.limit()
-            and self.policy.ready_at() <= now
-            and (self.gate is None or self.gate.available(now))
-        )
-
-
-class Dispatcher:
     def __init__(
         self,
         frontier: Frontier,
@@ -168,20 +65,18 @@ class Dispatcher:
         idle_timeout: float = 5.0,
         max_idle: int = 256,
     ) -> None:
+        super().__init__(
+            policy_factory,
+            clock,
+            proxies=proxies,
+            tiers=tiers,
+            metrics=metrics,
+            key=key,
+            idle_timeout=idle_timeout,
+            max_idle=max_idle,
+        )
         self._frontier = frontier
-        self._metrics = metrics
-        self._key = key
-        self._idle_timeout = idle_timeout
-        self._max_idle = max_idle
-        #: live slots with nothing parked or in flight, longest idle first
-        self._idle_slots: OrderedDict[str, Slot] = OrderedDict()
-        #: several proxy tiers: each domain's requests wait on its current tier's slot
-        self._tiers = tiers if tiers is not None and len(tiers) > 1 else None
-        self._proxies = proxies
-        self._policy_factory = policy_factory
-        self._clock = clock
         self._max_parked = max_parked
-        self.slots: dict[str, Slot] = {}
         self._backlogged: dict[str, Slot] = {}  # insertion-ordered set
         # Slots with parked requests wait in one of three places, so handing out never
         # scans them all (a broad crawl has thousands): ``_ready`` (may send; served
@@ -331,113 +226,6 @@ class Dispatcher:
     def _sent(self, sent: Callable[[float], None]) -> None:
         sent(self._clock())
 
-    def slot_for(self, url: str) -> Slot:
-        key = self._key(url)
-        slot = self.slots.get(key)
-        if slot is None:
-            slot = self.slots[key] = Slot(key, self._policy(key), self._proxies)
-        return slot
-
-    def _policy(self, key: str) -> ConcurrencyPolicy:
-        """A new slot's policy; for a host folded earlier, from what it had learned."""
-        policy = self._policy_factory(key)
-        if self._metrics is not None:
-            memo = self._metrics.hosts.learned(key)
-            if memo is not None:
-                restore = getattr(policy, "restore", None)
-                if restore is not None:
-                    restore(memo)
-        return policy
-
-    # ---- eviction ------------------------------------------------------------------
-    def _went_idle(self, slot: Slot, now: float) -> None:
-        slot.idle_at = now
-        idle = self._idle_slots
-        idle[slot.key] = slot
-        idle.move_to_end(slot.key)
-        # the oldest idle slots go: O(1) per call, whatever the number of hosts
-        while idle:
-            oldest = next(iter(idle.values()))
-            if oldest.inflight or oldest.backlog:
-                del idle[oldest.key]  # busy again: not idle after all
-            elif len(idle) > self._max_idle or now - oldest.idle_at >= self._idle_timeout:
-                self._evict(oldest)
-            else:
-                break
-
-    def _evict(self, slot: Slot) -> None:
-        del self._idle_slots[slot.key]
-        del self.slots[slot.key]
-        if self._metrics is not None:
-            policy = slot.policy
-            memo_of = getattr(policy, "memo", None)
-
-            def controller() -> dict[str, Any]:
-                return {**policy.snapshot(), "inflight": 0, "peak_concurrency": slot.peak}
-
-            self._metrics.retire(slot.key, memo_of() if memo_of else None, controller)
-
-    def retire_all(self) -> int:
-        """Fold every live slot into the metrics (the crawl is over); how many were
-        still busy (requests parked or in flight)."""
-        busy = 0
-        for slot in list(self.slots.values()):
-            if slot.inflight or slot.backlog:
-                busy += 1
-            self._idle_slots[slot.key] = slot
-            self._evict(slot)
-        if self._metrics is not None:
-            self._metrics.retire_all()
-        return busy
-
-    def _route(self, request: Request, now: float) -> Slot:
-        """The slot a request waits on. Static proxies: the proxy is picked here (the
-        least-loaded healthy one whose domain x proxy slot may send, else the one that
-        frees up first), so each IP keeps its own per-domain limits."""
-        if self._tiers is not None:
-            return self._tier_slot(request, now)
-        pool = self._proxies
-        if pool is None or not pool.per_proxy_slots:
-            return self.slot_for(request.url)
-        host = self._key(request.url)
-        avoid = request.get_meta("_proxies_failed") or ()
-        best = pool.choose(now, avoid)  # the common case, without sorting the pool
-        if best is not None:
-            slot = self._proxy_slot(host, best)
-            if not slot.backlog and slot.can_send(now):
-                return slot
-        candidates: list[tuple[bool, int, int, Slot]] = []
-        for rank, entry in enumerate(pool.ranked(now, avoid)):
-            slot = self._proxy_slot(host, entry)
-            if not slot.backlog and slot.can_send(now):
-                return slot
-            candidates.append((not entry.healthy, len(slot.backlog), rank, slot))
-        # none may send now: wait behind a healthy proxy with the shortest queue
-        return min(candidates, key=lambda c: c[:3])[3]
-
-    def _tier_slot(self, request: Request, now: float) -> Slot:
-        """The domain's slot on the tier it uses now: each tier has its own per-domain
-        concurrency range, and its proxy pool as the gate."""
-        tiers = self._tiers
-        assert tiers is not None
-        index = tiers.choose(slot_key(request.url), now)  # the tier policy is per host
-        tier = tiers[index]
-        key = self._key(request.url)
-        if index:
-            key = f"{key} [{tier.name}]"
-        slot = self.slots.get(key)
-        if slot is None:
-            policy = self._policy(key) if index == 0 else tier.policy_factory(key)
-            slot = self.slots[key] = Slot(key, policy, tier.proxies, tier=index)
-        return slot
-
-    def _proxy_slot(self, host: str, entry: PoolProxy) -> Slot:
-        key = f"{host} via {entry.label}"
-        slot = self.slots.get(key)
-        if slot is None:
-            slot = self.slots[key] = Slot(key, self._policy(key), entry)
-        return slot
-
     def reroute(self, proxy: PoolProxy) -> None:
         """A proxy was benched: requests parked behind it look for another proxy."""
         now = self._clock()
@@ -579,13 +367,3 @@ class Dispatcher:
     @property
     def parked(self) -> int:
         return self._parked
-
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        return {
-            key: {
-                **slot.policy.snapshot(),
-                "inflight": slot.inflight,
-                "peak_concurrency": slot.peak,
-            }
-            for key, slot in self.slots.items()
-        }

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 from pooledcrawl import signals
-from pooledcrawl.engine.dispatcher import Dispatcher, Slot, slot_key
+from pooledcrawl.engine.dispatcher import Dispatcher
 from pooledcrawl.engine.failure import Failure
 from pooledcrawl.engine.routes import Routes
+from pooledcrawl.engine.slot import Slot
 from pooledcrawl.engine.tiering import Tiers
 from pooledcrawl.errors import IgnoreRequest
 from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.metrics import CrawlMetrics

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from pooledcrawl.engine.dispatcher import Slot, slot_key
+from pooledcrawl.engine.slot import Slot
 from pooledcrawl.engine.tiering import Tier, Tiers, TierSpec
 from pooledcrawl.engine.wiring import proxy_pool
 from pooledcrawl.errors import IgnoreRequest
+from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.proxy.blocks import BlockBook, BlockDecision
