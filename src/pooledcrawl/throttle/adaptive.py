@@ -51,14 +51,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pooledcrawl.throttle.hints import RateHint, parse_rate_hints, retry_after_from_headers
+from pooledcrawl.throttle.timeline import Timeline
 
 __all__ = ["AdaptiveConfig", "AdaptivePolicy"]
 
 TOO_MANY_REQUESTS = 429
 SERVICE_UNAVAILABLE = 503
 
-#: Timeline rows kept per domain (one per second); older rows are dropped.
-TIMELINE_ROWS = 3600
 #: Slowest pace the controller goes down to (one request a minute).
 _MIN_RATE = 1.0 / 60.0
 #: Rate growth per round trip between the first 429 and the second.
@@ -76,8 +75,6 @@ _PROBE_CURVE_ABOVE = 5.0
 _HINT_SNIFF = 64
 #: Seconds a rate hint stays authoritative after the last response that carried one.
 _HINT_FRESH = 5.0
-#: Seconds of silence filled with empty timeline rows; a longer gap just skips ahead.
-_TIMELINE_GAP_FILL = 300
 #: Refusals in a row, of requests sent after a cut, that mean the server is shutting
 #: the client out (a spent window, a penalty box) rather than asking it to slow down.
 _BLOCK_STREAK = 3
@@ -286,10 +283,7 @@ class AdaptivePolicy:
         self.cuts = 0
         self.pauses = 0
         self._t0: float | None = None
-        self._row_second = 0
-        self._row_ok = 0
-        self._row_429 = 0
-        self._timeline: deque[list[float | int | None]] = deque(maxlen=TIMELINE_ROWS)
+        self._timeline = Timeline()
 
     # ---- answers -------------------------------------------------------------------
     def limit(self) -> int:
@@ -404,7 +398,8 @@ class AdaptivePolicy:
         if self._inflight > 0:
             self._inflight -= 1
         self.status_counts[status] += 1
-        self._record_row(now, status)
+        t0 = self._t0 if self._t0 is not None else now
+        self._timeline.record(int(now - t0), status, self._limit, self._row_rate())
         throttled = status == TOO_MANY_REQUESTS
         retry_after: float | None = None
         sent_at = now - latency
@@ -1022,33 +1017,11 @@ class AdaptivePolicy:
         self._hint_scale = hint_scale
 
     # ---- stats ---------------------------------------------------------------------
-    def _record_row(self, now: float, status: int) -> None:
-        t0 = self._t0 if self._t0 is not None else now
-        second = int(now - t0)
-        if second != self._row_second:
-            self._flush_rows(second)
-        if status == TOO_MANY_REQUESTS:
-            self._row_429 += 1
-        elif 200 <= status < 400:
-            self._row_ok += 1
-
-    def _flush_rows(self, second: int) -> None:
-        self._timeline.append(self._row(self._row_second, self._row_ok, self._row_429))
-        self._row_ok = self._row_429 = 0
-        gap = second - self._row_second - 1
-        if 0 < gap <= _TIMELINE_GAP_FILL:
-            for missing in range(self._row_second + 1, second):
-                self._timeline.append(self._row(missing, 0, 0))
-        self._row_second = second
-
-    def _row(self, second: int, ok: int, n429: int) -> list[float | int | None]:
-        rate = round(self._rate, 1) if self._paced else None
-        return [second, self._limit, rate, ok, n429]
+    def _row_rate(self) -> float | None:
+        return round(self._rate, 1) if self._paced else None
 
     def snapshot(self) -> dict[str, Any]:
-        timeline = list(self._timeline)
-        if self._t0 is not None and (self._row_ok or self._row_429):
-            timeline.append(self._row(self._row_second, self._row_ok, self._row_429))
+        timeline = self._timeline.rows(self._limit, self._row_rate())
         return {
             "concurrency": self._limit,
             "rate": round(self._rate, 2) if self._paced else None,
