@@ -41,7 +41,6 @@ Pure: fed events and a clock, it never sleeps and does no I/O.
 
 from __future__ import annotations
 
-import bisect
 import math
 import random
 import time
@@ -51,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pooledcrawl.throttle.hints import RateHint, parse_rate_hints, retry_after_from_headers
+from pooledcrawl.throttle.spacing import SpacingDetector
 from pooledcrawl.throttle.timeline import Timeline
 
 __all__ = ["AdaptiveConfig", "AdaptivePolicy"]
@@ -107,10 +107,6 @@ _CONC_PROBE = 5.0
 _PROVISIONAL_CUTS = 3
 #: Window assumed when a block says nothing of the limiter's window.
 _SHORTEST_WINDOW = 1.0
-#: Sends this close to the one before are a bunch (one event-loop turn's worth).
-_BUNCH_GAP = 0.0005
-#: Bunched sends remembered, to tell whether a refused request was one of them.
-_EARLY_KEPT = 256
 #: After a block, the pace resumes at no less than this share of the last rate that
 #: was clean before it.
 _RESUME = 0.9
@@ -130,17 +126,6 @@ _QUIET_AFTER = 2.5
 #: ... up to this long: a longer quiet time is found by the probes alone, after ten
 #: times it (a gap this long would overshoot a long window's end by as much).
 _QUIET_MAX = 10.0
-#: Spacing (a leaky bucket without a burst, nginx ``limit_req`` without ``burst``):
-#: refusals of bunched sends (a pacer's catch-up), at least this many and this many
-#: times as common among refusals as bunched sends are among sends, mean the server
-#: judges the gap to the last request, not the rate: from then on every send keeps
-#: a full 1/rate from the one before, and catch-ups stop.
-_SPACED_REFUSALS = 6
-_SPACED_BIAS = 5.0
-_SPACED_FAR = 50
-_SPACED_FLOOR = 0.01
-#: A send this share of an interval after the one before, or less, is close.
-_CLOSE = 0.99
 #: Once spaced, a refused send that kept its distance reached the server a little
 #: closer than it left (a late event loop, the server's millisecond clock): the
 #: rate is trimmed by this share of what was accepted, not cut by ``backoff``.
@@ -152,9 +137,6 @@ _SPACED_TOLERANCE = 0.01
 _SPACED_OVER = 0.1
 #: Sends since the last cut before a lone refusal counts as sporadic.
 _SPORADIC_SENDS = 200
-#: A spaced send goes this share of an interval early at most, to make up for an
-#: event loop that is late as a rule.
-_LATE_SHARE = 0.5
 #: Catching up after a late wake-up, sends are still this share of an interval apart.
 _CATCH_UP_GAP = 0.5
 
@@ -252,16 +234,9 @@ class AdaptivePolicy:
         self._ok_hist: deque[list[int]] = deque(maxlen=_HIST_SLOTS)  # [slot, successes]
         self._grown_at = -math.inf
         self._clean_rate = 0.0  # the rate before the last step up that was clean
-        self._early: deque[float] = deque(maxlen=_EARLY_KEPT)  # bunched send times
         self._last_send = -math.inf
-        # spacing: a server that judges gaps (see _SPACED_REFUSALS)
-        self._spaced = False
-        self._late = 0.0  # how late spaced sends usually go (EWMA), in seconds
-        self._paced_sends = 0  # sends while paced and not spaced ...
-        self._close_sends = 0  # ... of them closer than 1/rate to the one before
-        self._refused_far = 0  # refusals of the others ...
-        self._refused_close = 0  # ... and of the close ones
-        self._close: deque[float] = deque(maxlen=_EARLY_KEPT)  # close send times
+        # spacing: a server that judges gaps (see spacing.py)
+        self._spacing = SpacingDetector()
         self.blocks = 0
         # measurement
         self._latency: float | None = None  # EWMA of non-throttled responses
@@ -294,10 +269,11 @@ class AdaptivePolicy:
             probe = self._probe_at
             return probe if probe > self._paused_until else self._paused_until
         rate = self._pace
-        if self._spaced and rate:
+        spacing = self._spacing
+        if spacing.spaced and rate:
             # a full interval from the last send, whenever that went: no catch-up,
             # less how late the event loop usually is, so the pace is kept on average
-            spaced = self._last_send + 1.0 / rate - self._late
+            spaced = self._last_send + 1.0 / rate - spacing.late
             return spaced if spaced > self._paused_until else self._paused_until
         if not rate:
             return self._paused_until
@@ -359,21 +335,7 @@ class AdaptivePolicy:
         if self._inflight > self._w_peak:
             self._w_peak = self._inflight
         rate = self._pace
-        # bunched: sent right after the one before (a catch-up, or a burst of links)
-        bunched = now - self._last_send < (0.5 / rate if rate else _BUNCH_GAP)
-        if bunched:
-            self._early.append(now)
-        if self._spaced and rate:
-            interval = 1.0 / rate
-            late = now - (self._last_send + interval - self._late)
-            if 0.0 <= late < interval:  # later than that: the slot had no work
-                late = min(late, _LATE_SHARE * interval)
-                self._late += 0.05 * (late - self._late)
-        elif self._paced:
-            self._paced_sends += 1
-            if rate and now - self._last_send < _CLOSE / rate:
-                self._close_sends += 1
-                self._close.append(now)
+        self._spacing.on_send(now, self._last_send, rate, self._paced)
         self._last_send = now
         if rate:
             # GCRA: the theoretical send time advances by one interval per request;
@@ -386,7 +348,7 @@ class AdaptivePolicy:
         """The request handed out last has left (the engine calls this once the
         event loop has moved on from it). A spaced pace counts its interval from
         here: a stall between hand-out and write must delay the next send too."""
-        if self._spaced and now > self._last_send:
+        if self._spacing.spaced and now > self._last_send:
             self._last_send = now
 
     def on_response(
@@ -495,11 +457,18 @@ class AdaptivePolicy:
             if self._paused_until > self._probe_at:
                 self._probe_at = self._paused_until
             return  # a probe refused: the schedule already waits longer next time
-        bunched = self._was_bunched(sent_at)
+        spacing = self._spacing
+        bunched = spacing.was_bunched(sent_at)
         if sent_at < self._cut_at:
             return  # sent before the last cut: part of the signal already acted on
-        if self._paced and not self._spaced and retry_after is None:
-            self._check_spacing(sent_at)
+        if (
+            self._paced
+            and not spacing.spaced
+            and retry_after is None
+            and spacing.judges_gaps(sent_at)
+            and not self._shuts_out()
+        ):
+            self._space()
         if retry_after is not None and retry_after > 0:
             self._block(now)
             self._block_told = True
@@ -514,7 +483,7 @@ class AdaptivePolicy:
         if (
             self._paced
             # a server that judges gaps does not shut anyone out
-            and (not self._spaced or self._shuts_out())
+            and (not spacing.spaced or self._shuts_out())
             and sent_at >= self._streak_sent + 0.5 / max(self._rate, _MIN_RATE)
         ):
             # only refusals sent apart count: one bunch of sends is one sample
@@ -531,7 +500,7 @@ class AdaptivePolicy:
             return  # one cut per window: a burst of 429s is one signal
         cfg = self.config
         share = min(self._since_cut_429 / max(self._since_cut_sends, 1), 0.9)
-        if share <= _SPACED_TOLERANCE and (self._spaced or self._sporadic()):
+        if share <= _SPACED_TOLERANCE and (spacing.spaced or self._sporadic()):
             # A refusal now and then, long after the last cut, at a pace that was
             # clean all that while: sends that reached the server closer than they
             # left (the event loop, the server's own clock), which a slower pace
@@ -565,10 +534,10 @@ class AdaptivePolicy:
         if elapsed > 0:
             counted = (self._since_cut_sends - self._since_cut_429) / elapsed
             accepted = max(accepted, min(counted, before))
-        if self._spaced and share < _SPACED_OVER:
+        if spacing.spaced and share < _SPACED_OVER:
             # a few refusals of a gap-judging server do not measure an excess
             accepted = before
-        rate = accepted * (_SPACED_BACKOFF if self._spaced else cfg.backoff)
+        rate = accepted * (_SPACED_BACKOFF if spacing.spaced else cfg.backoff)
         if self._ceiling == 0.0:
             # Leaving slow start: the last window was clean at about half this rate.
             rate = min(rate, 0.5 * before)
@@ -585,8 +554,8 @@ class AdaptivePolicy:
         """Pace without catch-ups from now on. The rate where refusals began was
         set by refusals of bunched sends, not by the rate: it is searched for again
         (refusals under :data:`_SPACED_TOLERANCE` no longer cut)."""
-        if not self._spaced:
-            self._spaced = True
+        if not self._spacing.spaced:
+            self._spacing.spaced = True
             self._ceiling = 0.0
 
     def _sporadic(self) -> bool:
@@ -604,33 +573,6 @@ class AdaptivePolicy:
         """Whether the server has shown a window or a penalty box: a limiter that
         shuts a client out, which no spacing of sends keeps open."""
         return bool(self._learned_window or self._quiet_t)
-
-    def _check_spacing(self, sent_at: float) -> None:
-        """Whether refusals single out sends that came closer than the pace to the
-        one before (see :data:`_SPACED_REFUSALS`). A window limiter's refusals fall
-        on every send alike once its quota is spent, and a token bucket's on every
-        send while it is empty."""
-        close = self._close
-        i = bisect.bisect_left(close, sent_at - 1e-6)
-        if i < len(close) and close[i] <= sent_at + 1e-6:
-            self._refused_close += 1
-        else:
-            self._refused_far += 1
-        refused = self._refused_close
-        if refused < _SPACED_REFUSALS:
-            return
-        far = self._paced_sends - self._close_sends
-        if far < _SPACED_FAR:
-            return  # too few to tell how often the others are refused
-        close_share = refused / max(self._close_sends, 1)
-        far_share = self._refused_far / far
-        if close_share >= max(_SPACED_BIAS * far_share, _SPACED_FLOOR) and not self._shuts_out():
-            self._space()
-
-    def _was_bunched(self, sent_at: float) -> bool:
-        early = self._early
-        i = bisect.bisect_left(early, sent_at - 1e-6)
-        return i < len(early) and early[i] <= sent_at + 1e-6
 
     def _pace_from_slow_start(self, now: float) -> None:
         """Pace at slow start's own spread (no ceiling learned yet), so the next
@@ -1030,7 +972,7 @@ class AdaptivePolicy:
             "cuts": self.cuts,
             "pauses": self.pauses,
             "blocks": self.blocks,
-            "spaced": self._spaced,
+            "spaced": self._spacing.spaced,
             "window_s": round(self._learned_window, 2) if self._learned_window else None,
             "quiet_s": round(self._quiet_t, 2) if self._quiet_t else None,
             "bad_hints": self.bad_hints,

@@ -21,7 +21,7 @@ class Timeline:
     """Successes and 429s per second since the slot's first event, with the cap and
     rate at the end of each second: bounded, so a long crawl keeps the last hour."""
 
-    __slots__ = ("_ok", "_n429", "_rows", "_second")
+    __slots__ = ("_n429", "_ok", "_rows", "_second")
 
     def __init__(self) -> None:
         self._second = 0
