@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pooledcrawl.throttle.hints import RateHint, parse_rate_hints, retry_after_from_headers
+from pooledcrawl.throttle.quiet import QuietSchedule
 from pooledcrawl.throttle.spacing import SpacingDetector
 from pooledcrawl.throttle.timeline import Timeline
 
@@ -116,16 +117,6 @@ _TOLD_RESUME = 0.95
 #: Steps up of the pace after a penalty box are at least this many times its quiet
 #: time apart.
 _BOX_COST = 20.0
-#: A block that outlasts probes ever further apart may be a penalty box that only
-#: opens after a quiet time: the first quiet gap tried (seconds), doubled each time
-#: it fails ...
-_QUIET_FIRST = 1.25
-#: ... and tried only once the block has lasted this many times the gap, so that a
-#: window ending during it is overshot by at most this share of the block.
-_QUIET_AFTER = 2.5
-#: ... up to this long: a longer quiet time is found by the probes alone, after ten
-#: times it (a gap this long would overshoot a long window's end by as much).
-_QUIET_MAX = 10.0
 #: Once spaced, a refused send that kept its distance reached the server a little
 #: closer than it left (a late event loop, the server's millisecond clock): the
 #: rate is trimmed by this share of what was accepted, not cut by ``backoff``.
@@ -216,15 +207,8 @@ class AdaptivePolicy:
         self._block_told = False  # the server said how long (Retry-After)
         self._told_end = 0.0  # when its first Retry-After said the block ends
         self._quiet_box = False  # later Retry-Afters moved that end back
-        self._quiet_next = _QUIET_FIRST  # the next quiet gap to try while shut out
-        self._quiet_pending = False  # the next probe comes after a quiet gap
-        self._probe_quiet = False  # the probe in flight came after a quiet gap
-        self._quiet_t = 0.0  # quiet time a penalty box was learned to need; 0: none
+        self._quiet = QuietSchedule()  # a penalty box that waits for quiet
         self._window_hi = 0.0  # a short window's quota over a second; 0: none
-        # (cycle start, its successes, when, the cycle's time before the block) of
-        # the last block a quiet gap ended
-        self._quiet_undo: tuple[float | None, int, float, float] | None = None
-        self._quiet_doubted = False  # a quiet gap was once taken for a penalty box wrongly
         self._conc_cap = 0  # in flight when a limiter refused with a fast 503; 0: none
         self._conc_at = 0.0
         self._cycle_start: float | None = None  # first send since the last block ended
@@ -572,7 +556,7 @@ class AdaptivePolicy:
     def _shuts_out(self) -> bool:
         """Whether the server has shown a window or a penalty box: a limiter that
         shuts a client out, which no spacing of sends keeps open."""
-        return bool(self._learned_window or self._quiet_t)
+        return bool(self._learned_window or self._quiet.quiet)
 
     def _pace_from_slow_start(self, now: float) -> None:
         """Pace at slow start's own spread (no ceiling learned yet), so the next
@@ -592,77 +576,29 @@ class AdaptivePolicy:
         self._last_refused_probe = now
         self._block_told = False
         self._quiet_box = False
-        self._doubt_quiet(now)
-        self._start_quiet_schedule(now)
+        undo = self._quiet.doubt(now)
+        if undo is not None:
+            start, ok = undo
+            self._cycle_start = start
+            self._cycle_ok += ok
+        self._probe_at = max(self._probe_at, self._quiet.start(now))
         if self._paced and self._window_hi > self._rate:
             self._window_hi = self._rate  # what was let through has just been refused
         self.blocks += 1
-
-    def _start_quiet_schedule(self, now: float) -> None:
-        """A penalty box learned before is waited out at once: probes sooner than its
-        quiet time would only keep it shut."""
-        self._probe_quiet = False
-        quiet = self._quiet_t
-        self._quiet_pending = bool(quiet)
-        self._quiet_next = 2.0 * quiet if quiet else _QUIET_FIRST
-        if self._quiet_doubted:
-            self._quiet_next = math.inf
-        if quiet:
-            self._probe_at = max(self._probe_at, now + quiet)
-
-    def _doubt_quiet(self, now: float) -> None:
-        """A block soon after a quiet gap ended the last one (within the quiet time,
-        or twice the time the cycle before took to spend the quota): the pace
-        resumed then,
-        under the rate that closed a penalty box, would have held, so it was a
-        window's end that fell in the gap, and the quota the window had left that
-        refuses now. The quiet time is forgotten, and the window's cycle runs on
-        from where it began."""
-        undo = self._quiet_undo
-        self._quiet_undo = None
-        if undo is None or now - undo[2] > max(self._quiet_t, 2.0 * undo[3]):
-            return
-        start, ok, _at, _active = undo
-        self._quiet_t = 0.0
-        self._quiet_doubted = True  # and quiet gaps, which a window ends in, are not tried again
-        self._cycle_start = start
-        self._cycle_ok += ok
 
     def _probe_gap(self, now: float, blocked: float) -> float:
         """Seconds from this probe to the next while shut out.
 
         Probes ever further apart (a share of the time shut out so far) find the end
         of a spent window closely. A penalty box that waits for quiet never opens to
-        them: each probe restarts its clock. So once the block has lasted
-        :data:`_QUIET_AFTER` times the next quiet gap, that gap is kept instead,
-        doubled each time it fails; a probe that gets through after one teaches the
-        box's quiet time.
+        them: each probe restarts its clock. So once the block has lasted a few
+        times the next quiet gap, that gap is kept instead, doubled each time it
+        fails; a probe that gets through after one teaches the box's quiet time
+        (see :class:`~pooledcrawl.throttle.quiet.QuietSchedule`).
         """
-        self._probe_quiet = self._quiet_pending
-        self._quiet_pending = False
         elapsed = now - blocked
         gap = max(_FIRST_PROBE, _PROBE_GROWTH * elapsed)
-        quiet = self._quiet_next
-        if not self._block_told and elapsed >= _QUIET_AFTER * quiet and gap < quiet <= _QUIET_MAX:
-            self._quiet_next = 2.0 * quiet
-            self._quiet_pending = True
-            return quiet
-        return gap
-
-    def _learn_quiet(self, sent_at: float) -> bool:
-        """Whether the probe that ended a block came after a quiet gap that the probes
-        before it, refused, had not kept (or after the quiet time learned before):
-        then the block was a penalty box, and the gap (an upper bound on its quiet
-        time) is remembered."""
-        if not self._probe_quiet or self._block_told:
-            if self._probes_refused and not self._block_told:
-                # refused, then let through after a short gap: a window that ended,
-                # whatever an earlier quiet gap seemed to teach
-                self._quiet_t = 0.0
-            return False
-        if self._probes_refused:
-            self._quiet_t = sent_at - self._last_refused_probe
-        return bool(self._quiet_t)  # else a quiet time learned before has held
+        return self._quiet.next_gap(elapsed, gap, self._block_told)
 
     def _unblock(self, now: float, sent_at: float) -> None:
         """A probe got through: the block is over, and the cycle it closes (from the
@@ -681,12 +617,14 @@ class AdaptivePolicy:
             end = 0.5 * (sent_at + min(self._last_refused_probe, sent_at))
         cycle = max(end - start, self.config.min_window)
         estimate = self._cycle_ok / cycle
-        quiet = self._learn_quiet(sent_at)
+        quiet = self._quiet.learn(
+            sent_at, self._block_told, self._probes_refused, self._last_refused_probe
+        )
         if quiet:
             self._quiet_box = True
             if self._probes_refused:  # learned just now: the next block may undo it
                 active = self._blocked_since - start
-                self._quiet_undo = (self._cycle_start, self._cycle_ok, now, active)
+                self._quiet.may_undo(self._cycle_start, self._cycle_ok, now, active)
         if self._quiet_box or (self._block_told and not self._learned_window):
             # The server set the block's length: for a window that is the rest of
             # it, but for a penalty box only how long to keep quiet. So the first
@@ -704,7 +642,7 @@ class AdaptivePolicy:
         windowed = self._probes_refused > 0 or self._block_told
         if quiet:
             # the block was the quiet time, not a window: overshooting again costs it
-            self._growth_gate = max(self._learned_window, _BOX_COST * self._quiet_t)
+            self._growth_gate = max(self._learned_window, _BOX_COST * self._quiet.quiet)
         elif windowed:
             self._learned_window = (
                 cycle if not self._learned_window else min(self._learned_window, cycle)
@@ -974,7 +912,7 @@ class AdaptivePolicy:
             "blocks": self.blocks,
             "spaced": self._spacing.spaced,
             "window_s": round(self._learned_window, 2) if self._learned_window else None,
-            "quiet_s": round(self._quiet_t, 2) if self._quiet_t else None,
+            "quiet_s": round(self._quiet.quiet, 2) if self._quiet.quiet else None,
             "bad_hints": self.bad_hints,
             "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
             "timeline": timeline,
