@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +53,7 @@ from pooledcrawl.throttle.hints import RateHint, parse_rate_hints, retry_after_f
 from pooledcrawl.throttle.quiet import QuietSchedule
 from pooledcrawl.throttle.spacing import SpacingDetector
 from pooledcrawl.throttle.timeline import Timeline
+from pooledcrawl.throttle.window import SHORTEST_WINDOW, WindowLearner
 
 __all__ = ["AdaptiveConfig", "AdaptivePolicy"]
 
@@ -90,12 +91,6 @@ _FAST_REFUSAL = 0.5
 #: Seconds a later Retry-After must move the block's end to mean a penalty box
 #: (Retry-After has a resolution of a second).
 _MOVED_END = 1.5
-#: Successes are counted in slots of this many seconds, as far back as the longest
-#: window worth learning (two minutes).
-_HIST_STEP = 0.1
-_HIST_SLOTS = 1200
-#: The pace after a block is at most this share of the last window's quota.
-_WINDOW_MARGIN = 0.97
 #: Requests between two steps up of the pace: at a low rate a round trip holds too
 #: few to tell whether the last step fitted, and each misfit costs a refusal.
 _STEP_SENDS = 20.0
@@ -106,8 +101,6 @@ _CONC_PROBE = 5.0
 #: Cuts, each within a second of the last, after which the rate they measured is
 #: taken as the ceiling all the same.
 _PROVISIONAL_CUTS = 3
-#: Window assumed when a block says nothing of the limiter's window.
-_SHORTEST_WINDOW = 1.0
 #: After a block, the pace resumes at no less than this share of the last rate that
 #: was clean before it.
 _RESUME = 0.9
@@ -208,14 +201,10 @@ class AdaptivePolicy:
         self._told_end = 0.0  # when its first Retry-After said the block ends
         self._quiet_box = False  # later Retry-Afters moved that end back
         self._quiet = QuietSchedule()  # a penalty box that waits for quiet
-        self._window_hi = 0.0  # a short window's quota over a second; 0: none
         self._conc_cap = 0  # in flight when a limiter refused with a fast 503; 0: none
         self._conc_at = 0.0
-        self._cycle_start: float | None = None  # first send since the last block ended
-        self._cycle_ok = 0  # successes of requests sent since then
-        self._learned_window = 0.0  # shortest cycle seen: about the limiter's window
+        self._windows = WindowLearner()  # the cycle since the last block, what it taught
         self._growth_gate = 0.0  # seconds between steps up of the pace
-        self._ok_hist: deque[list[int]] = deque(maxlen=_HIST_SLOTS)  # [slot, successes]
         self._grown_at = -math.inf
         self._clean_rate = 0.0  # the rate before the last step up that was clean
         self._last_send = -math.inf
@@ -305,8 +294,8 @@ class AdaptivePolicy:
     def on_send(self, now: float) -> None:
         if self._t0 is None:
             self._t0 = now
-        if self._cycle_start is None:
-            self._cycle_start = now
+        if self._windows.cycle_start is None:
+            self._windows.cycle_start = now
         blocked = self._blocked_since
         if blocked is not None:
             # one probe at a time, ever further apart: a spent window ends on its own,
@@ -408,22 +397,9 @@ class AdaptivePolicy:
         if blocked is not None and sent_at >= blocked:
             self._unblock(now, sent_at)
             return
-        start = self._cycle_start
-        if start is not None and sent_at >= start:
-            self._cycle_ok += 1
-        slot = int(now / _HIST_STEP)
-        hist = self._ok_hist
-        if hist and hist[-1][0] == slot:
-            hist[-1][1] += 1
-        else:
-            hist.append([slot, 1])
+        self._windows.on_success(now, sent_at)
         if sent_at >= self._cut_at:
             self._streak = 0
-
-    def _ok_between(self, start: float, end: float) -> int:
-        """Successes answered between two times (to :data:`_HIST_STEP`)."""
-        first, last = int(start / _HIST_STEP), int(end / _HIST_STEP)
-        return sum(n for slot, n in self._ok_hist if first <= slot < last)
 
     def _on_throttled(self, now: float, sent_at: float, retry_after: float | None) -> None:
         if retry_after is not None and retry_after > 0:
@@ -527,7 +503,7 @@ class AdaptivePolicy:
             rate = min(rate, 0.5 * before)
         if self._hinted(now):
             self._hint_scale = max(self._hint_scale * rate / before, 0.05)
-        if self._ceiling or elapsed >= _SHORTEST_WINDOW or self.cuts >= _PROVISIONAL_CUTS:
+        if self._ceiling or elapsed >= SHORTEST_WINDOW or self.cuts >= _PROVISIONAL_CUTS:
             # what was accepted over less than a second (the shortest common
             # window) is no ceiling, at first: the pace keeps growing from the cut
             self._ceiling = accepted
@@ -556,7 +532,7 @@ class AdaptivePolicy:
     def _shuts_out(self) -> bool:
         """Whether the server has shown a window or a penalty box: a limiter that
         shuts a client out, which no spacing of sends keeps open."""
-        return bool(self._learned_window or self._quiet.quiet)
+        return bool(self._windows.window or self._quiet.quiet)
 
     def _pace_from_slow_start(self, now: float) -> None:
         """Pace at slow start's own spread (no ceiling learned yet), so the next
@@ -579,11 +555,11 @@ class AdaptivePolicy:
         undo = self._quiet.doubt(now)
         if undo is not None:
             start, ok = undo
-            self._cycle_start = start
-            self._cycle_ok += ok
+            self._windows.cycle_start = start
+            self._windows.cycle_ok += ok
         self._probe_at = max(self._probe_at, self._quiet.start(now))
-        if self._paced and self._window_hi > self._rate:
-            self._window_hi = self._rate  # what was let through has just been refused
+        if self._paced:
+            self._windows.refused(self._rate)
         self.blocks += 1
 
     def _probe_gap(self, now: float, blocked: float) -> float:
@@ -609,14 +585,18 @@ class AdaptivePolicy:
         window; over a shorter span they would only show how fast a burst went.
         """
         assert self._blocked_since is not None
-        start = self._cycle_start if self._cycle_start is not None else self._blocked_since
+        start = (
+            self._windows.cycle_start
+            if self._windows.cycle_start is not None
+            else self._blocked_since
+        )
         # the block ended between the last refused probe and this one (or when the
         # server said it would)
         end = sent_at
         if not self._block_told:
             end = 0.5 * (sent_at + min(self._last_refused_probe, sent_at))
         cycle = max(end - start, self.config.min_window)
-        estimate = self._cycle_ok / cycle
+        estimate = self._windows.cycle_ok / cycle
         quiet = self._quiet.learn(
             sent_at, self._block_told, self._probes_refused, self._last_refused_probe
         )
@@ -624,15 +604,15 @@ class AdaptivePolicy:
             self._quiet_box = True
             if self._probes_refused:  # learned just now: the next block may undo it
                 active = self._blocked_since - start
-                self._quiet.may_undo(self._cycle_start, self._cycle_ok, now, active)
-        if self._quiet_box or (self._block_told and not self._learned_window):
+                self._quiet.may_undo(self._windows.cycle_start, self._windows.cycle_ok, now, active)
+        if self._quiet_box or (self._block_told and not self._windows.window):
             # The server set the block's length: for a window that is the rest of
             # it, but for a penalty box only how long to keep quiet. So the first
             # time, what got through before it over at least a second (the
             # shortest common window) is tried too; a window will refuse it, and
             # its next block, measured from a cycle of its own, will tell.
-            active = max(self._blocked_since - start, _SHORTEST_WINDOW)
-            estimate = max(estimate, self._told_share() * self._cycle_ok / active)
+            active = max(self._blocked_since - start, SHORTEST_WINDOW)
+            estimate = max(estimate, self._told_share() * self._windows.cycle_ok / active)
             if self._block_told:
                 estimate = max(estimate, self._told_recent())
             if quiet:
@@ -642,24 +622,19 @@ class AdaptivePolicy:
         windowed = self._probes_refused > 0 or self._block_told
         if quiet:
             # the block was the quiet time, not a window: overshooting again costs it
-            self._growth_gate = max(self._learned_window, _BOX_COST * self._quiet.quiet)
+            self._growth_gate = max(self._windows.window, _BOX_COST * self._quiet.quiet)
         elif windowed:
-            self._learned_window = (
-                cycle if not self._learned_window else min(self._learned_window, cycle)
-            )
+            self._windows.learn(cycle)
             # Step up only as often as a block costs: each step that overshoots
             # buys a block, so a long one (a penalty box) makes probing rare.
             self._growth_gate = max(
-                self._learned_window, _BLOCK_COST * (sent_at - self._blocked_since)
+                self._windows.window, _BLOCK_COST * (sent_at - self._blocked_since)
             )
             if self._block_told:
                 self._growth_gate = self._told_gate(sent_at)
             # what the last window before the block let through: a window
             # limiter's quota, without the block's own idle time in it
-            window = self._learned_window
-            if window >= _HIST_STEP * 4:
-                recent = self._ok_between(self._blocked_since - window, self._blocked_since)
-                estimate = max(estimate, _WINDOW_MARGIN * recent / window)
+            estimate = max(estimate, self._windows.last_quota(self._blocked_since))
         rate = estimate
         if self._paced and self._clean_rate:
             # A pace that was clean until the last step up is worth resuming near
@@ -668,12 +643,11 @@ class AdaptivePolicy:
             resume = _RESUME * self._clean_rate
             if not windowed:
                 blocked = self._blocked_since
-                resume = min(resume, self._ok_between(blocked - 1.0, blocked) / 1.0)
+                resume = min(resume, self._windows.ok_between(blocked - 1.0, blocked) / 1.0)
             rate = max(rate, resume)
-        self._learn_window_hi(start, windowed and not quiet)
+        self._windows.learn_hi(self._blocked_since, start, windowed and not quiet)
         self._blocked_since = None
-        self._cycle_start = sent_at
-        self._cycle_ok = 1
+        self._windows.new_cycle(sent_at)
         self._paced = True
         self._rate = max(rate, _MIN_RATE)
         if windowed or self._ceiling:
@@ -691,7 +665,7 @@ class AdaptivePolicy:
         step that overshoots costs that whole length again (a penalty box's quiet
         time), and a step of a percent near the limit overshoots as often as not."""
         assert self._blocked_since is not None
-        return max(self._learned_window, _BOX_COST * (sent_at - self._blocked_since))
+        return max(self._windows.window, _BOX_COST * (sent_at - self._blocked_since))
 
     def _told_recent(self) -> float:
         """What got through over the span a ``Retry-After`` gave, just before it: a
@@ -699,8 +673,8 @@ class AdaptivePolicy:
         long, not as long as the cycle."""
         blocked = self._blocked_since
         assert blocked is not None
-        span = max(self._told_end - blocked, _SHORTEST_WINDOW)
-        return self._told_share() * self._ok_between(blocked - span, blocked) / span
+        span = max(self._told_end - blocked, SHORTEST_WINDOW)
+        return self._told_share() * self._windows.ok_between(blocked - span, blocked) / span
 
     def _told_share(self) -> float:
         """The share of what got through that the pace resumes at after a block the
@@ -709,44 +683,22 @@ class AdaptivePolicy:
         seen to close a 100/s box."""
         assert self._blocked_since is not None
         told = self._told_end - self._blocked_since
-        return _TOLD_RESUME if told <= _SHORTEST_WINDOW else _RESUME
+        return _TOLD_RESUME if told <= SHORTEST_WINDOW else _RESUME
 
     def _quiet_resume(self, estimate: float) -> float:
         """A penalty box closed on the last second's rate: resume under it, not at
         the cycle's average (a box may close on a rate it let through before)."""
         blocked = self._blocked_since
         assert blocked is not None
-        start = self._cycle_start if self._cycle_start is not None else blocked
+        start = self._windows.cycle_start if self._windows.cycle_start is not None else blocked
         # over the last second at most (a box that closed at once on a pace just
         # resumed says that pace was too fast), and answered within a second of
         # the box closing: in flight when it did
         span = min(max(blocked - start, self.config.min_window), 1.0)
         if self._t0 is None or start <= self._t0:
             span = 1.0  # the cold start: its first answers come after the box closed
-        last = _RESUME * self._ok_between(blocked - span, blocked + 1.0) / span
+        last = _RESUME * self._windows.ok_between(blocked - span, blocked + 1.0) / span
         return min(estimate, last) if last > 0 else estimate
-
-    def _learn_window_hi(self, start: float, windowed: bool) -> None:
-        """After the block of a window of a second or two, the quota over a second.
-
-        Such a window is learned only roughly: probes a tenth of a second apart
-        stretch it, and so do refusals that count against the limit, or a
-        ``Retry-After`` in whole seconds. Its block is cheap, so the pace climbs back
-        towards what got through in the window's first second (no window is
-        shorter), and a block on the way marks the top.
-        """
-        window = self._learned_window
-        if not windowed or not window or window > 2.0 * _SHORTEST_WINDOW:
-            return
-        assert self._blocked_since is not None
-        active = max(self._blocked_since - start, _SHORTEST_WINDOW)
-        hi = _WINDOW_MARGIN * self._cycle_ok / active
-        self._window_hi = hi if not self._window_hi else min(self._window_hi, hi)
-
-    def _toward_window_hi(self) -> float:
-        """The pace half way to :meth:`_learn_window_hi`'s quota, if it is higher."""
-        hi = self._window_hi
-        return self._rate + 0.5 * (hi - self._rate) if hi > self._rate else 0.0
 
     def _cut(self, now: float) -> None:
         self._cut_at = now
@@ -850,7 +802,7 @@ class AdaptivePolicy:
         distance = self._rate / ceiling - 1.0
         curve = _PROBE_CURVE_ABOVE * distance if distance > 0 else -_PROBE_CURVE_BELOW * distance
         self._rate += cfg.probe * ceiling * (1.0 + curve)
-        self._rate = max(self._rate, self._toward_window_hi())
+        self._rate = max(self._rate, self._windows.toward_hi(self._rate))
         if self._latency is not None:
             self._rate = min(self._rate, 2.0 * self._max / self._latency)
 
@@ -911,7 +863,7 @@ class AdaptivePolicy:
             "pauses": self.pauses,
             "blocks": self.blocks,
             "spaced": self._spacing.spaced,
-            "window_s": round(self._learned_window, 2) if self._learned_window else None,
+            "window_s": round(self._windows.window, 2) if self._windows.window else None,
             "quiet_s": round(self._quiet.quiet, 2) if self._quiet.quiet else None,
             "bad_hints": self.bad_hints,
             "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
