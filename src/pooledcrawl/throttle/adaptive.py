@@ -50,7 +50,7 @@ from typing import Any
 
 from pooledcrawl.throttle.config import AdaptiveConfig
 from pooledcrawl.throttle.hints import RateHint, parse_rate_hints, retry_after_from_headers
-from pooledcrawl.throttle.quiet import QuietSchedule
+from pooledcrawl.throttle.shutout import ShutOut
 from pooledcrawl.throttle.spacing import SpacingDetector
 from pooledcrawl.throttle.timeline import Timeline
 from pooledcrawl.throttle.window import SHORTEST_WINDOW, WindowLearner
@@ -80,36 +80,17 @@ _HINT_FRESH = 5.0
 #: Refusals in a row, of requests sent after a cut, that mean the server is shutting
 #: the client out (a spent window, a penalty box) rather than asking it to slow down.
 _BLOCK_STREAK = 3
-#: While shut out, the next probe waits this share of the time shut out so far (so
-#: a block of B seconds is overshot by at most this share of B) ...
-_PROBE_GROWTH = 0.1
-#: ... and at least this long.
-_FIRST_PROBE = 0.1
 #: A 503 answered in under this share of the usual latency is a limiter's refusal
 #: (nginx ``limit_conn``), not a struggling backend.
 _FAST_REFUSAL = 0.5
-#: Seconds a later Retry-After must move the block's end to mean a penalty box
-#: (Retry-After has a resolution of a second).
-_MOVED_END = 1.5
 #: Requests between two steps up of the pace: at a low rate a round trip holds too
 #: few to tell whether the last step fitted, and each misfit costs a refusal.
 _STEP_SENDS = 20.0
-#: Steps up of the pace are at least this many times the last block's length apart.
-_BLOCK_COST = 5.0
 #: Seconds between steps up of a learned concurrency cap.
 _CONC_PROBE = 5.0
 #: Cuts, each within a second of the last, after which the rate they measured is
 #: taken as the ceiling all the same.
 _PROVISIONAL_CUTS = 3
-#: After a block, the pace resumes at no less than this share of the last rate that
-#: was clean before it.
-_RESUME = 0.9
-#: After a block the server set at a second at most, the pace first tried is this
-#: share of what got through before it (after a longer one, :data:`_RESUME`).
-_TOLD_RESUME = 0.95
-#: Steps up of the pace after a penalty box are at least this many times its quiet
-#: time apart.
-_BOX_COST = 20.0
 #: Once spaced, a refused send that kept its distance reached the server a little
 #: closer than it left (a late event loop, the server's millisecond clock): the
 #: rate is trimmed by this share of what was accepted, not cut by ``backoff``.
@@ -153,16 +134,9 @@ class AdaptivePolicy:
         self._next_send = 0.0
         self._paused_until = 0.0
         # shut out: what a block teaches (window limiters, penalty boxes)
-        self._blocked_since: float | None = None
-        self._probe_at = 0.0
+        self._shut = ShutOut()
         self._streak = 0  # refusals in a row of requests sent after the last cut
         self._streak_sent = -math.inf
-        self._probes_refused = 0
-        self._last_refused_probe = 0.0  # when the last refused probe was sent
-        self._block_told = False  # the server said how long (Retry-After)
-        self._told_end = 0.0  # when its first Retry-After said the block ends
-        self._quiet_box = False  # later Retry-Afters moved that end back
-        self._quiet = QuietSchedule()  # a penalty box that waits for quiet
         self._conc_cap = 0  # in flight when a limiter refused with a fast 503; 0: none
         self._conc_at = 0.0
         self._windows = WindowLearner()  # the cycle since the last block, what it taught
@@ -197,11 +171,11 @@ class AdaptivePolicy:
 
     # ---- answers -------------------------------------------------------------------
     def limit(self) -> int:
-        return 1 if self._blocked_since is not None else self._limit
+        return 1 if self._shut.since is not None else self._limit
 
     def ready_at(self) -> float:
-        if self._blocked_since is not None:
-            probe = self._probe_at
+        if self._shut.since is not None:
+            probe = self._shut.probe_at
             return probe if probe > self._paused_until else self._paused_until
         rate = self._pace
         spacing = self._spacing
@@ -258,11 +232,10 @@ class AdaptivePolicy:
             self._t0 = now
         if self._windows.cycle_start is None:
             self._windows.cycle_start = now
-        blocked = self._blocked_since
-        if blocked is not None:
+        if self._shut.since is not None:
             # one probe at a time, ever further apart: a spent window ends on its own,
             # a penalty box only once the client has been quiet for a while
-            self._probe_at = now + self._probe_gap(now, blocked)
+            self._shut.probe_sent(now)
         self._roll(now)
         self._inflight += 1
         self._w_sends += 1
@@ -355,7 +328,7 @@ class AdaptivePolicy:
         return usual is not None and latency < _FAST_REFUSAL * usual
 
     def _on_success(self, now: float, sent_at: float) -> None:
-        blocked = self._blocked_since
+        blocked = self._shut.since
         if blocked is not None and sent_at >= blocked:
             self._unblock(now, sent_at)
             return
@@ -366,18 +339,10 @@ class AdaptivePolicy:
     def _on_throttled(self, now: float, sent_at: float, retry_after: float | None) -> None:
         if retry_after is not None and retry_after > 0:
             self._pause(now, retry_after)
-            end = now + retry_after
-            if self._blocked_since is not None and end > self._told_end + _MOVED_END:
-                # each refusal pushes the end back: the server waits for quiet (a
-                # penalty box), so the block's length says nothing of its window
-                self._quiet_box = True
-        blocked = self._blocked_since
-        if blocked is not None:
-            if sent_at >= blocked:
-                self._probes_refused += 1
-                self._last_refused_probe = max(self._last_refused_probe, sent_at)
-            if self._paused_until > self._probe_at:
-                self._probe_at = self._paused_until
+            if self._shut.since is not None:
+                self._shut.retry_after(now + retry_after)
+        if self._shut.since is not None:
+            self._shut.refused(sent_at, self._paused_until)
             return  # a probe refused: the schedule already waits longer next time
         spacing = self._spacing
         bunched = spacing.was_bunched(sent_at)
@@ -393,8 +358,7 @@ class AdaptivePolicy:
             self._space()
         if retry_after is not None and retry_after > 0:
             self._block(now)
-            self._block_told = True
-            self._told_end = now + retry_after
+            self._shut.told_until(now + retry_after)
             return
         if bunched:
             # Refused for coming right after another (nginx limit_req without a
@@ -494,7 +458,7 @@ class AdaptivePolicy:
     def _shuts_out(self) -> bool:
         """Whether the server has shown a window or a penalty box: a limiter that
         shuts a client out, which no spacing of sends keeps open."""
-        return bool(self._windows.window or self._quiet.quiet)
+        return bool(self._windows.window or self._shut.quiet.quiet)
 
     def _pace_from_slow_start(self, now: float) -> None:
         """Pace at slow start's own spread (no ceiling learned yet), so the next
@@ -507,160 +471,37 @@ class AdaptivePolicy:
 
     def _block(self, now: float) -> None:
         """Stop sending but for single probes, until one gets through."""
-        self._blocked_since = now
-        self._probe_at = max(now + _FIRST_PROBE, self._paused_until)
+        self._shut.begin(now, self._paused_until, self._windows)
         self._streak = 0
-        self._probes_refused = 0
-        self._last_refused_probe = now
-        self._block_told = False
-        self._quiet_box = False
-        undo = self._quiet.doubt(now)
-        if undo is not None:
-            start, ok = undo
-            self._windows.cycle_start = start
-            self._windows.cycle_ok += ok
-        self._probe_at = max(self._probe_at, self._quiet.start(now))
         if self._paced:
             self._windows.refused(self._rate)
         self.blocks += 1
 
-    def _probe_gap(self, now: float, blocked: float) -> float:
-        """Seconds from this probe to the next while shut out.
-
-        Probes ever further apart (a share of the time shut out so far) find the end
-        of a spent window closely. A penalty box that waits for quiet never opens to
-        them: each probe restarts its clock. So once the block has lasted a few
-        times the next quiet gap, that gap is kept instead, doubled each time it
-        fails; a probe that gets through after one teaches the box's quiet time
-        (see :class:`~pooledcrawl.throttle.quiet.QuietSchedule`).
-        """
-        elapsed = now - blocked
-        gap = max(_FIRST_PROBE, _PROBE_GROWTH * elapsed)
-        return self._quiet.next_gap(elapsed, gap, self._block_told)
-
     def _unblock(self, now: float, sent_at: float) -> None:
-        """A probe got through: the block is over, and the cycle it closes (from the
-        end of the last block to this one) shows the rate the server sustains.
-
-        For a window limiter the cycle is one window (its start to the moment the
-        refusals stopped), so its successes over its length are the quota over the
-        window; over a shorter span they would only show how fast a burst went.
-        """
-        assert self._blocked_since is not None
-        start = (
-            self._windows.cycle_start
-            if self._windows.cycle_start is not None
-            else self._blocked_since
+        """A probe got through: resume at the pace the block taught (see
+        :meth:`~pooledcrawl.throttle.shutout.ShutOut.end`)."""
+        resume = self._shut.end(
+            now,
+            sent_at,
+            self._windows,
+            min_window=self.config.min_window,
+            t0=self._t0,
+            clean_rate=self._clean_rate if self._paced else 0.0,
         )
-        # the block ended between the last refused probe and this one (or when the
-        # server said it would)
-        end = sent_at
-        if not self._block_told:
-            end = 0.5 * (sent_at + min(self._last_refused_probe, sent_at))
-        cycle = max(end - start, self.config.min_window)
-        estimate = self._windows.cycle_ok / cycle
-        quiet = self._quiet.learn(
-            sent_at, self._block_told, self._probes_refused, self._last_refused_probe
-        )
-        if quiet:
-            self._quiet_box = True
-            if self._probes_refused:  # learned just now: the next block may undo it
-                active = self._blocked_since - start
-                self._quiet.may_undo(self._windows.cycle_start, self._windows.cycle_ok, now, active)
-        if self._quiet_box or (self._block_told and not self._windows.window):
-            # The server set the block's length: for a window that is the rest of
-            # it, but for a penalty box only how long to keep quiet. So the first
-            # time, what got through before it over at least a second (the
-            # shortest common window) is tried too; a window will refuse it, and
-            # its next block, measured from a cycle of its own, will tell.
-            active = max(self._blocked_since - start, SHORTEST_WINDOW)
-            estimate = max(estimate, self._told_share() * self._windows.cycle_ok / active)
-            if self._block_told:
-                estimate = max(estimate, self._told_recent())
-            if quiet:
-                estimate = self._quiet_resume(estimate)
-        # A block the first probe ended was congestion (a bucket refilling), not a
-        # spent window: its estimate is only a floor to grow from.
-        windowed = self._probes_refused > 0 or self._block_told
-        if quiet:
-            # the block was the quiet time, not a window: overshooting again costs it
-            self._growth_gate = max(self._windows.window, _BOX_COST * self._quiet.quiet)
-        elif windowed:
-            self._windows.learn(cycle)
-            # Step up only as often as a block costs: each step that overshoots
-            # buys a block, so a long one (a penalty box) makes probing rare.
-            self._growth_gate = max(
-                self._windows.window, _BLOCK_COST * (sent_at - self._blocked_since)
-            )
-            if self._block_told:
-                self._growth_gate = self._told_gate(sent_at)
-            # what the last window before the block let through: a window
-            # limiter's quota, without the block's own idle time in it
-            estimate = max(estimate, self._windows.last_quota(self._blocked_since))
-        rate = estimate
-        if self._paced and self._clean_rate:
-            # A pace that was clean until the last step up is worth resuming near
-            # (a penalty box's block says nothing of the rate, only of the quiet),
-            # unless the server has just taken far less: a spent burst allowance.
-            resume = _RESUME * self._clean_rate
-            if not windowed:
-                blocked = self._blocked_since
-                resume = min(resume, self._windows.ok_between(blocked - 1.0, blocked) / 1.0)
-            rate = max(rate, resume)
-        self._windows.learn_hi(self._blocked_since, start, windowed and not quiet)
-        self._blocked_since = None
-        self._windows.new_cycle(sent_at)
+        if resume.gate is not None:
+            self._growth_gate = resume.gate
+        windowed = resume.windowed
         self._paced = True
-        self._rate = max(rate, _MIN_RATE)
+        self._rate = max(resume.rate, _MIN_RATE)
         if windowed or self._ceiling:
             self._ceiling = self._rate if windowed else min(self._ceiling, self._rate)
         # after a quiet gap the block may as well have been a window that ended in
         # it: the pace resumed is a guess, not a rate known to be clean
-        self._clean_rate = 0.0 if quiet else self._rate
+        self._clean_rate = 0.0 if resume.quiet else self._rate
         self._next_send = now
         self._grown_at = now
         self._cut(now)
         self.cuts -= 1  # a block is counted in `blocks`, not as a cut
-
-    def _told_gate(self, sent_at: float) -> float:
-        """Seconds between steps up after a block the server set the length of: a
-        step that overshoots costs that whole length again (a penalty box's quiet
-        time), and a step of a percent near the limit overshoots as often as not."""
-        assert self._blocked_since is not None
-        return max(self._windows.window, _BOX_COST * (sent_at - self._blocked_since))
-
-    def _told_recent(self) -> float:
-        """What got through over the span a ``Retry-After`` gave, just before it: a
-        window that a slow client spent only after many cycles was about that
-        long, not as long as the cycle."""
-        blocked = self._blocked_since
-        assert blocked is not None
-        span = max(self._told_end - blocked, SHORTEST_WINDOW)
-        return self._told_share() * self._windows.ok_between(blocked - span, blocked) / span
-
-    def _told_share(self) -> float:
-        """The share of what got through that the pace resumes at after a block the
-        server set the length of: the dearer an overshoot (a penalty box's seconds of
-        quiet), the wider the margin. A real client's sends bunch: a 95% pace was
-        seen to close a 100/s box."""
-        assert self._blocked_since is not None
-        told = self._told_end - self._blocked_since
-        return _TOLD_RESUME if told <= SHORTEST_WINDOW else _RESUME
-
-    def _quiet_resume(self, estimate: float) -> float:
-        """A penalty box closed on the last second's rate: resume under it, not at
-        the cycle's average (a box may close on a rate it let through before)."""
-        blocked = self._blocked_since
-        assert blocked is not None
-        start = self._windows.cycle_start if self._windows.cycle_start is not None else blocked
-        # over the last second at most (a box that closed at once on a pace just
-        # resumed says that pace was too fast), and answered within a second of
-        # the box closing: in flight when it did
-        span = min(max(blocked - start, self.config.min_window), 1.0)
-        if self._t0 is None or start <= self._t0:
-            span = 1.0  # the cold start: its first answers come after the box closed
-        last = _RESUME * self._windows.ok_between(blocked - span, blocked + 1.0) / span
-        return min(estimate, last) if last > 0 else estimate
 
     def _cut(self, now: float) -> None:
         self._cut_at = now
@@ -720,7 +561,7 @@ class AdaptivePolicy:
         start_before_cut = start is not None and start < self._cut_at
         if self._w_429 or self._w_trouble * 2 > self._w_sends or now < self._paused_until:
             return
-        if self._blocked_since is not None:
+        if self._shut.since is not None:
             return
         if span > 2.0 * self.window:
             return  # the domain was idle: nothing learned
@@ -826,7 +667,7 @@ class AdaptivePolicy:
             "blocks": self.blocks,
             "spaced": self._spacing.spaced,
             "window_s": round(self._windows.window, 2) if self._windows.window else None,
-            "quiet_s": round(self._quiet.quiet, 2) if self._quiet.quiet else None,
+            "quiet_s": round(self._shut.quiet.quiet, 2) if self._shut.quiet.quiet else None,
             "bad_hints": self.bad_hints,
             "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
             "timeline": timeline,
