@@ -36,7 +36,14 @@ How the rate is learned:
   refusal (nginx ``limit_conn``): the number in flight then caps the in-flight
   limit, which is raised again now and then.
 
-Pure: fed events and a clock, it never sleeps and does no I/O.
+Pure: fed events and a clock, it never sleeps and does no I/O. The policy owns
+a few collaborators, each pure too: :class:`~pooledcrawl.throttle.shutout.ShutOut`
+(probes while shut out, and the pace a block's end resumes at), with its
+:class:`~pooledcrawl.throttle.quiet.QuietSchedule` (a penalty box's quiet time);
+:class:`~pooledcrawl.throttle.window.WindowLearner` (successes over time, the
+window and quota learned from them); :class:`~pooledcrawl.throttle.spacing.SpacingDetector`
+(a server that judges gaps, not the rate); and a stats
+:class:`~pooledcrawl.throttle.timeline.Timeline`.
 """
 
 from __future__ import annotations
