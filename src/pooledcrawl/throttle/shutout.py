@@ -19,7 +19,7 @@ from typing import NamedTuple
 from pooledcrawl.throttle.quiet import QuietSchedule
 from pooledcrawl.throttle.window import SHORTEST_WINDOW, WindowLearner
 
-__all__ = ["RESUME", "Resume", "ShutOut"]
+__all__ = ["Resume", "ShutOut"]
 
 #: While shut out, the next probe waits this share of the time shut out so far (so
 #: a block of B seconds is overshot by at most this share of B) ...
@@ -33,9 +33,9 @@ _MOVED_END = 1.5
 _BLOCK_COST = 5.0
 #: After a block, the pace resumes at no less than this share of the last rate that
 #: was clean before it.
-RESUME = 0.9
+_RESUME = 0.9
 #: After a block the server set at a second at most, the pace first tried is this
-#: share of what got through before it (after a longer one, :data:`RESUME`).
+#: share of what got through before it (after a longer one, :data:`_RESUME`).
 _TOLD_RESUME = 0.95
 #: Steps up of the pace after a penalty box are at least this many times its quiet
 #: time apart.
@@ -206,7 +206,7 @@ class ShutOut:
             # A pace that was clean until the last step up is worth resuming near
             # (a penalty box's block says nothing of the rate, only of the quiet),
             # unless the server has just taken far less: a spent burst allowance.
-            resume = RESUME * clean_rate
+            resume = _RESUME * clean_rate
             if not windowed:
                 resume = min(resume, windows.ok_between(blocked - 1.0, blocked) / 1.0)
             rate = max(rate, resume)
@@ -238,7 +238,7 @@ class ShutOut:
         seen to close a 100/s box."""
         assert self.since is not None
         told = self.told_end - self.since
-        return _TOLD_RESUME if told <= SHORTEST_WINDOW else RESUME
+        return _TOLD_RESUME if told <= SHORTEST_WINDOW else _RESUME
 
     def _quiet_resume(
         self, estimate: float, windows: WindowLearner, min_window: float, t0: float | None
@@ -254,5 +254,5 @@ class ShutOut:
         span = min(max(blocked - start, min_window), 1.0)
         if t0 is None or start <= t0:
             span = 1.0  # the cold start: its first answers come after the box closed
-        last = RESUME * windows.ok_between(blocked - span, blocked + 1.0) / span
+        last = _RESUME * windows.ok_between(blocked - span, blocked + 1.0) / span
         return min(estimate, last) if last > 0 else estimate
