@@ -276,7 +276,11 @@ class AdaptivePolicy:
             self._inflight -= 1
         self.status_counts[status] += 1
         t0 = self._t0 if self._t0 is not None else now
-        self._timeline.record(int(now - t0), status, self._limit, self._row_rate())
+        second = int(now - t0)
+        timeline = self._timeline
+        if second != timeline.second:
+            timeline.flush(second, self._limit, self._row_rate())
+        timeline.count(status)
         throttled = status == TOO_MANY_REQUESTS
         retry_after: float | None = None
         sent_at = now - latency
