@@ -36,29 +36,37 @@ How the rate is learned:
   refusal (nginx ``limit_conn``): the number in flight then caps the in-flight
   limit, which is raised again now and then.
 
-Pure: fed events and a clock, it never sleeps and does no I/O.
+Pure: fed events and a clock, it never sleeps and does no I/O. The policy owns
+a few collaborators, each pure too: :class:`~pooledcrawl.throttle.shutout.ShutOut`
+(probes while shut out, and the pace a block's end resumes at), with its
+:class:`~pooledcrawl.throttle.quiet.QuietSchedule` (a penalty box's quiet time);
+:class:`~pooledcrawl.throttle.window.WindowLearner` (successes over time, the
+window and quota learned from them); :class:`~pooledcrawl.throttle.spacing.SpacingDetector`
+(a server that judges gaps, not the rate); and a stats
+:class:`~pooledcrawl.throttle.timeline.Timeline`.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import random
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from pooledcrawl.throttle.config import AdaptiveConfig
 from pooledcrawl.throttle.hints import RateHint, parse_rate_hints, retry_after_from_headers
+from pooledcrawl.throttle.shutout import ShutOut
+from pooledcrawl.throttle.spacing import SpacingDetector
+from pooledcrawl.throttle.timeline import Timeline
+from pooledcrawl.throttle.window import SHORTEST_WINDOW, WindowLearner
 
 __all__ = ["AdaptiveConfig", "AdaptivePolicy"]
 
 TOO_MANY_REQUESTS = 429
 SERVICE_UNAVAILABLE = 503
 
-#: Timeline rows kept per domain (one per second); older rows are dropped.
-TIMELINE_ROWS = 3600
 #: Slowest pace the controller goes down to (one request a minute).
 _MIN_RATE = 1.0 / 60.0
 #: Rate growth per round trip between the first 429 and the second.
@@ -76,74 +84,20 @@ _PROBE_CURVE_ABOVE = 5.0
 _HINT_SNIFF = 64
 #: Seconds a rate hint stays authoritative after the last response that carried one.
 _HINT_FRESH = 5.0
-#: Seconds of silence filled with empty timeline rows; a longer gap just skips ahead.
-_TIMELINE_GAP_FILL = 300
 #: Refusals in a row, of requests sent after a cut, that mean the server is shutting
 #: the client out (a spent window, a penalty box) rather than asking it to slow down.
 _BLOCK_STREAK = 3
-#: While shut out, the next probe waits this share of the time shut out so far (so
-#: a block of B seconds is overshot by at most this share of B) ...
-_PROBE_GROWTH = 0.1
-#: ... and at least this long.
-_FIRST_PROBE = 0.1
 #: A 503 answered in under this share of the usual latency is a limiter's refusal
 #: (nginx ``limit_conn``), not a struggling backend.
 _FAST_REFUSAL = 0.5
-#: Seconds a later Retry-After must move the block's end to mean a penalty box
-#: (Retry-After has a resolution of a second).
-_MOVED_END = 1.5
-#: Successes are counted in slots of this many seconds, as far back as the longest
-#: window worth learning (two minutes).
-_HIST_STEP = 0.1
-_HIST_SLOTS = 1200
-#: The pace after a block is at most this share of the last window's quota.
-_WINDOW_MARGIN = 0.97
 #: Requests between two steps up of the pace: at a low rate a round trip holds too
 #: few to tell whether the last step fitted, and each misfit costs a refusal.
 _STEP_SENDS = 20.0
-#: Steps up of the pace are at least this many times the last block's length apart.
-_BLOCK_COST = 5.0
 #: Seconds between steps up of a learned concurrency cap.
 _CONC_PROBE = 5.0
 #: Cuts, each within a second of the last, after which the rate they measured is
 #: taken as the ceiling all the same.
 _PROVISIONAL_CUTS = 3
-#: Window assumed when a block says nothing of the limiter's window.
-_SHORTEST_WINDOW = 1.0
-#: Sends this close to the one before are a bunch (one event-loop turn's worth).
-_BUNCH_GAP = 0.0005
-#: Bunched sends remembered, to tell whether a refused request was one of them.
-_EARLY_KEPT = 256
-#: After a block, the pace resumes at no less than this share of the last rate that
-#: was clean before it.
-_RESUME = 0.9
-#: After a block the server set at a second at most, the pace first tried is this
-#: share of what got through before it (after a longer one, :data:`_RESUME`).
-_TOLD_RESUME = 0.95
-#: Steps up of the pace after a penalty box are at least this many times its quiet
-#: time apart.
-_BOX_COST = 20.0
-#: A block that outlasts probes ever further apart may be a penalty box that only
-#: opens after a quiet time: the first quiet gap tried (seconds), doubled each time
-#: it fails ...
-_QUIET_FIRST = 1.25
-#: ... and tried only once the block has lasted this many times the gap, so that a
-#: window ending during it is overshot by at most this share of the block.
-_QUIET_AFTER = 2.5
-#: ... up to this long: a longer quiet time is found by the probes alone, after ten
-#: times it (a gap this long would overshoot a long window's end by as much).
-_QUIET_MAX = 10.0
-#: Spacing (a leaky bucket without a burst, nginx ``limit_req`` without ``burst``):
-#: refusals of bunched sends (a pacer's catch-up), at least this many and this many
-#: times as common among refusals as bunched sends are among sends, mean the server
-#: judges the gap to the last request, not the rate: from then on every send keeps
-#: a full 1/rate from the one before, and catch-ups stop.
-_SPACED_REFUSALS = 6
-_SPACED_BIAS = 5.0
-_SPACED_FAR = 50
-_SPACED_FLOOR = 0.01
-#: A send this share of an interval after the one before, or less, is close.
-_CLOSE = 0.99
 #: Once spaced, a refused send that kept its distance reached the server a little
 #: closer than it left (a late event loop, the server's millisecond clock): the
 #: rate is trimmed by this share of what was accepted, not cut by ``backoff``.
@@ -155,49 +109,8 @@ _SPACED_TOLERANCE = 0.01
 _SPACED_OVER = 0.1
 #: Sends since the last cut before a lone refusal counts as sporadic.
 _SPORADIC_SENDS = 200
-#: A spaced send goes this share of an interval early at most, to make up for an
-#: event loop that is late as a rule.
-_LATE_SHARE = 0.5
 #: Catching up after a late wake-up, sends are still this share of an interval apart.
 _CATCH_UP_GAP = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class AdaptiveConfig:
-    """Tuning of :class:`AdaptivePolicy`. The defaults suit token-bucket limiters."""
-
-    start: int = 8
-    """In-flight cap at the start."""
-    max: int = 64
-    """In-flight cap never exceeded (profile max, ``limit_per_host``)."""
-    slow_start: float = 2.0
-    """Concurrency growth factor per window until the first 429."""
-    probe: float = 0.01
-    """Additive rate step per clean window after it, as a share of the rate at the last cut."""
-    backoff: float = 0.9
-    """On a 429 the rate becomes this share of what the server accepted since the last cut."""
-    headroom: float = 1.3
-    """In-flight cap = rate x latency x headroom, so a latency spike does not stall the pacer."""
-    retry_after_cap: float = 120.0
-    """Longest pause a server hint may impose, in seconds."""
-    retry_after_jitter: float = 0.1
-    """Extra pause after a hint, up to this share of it (at most 1 s), so clients drift apart."""
-    min_window: float = 0.05
-    """Shortest control window, in seconds (loopback round trips are far shorter)."""
-    burst: float = 2.0
-    """Requests the pacer lets through at once to catch up after a late wake-up."""
-
-    def __post_init__(self) -> None:
-        if self.start < 1 or self.max < 1:
-            raise ValueError("start and max must be >= 1")
-        if self.slow_start <= 1.0:
-            raise ValueError("slow_start must be > 1")
-        if not 0.0 < self.probe < 1.0:
-            raise ValueError("probe must be in (0, 1)")
-        if not 0.0 < self.backoff < 1.0:
-            raise ValueError("backoff must be in (0, 1)")
-        if self.headroom < 1.0:
-            raise ValueError("headroom must be >= 1")
 
 
 class AdaptivePolicy:
@@ -228,43 +141,18 @@ class AdaptivePolicy:
         self._next_send = 0.0
         self._paused_until = 0.0
         # shut out: what a block teaches (window limiters, penalty boxes)
-        self._blocked_since: float | None = None
-        self._probe_at = 0.0
+        self._shut = ShutOut()
         self._streak = 0  # refusals in a row of requests sent after the last cut
         self._streak_sent = -math.inf
-        self._probes_refused = 0
-        self._last_refused_probe = 0.0  # when the last refused probe was sent
-        self._block_told = False  # the server said how long (Retry-After)
-        self._told_end = 0.0  # when its first Retry-After said the block ends
-        self._quiet_box = False  # later Retry-Afters moved that end back
-        self._quiet_next = _QUIET_FIRST  # the next quiet gap to try while shut out
-        self._quiet_pending = False  # the next probe comes after a quiet gap
-        self._probe_quiet = False  # the probe in flight came after a quiet gap
-        self._quiet_t = 0.0  # quiet time a penalty box was learned to need; 0: none
-        self._window_hi = 0.0  # a short window's quota over a second; 0: none
-        # (cycle start, its successes, when, the cycle's time before the block) of
-        # the last block a quiet gap ended
-        self._quiet_undo: tuple[float | None, int, float, float] | None = None
-        self._quiet_doubted = False  # a quiet gap was once taken for a penalty box wrongly
         self._conc_cap = 0  # in flight when a limiter refused with a fast 503; 0: none
         self._conc_at = 0.0
-        self._cycle_start: float | None = None  # first send since the last block ended
-        self._cycle_ok = 0  # successes of requests sent since then
-        self._learned_window = 0.0  # shortest cycle seen: about the limiter's window
+        self._windows = WindowLearner()  # the cycle since the last block, what it taught
         self._growth_gate = 0.0  # seconds between steps up of the pace
-        self._ok_hist: deque[list[int]] = deque(maxlen=_HIST_SLOTS)  # [slot, successes]
         self._grown_at = -math.inf
         self._clean_rate = 0.0  # the rate before the last step up that was clean
-        self._early: deque[float] = deque(maxlen=_EARLY_KEPT)  # bunched send times
         self._last_send = -math.inf
-        # spacing: a server that judges gaps (see _SPACED_REFUSALS)
-        self._spaced = False
-        self._late = 0.0  # how late spaced sends usually go (EWMA), in seconds
-        self._paced_sends = 0  # sends while paced and not spaced ...
-        self._close_sends = 0  # ... of them closer than 1/rate to the one before
-        self._refused_far = 0  # refusals of the others ...
-        self._refused_close = 0  # ... and of the close ones
-        self._close: deque[float] = deque(maxlen=_EARLY_KEPT)  # close send times
+        # spacing: a server that judges gaps (see spacing.py)
+        self._spacing = SpacingDetector()
         self.blocks = 0
         # measurement
         self._latency: float | None = None  # EWMA of non-throttled responses
@@ -286,24 +174,22 @@ class AdaptivePolicy:
         self.cuts = 0
         self.pauses = 0
         self._t0: float | None = None
-        self._row_second = 0
-        self._row_ok = 0
-        self._row_429 = 0
-        self._timeline: deque[list[float | int | None]] = deque(maxlen=TIMELINE_ROWS)
+        self._timeline = Timeline()
 
     # ---- answers -------------------------------------------------------------------
     def limit(self) -> int:
-        return 1 if self._blocked_since is not None else self._limit
+        return 1 if self._shut.since is not None else self._limit
 
     def ready_at(self) -> float:
-        if self._blocked_since is not None:
-            probe = self._probe_at
+        if self._shut.since is not None:
+            probe = self._shut.probe_at
             return probe if probe > self._paused_until else self._paused_until
         rate = self._pace
-        if self._spaced and rate:
+        spacing = self._spacing
+        if spacing.spaced and rate:
             # a full interval from the last send, whenever that went: no catch-up,
             # less how late the event loop usually is, so the pace is kept on average
-            spaced = self._last_send + 1.0 / rate - self._late
+            spaced = self._last_send + 1.0 / rate - spacing.late
             return spaced if spaced > self._paused_until else self._paused_until
         if not rate:
             return self._paused_until
@@ -351,13 +237,12 @@ class AdaptivePolicy:
     def on_send(self, now: float) -> None:
         if self._t0 is None:
             self._t0 = now
-        if self._cycle_start is None:
-            self._cycle_start = now
-        blocked = self._blocked_since
-        if blocked is not None:
+        if self._windows.cycle_start is None:
+            self._windows.cycle_start = now
+        if self._shut.since is not None:
             # one probe at a time, ever further apart: a spent window ends on its own,
             # a penalty box only once the client has been quiet for a while
-            self._probe_at = now + self._probe_gap(now, blocked)
+            self._shut.probe_sent(now)
         self._roll(now)
         self._inflight += 1
         self._w_sends += 1
@@ -365,21 +250,7 @@ class AdaptivePolicy:
         if self._inflight > self._w_peak:
             self._w_peak = self._inflight
         rate = self._pace
-        # bunched: sent right after the one before (a catch-up, or a burst of links)
-        bunched = now - self._last_send < (0.5 / rate if rate else _BUNCH_GAP)
-        if bunched:
-            self._early.append(now)
-        if self._spaced and rate:
-            interval = 1.0 / rate
-            late = now - (self._last_send + interval - self._late)
-            if 0.0 <= late < interval:  # later than that: the slot had no work
-                late = min(late, _LATE_SHARE * interval)
-                self._late += 0.05 * (late - self._late)
-        elif self._paced:
-            self._paced_sends += 1
-            if rate and now - self._last_send < _CLOSE / rate:
-                self._close_sends += 1
-                self._close.append(now)
+        self._spacing.on_send(now, self._last_send, rate, self._paced)
         self._last_send = now
         if rate:
             # GCRA: the theoretical send time advances by one interval per request;
@@ -392,7 +263,7 @@ class AdaptivePolicy:
         """The request handed out last has left (the engine calls this once the
         event loop has moved on from it). A spaced pace counts its interval from
         here: a stall between hand-out and write must delay the next send too."""
-        if self._spaced and now > self._last_send:
+        if self._spacing.spaced and now > self._last_send:
             self._last_send = now
 
     def on_response(
@@ -404,7 +275,12 @@ class AdaptivePolicy:
         if self._inflight > 0:
             self._inflight -= 1
         self.status_counts[status] += 1
-        self._record_row(now, status)
+        t0 = self._t0 if self._t0 is not None else now
+        second = int(now - t0)
+        timeline = self._timeline
+        if second != timeline.second:
+            timeline.flush(second, self._limit, self._row_rate())
+        timeline.count(status)
         throttled = status == TOO_MANY_REQUESTS
         retry_after: float | None = None
         sent_at = now - latency
@@ -463,52 +339,37 @@ class AdaptivePolicy:
         return usual is not None and latency < _FAST_REFUSAL * usual
 
     def _on_success(self, now: float, sent_at: float) -> None:
-        blocked = self._blocked_since
+        blocked = self._shut.since
         if blocked is not None and sent_at >= blocked:
             self._unblock(now, sent_at)
             return
-        start = self._cycle_start
-        if start is not None and sent_at >= start:
-            self._cycle_ok += 1
-        slot = int(now / _HIST_STEP)
-        hist = self._ok_hist
-        if hist and hist[-1][0] == slot:
-            hist[-1][1] += 1
-        else:
-            hist.append([slot, 1])
+        self._windows.on_success(now, sent_at)
         if sent_at >= self._cut_at:
             self._streak = 0
-
-    def _ok_between(self, start: float, end: float) -> int:
-        """Successes answered between two times (to :data:`_HIST_STEP`)."""
-        first, last = int(start / _HIST_STEP), int(end / _HIST_STEP)
-        return sum(n for slot, n in self._ok_hist if first <= slot < last)
 
     def _on_throttled(self, now: float, sent_at: float, retry_after: float | None) -> None:
         if retry_after is not None and retry_after > 0:
             self._pause(now, retry_after)
-            end = now + retry_after
-            if self._blocked_since is not None and end > self._told_end + _MOVED_END:
-                # each refusal pushes the end back: the server waits for quiet (a
-                # penalty box), so the block's length says nothing of its window
-                self._quiet_box = True
-        blocked = self._blocked_since
-        if blocked is not None:
-            if sent_at >= blocked:
-                self._probes_refused += 1
-                self._last_refused_probe = max(self._last_refused_probe, sent_at)
-            if self._paused_until > self._probe_at:
-                self._probe_at = self._paused_until
+            if self._shut.since is not None:
+                self._shut.retry_after(now + retry_after)
+        if self._shut.since is not None:
+            self._shut.refused(sent_at, self._paused_until)
             return  # a probe refused: the schedule already waits longer next time
-        bunched = self._was_bunched(sent_at)
+        spacing = self._spacing
+        bunched = spacing.was_bunched(sent_at)
         if sent_at < self._cut_at:
             return  # sent before the last cut: part of the signal already acted on
-        if self._paced and not self._spaced and retry_after is None:
-            self._check_spacing(sent_at)
+        if (
+            self._paced
+            and not spacing.spaced
+            and retry_after is None
+            and spacing.judges_gaps(sent_at)
+            and not self._shuts_out()
+        ):
+            self._space()
         if retry_after is not None and retry_after > 0:
             self._block(now)
-            self._block_told = True
-            self._told_end = now + retry_after
+            self._shut.told_until(now + retry_after)
             return
         if bunched:
             # Refused for coming right after another (nginx limit_req without a
@@ -519,7 +380,7 @@ class AdaptivePolicy:
         if (
             self._paced
             # a server that judges gaps does not shut anyone out
-            and (not self._spaced or self._shuts_out())
+            and (not spacing.spaced or self._shuts_out())
             and sent_at >= self._streak_sent + 0.5 / max(self._rate, _MIN_RATE)
         ):
             # only refusals sent apart count: one bunch of sends is one sample
@@ -536,7 +397,7 @@ class AdaptivePolicy:
             return  # one cut per window: a burst of 429s is one signal
         cfg = self.config
         share = min(self._since_cut_429 / max(self._since_cut_sends, 1), 0.9)
-        if share <= _SPACED_TOLERANCE and (self._spaced or self._sporadic()):
+        if share <= _SPACED_TOLERANCE and (spacing.spaced or self._sporadic()):
             # A refusal now and then, long after the last cut, at a pace that was
             # clean all that while: sends that reached the server closer than they
             # left (the event loop, the server's own clock), which a slower pace
@@ -570,16 +431,16 @@ class AdaptivePolicy:
         if elapsed > 0:
             counted = (self._since_cut_sends - self._since_cut_429) / elapsed
             accepted = max(accepted, min(counted, before))
-        if self._spaced and share < _SPACED_OVER:
+        if spacing.spaced and share < _SPACED_OVER:
             # a few refusals of a gap-judging server do not measure an excess
             accepted = before
-        rate = accepted * (_SPACED_BACKOFF if self._spaced else cfg.backoff)
+        rate = accepted * (_SPACED_BACKOFF if spacing.spaced else cfg.backoff)
         if self._ceiling == 0.0:
             # Leaving slow start: the last window was clean at about half this rate.
             rate = min(rate, 0.5 * before)
         if self._hinted(now):
             self._hint_scale = max(self._hint_scale * rate / before, 0.05)
-        if self._ceiling or elapsed >= _SHORTEST_WINDOW or self.cuts >= _PROVISIONAL_CUTS:
+        if self._ceiling or elapsed >= SHORTEST_WINDOW or self.cuts >= _PROVISIONAL_CUTS:
             # what was accepted over less than a second (the shortest common
             # window) is no ceiling, at first: the pace keeps growing from the cut
             self._ceiling = accepted
@@ -590,8 +451,8 @@ class AdaptivePolicy:
         """Pace without catch-ups from now on. The rate where refusals began was
         set by refusals of bunched sends, not by the rate: it is searched for again
         (refusals under :data:`_SPACED_TOLERANCE` no longer cut)."""
-        if not self._spaced:
-            self._spaced = True
+        if not self._spacing.spaced:
+            self._spacing.spaced = True
             self._ceiling = 0.0
 
     def _sporadic(self) -> bool:
@@ -608,34 +469,7 @@ class AdaptivePolicy:
     def _shuts_out(self) -> bool:
         """Whether the server has shown a window or a penalty box: a limiter that
         shuts a client out, which no spacing of sends keeps open."""
-        return bool(self._learned_window or self._quiet_t)
-
-    def _check_spacing(self, sent_at: float) -> None:
-        """Whether refusals single out sends that came closer than the pace to the
-        one before (see :data:`_SPACED_REFUSALS`). A window limiter's refusals fall
-        on every send alike once its quota is spent, and a token bucket's on every
-        send while it is empty."""
-        close = self._close
-        i = bisect.bisect_left(close, sent_at - 1e-6)
-        if i < len(close) and close[i] <= sent_at + 1e-6:
-            self._refused_close += 1
-        else:
-            self._refused_far += 1
-        refused = self._refused_close
-        if refused < _SPACED_REFUSALS:
-            return
-        far = self._paced_sends - self._close_sends
-        if far < _SPACED_FAR:
-            return  # too few to tell how often the others are refused
-        close_share = refused / max(self._close_sends, 1)
-        far_share = self._refused_far / far
-        if close_share >= max(_SPACED_BIAS * far_share, _SPACED_FLOOR) and not self._shuts_out():
-            self._space()
-
-    def _was_bunched(self, sent_at: float) -> bool:
-        early = self._early
-        i = bisect.bisect_left(early, sent_at - 1e-6)
-        return i < len(early) and early[i] <= sent_at + 1e-6
+        return bool(self._windows.window or self._shut.quiet.quiet)
 
     def _pace_from_slow_start(self, now: float) -> None:
         """Pace at slow start's own spread (no ceiling learned yet), so the next
@@ -648,230 +482,37 @@ class AdaptivePolicy:
 
     def _block(self, now: float) -> None:
         """Stop sending but for single probes, until one gets through."""
-        self._blocked_since = now
-        self._probe_at = max(now + _FIRST_PROBE, self._paused_until)
+        self._shut.begin(now, self._paused_until, self._windows)
         self._streak = 0
-        self._probes_refused = 0
-        self._last_refused_probe = now
-        self._block_told = False
-        self._quiet_box = False
-        self._doubt_quiet(now)
-        self._start_quiet_schedule(now)
-        if self._paced and self._window_hi > self._rate:
-            self._window_hi = self._rate  # what was let through has just been refused
+        if self._paced:
+            self._windows.refused(self._rate)
         self.blocks += 1
 
-    def _start_quiet_schedule(self, now: float) -> None:
-        """A penalty box learned before is waited out at once: probes sooner than its
-        quiet time would only keep it shut."""
-        self._probe_quiet = False
-        quiet = self._quiet_t
-        self._quiet_pending = bool(quiet)
-        self._quiet_next = 2.0 * quiet if quiet else _QUIET_FIRST
-        if self._quiet_doubted:
-            self._quiet_next = math.inf
-        if quiet:
-            self._probe_at = max(self._probe_at, now + quiet)
-
-    def _doubt_quiet(self, now: float) -> None:
-        """A block soon after a quiet gap ended the last one (within the quiet time,
-        or twice the time the cycle before took to spend the quota): the pace
-        resumed then,
-        under the rate that closed a penalty box, would have held, so it was a
-        window's end that fell in the gap, and the quota the window had left that
-        refuses now. The quiet time is forgotten, and the window's cycle runs on
-        from where it began."""
-        undo = self._quiet_undo
-        self._quiet_undo = None
-        if undo is None or now - undo[2] > max(self._quiet_t, 2.0 * undo[3]):
-            return
-        start, ok, _at, _active = undo
-        self._quiet_t = 0.0
-        self._quiet_doubted = True  # and quiet gaps, which a window ends in, are not tried again
-        self._cycle_start = start
-        self._cycle_ok += ok
-
-    def _probe_gap(self, now: float, blocked: float) -> float:
-        """Seconds from this probe to the next while shut out.
-
-        Probes ever further apart (a share of the time shut out so far) find the end
-        of a spent window closely. A penalty box that waits for quiet never opens to
-        them: each probe restarts its clock. So once the block has lasted
-        :data:`_QUIET_AFTER` times the next quiet gap, that gap is kept instead,
-        doubled each time it fails; a probe that gets through after one teaches the
-        box's quiet time.
-        """
-        self._probe_quiet = self._quiet_pending
-        self._quiet_pending = False
-        elapsed = now - blocked
-        gap = max(_FIRST_PROBE, _PROBE_GROWTH * elapsed)
-        quiet = self._quiet_next
-        if not self._block_told and elapsed >= _QUIET_AFTER * quiet and gap < quiet <= _QUIET_MAX:
-            self._quiet_next = 2.0 * quiet
-            self._quiet_pending = True
-            return quiet
-        return gap
-
-    def _learn_quiet(self, sent_at: float) -> bool:
-        """Whether the probe that ended a block came after a quiet gap that the probes
-        before it, refused, had not kept (or after the quiet time learned before):
-        then the block was a penalty box, and the gap (an upper bound on its quiet
-        time) is remembered."""
-        if not self._probe_quiet or self._block_told:
-            if self._probes_refused and not self._block_told:
-                # refused, then let through after a short gap: a window that ended,
-                # whatever an earlier quiet gap seemed to teach
-                self._quiet_t = 0.0
-            return False
-        if self._probes_refused:
-            self._quiet_t = sent_at - self._last_refused_probe
-        return bool(self._quiet_t)  # else a quiet time learned before has held
-
     def _unblock(self, now: float, sent_at: float) -> None:
-        """A probe got through: the block is over, and the cycle it closes (from the
-        end of the last block to this one) shows the rate the server sustains.
-
-        For a window limiter the cycle is one window (its start to the moment the
-        refusals stopped), so its successes over its length are the quota over the
-        window; over a shorter span they would only show how fast a burst went.
-        """
-        assert self._blocked_since is not None
-        start = self._cycle_start if self._cycle_start is not None else self._blocked_since
-        # the block ended between the last refused probe and this one (or when the
-        # server said it would)
-        end = sent_at
-        if not self._block_told:
-            end = 0.5 * (sent_at + min(self._last_refused_probe, sent_at))
-        cycle = max(end - start, self.config.min_window)
-        estimate = self._cycle_ok / cycle
-        quiet = self._learn_quiet(sent_at)
-        if quiet:
-            self._quiet_box = True
-            if self._probes_refused:  # learned just now: the next block may undo it
-                active = self._blocked_since - start
-                self._quiet_undo = (self._cycle_start, self._cycle_ok, now, active)
-        if self._quiet_box or (self._block_told and not self._learned_window):
-            # The server set the block's length: for a window that is the rest of
-            # it, but for a penalty box only how long to keep quiet. So the first
-            # time, what got through before it over at least a second (the
-            # shortest common window) is tried too; a window will refuse it, and
-            # its next block, measured from a cycle of its own, will tell.
-            active = max(self._blocked_since - start, _SHORTEST_WINDOW)
-            estimate = max(estimate, self._told_share() * self._cycle_ok / active)
-            if self._block_told:
-                estimate = max(estimate, self._told_recent())
-            if quiet:
-                estimate = self._quiet_resume(estimate)
-        # A block the first probe ended was congestion (a bucket refilling), not a
-        # spent window: its estimate is only a floor to grow from.
-        windowed = self._probes_refused > 0 or self._block_told
-        if quiet:
-            # the block was the quiet time, not a window: overshooting again costs it
-            self._growth_gate = max(self._learned_window, _BOX_COST * self._quiet_t)
-        elif windowed:
-            self._learned_window = (
-                cycle if not self._learned_window else min(self._learned_window, cycle)
-            )
-            # Step up only as often as a block costs: each step that overshoots
-            # buys a block, so a long one (a penalty box) makes probing rare.
-            self._growth_gate = max(
-                self._learned_window, _BLOCK_COST * (sent_at - self._blocked_since)
-            )
-            if self._block_told:
-                self._growth_gate = self._told_gate(sent_at)
-            # what the last window before the block let through: a window
-            # limiter's quota, without the block's own idle time in it
-            window = self._learned_window
-            if window >= _HIST_STEP * 4:
-                recent = self._ok_between(self._blocked_since - window, self._blocked_since)
-                estimate = max(estimate, _WINDOW_MARGIN * recent / window)
-        rate = estimate
-        if self._paced and self._clean_rate:
-            # A pace that was clean until the last step up is worth resuming near
-            # (a penalty box's block says nothing of the rate, only of the quiet),
-            # unless the server has just taken far less: a spent burst allowance.
-            resume = _RESUME * self._clean_rate
-            if not windowed:
-                blocked = self._blocked_since
-                resume = min(resume, self._ok_between(blocked - 1.0, blocked) / 1.0)
-            rate = max(rate, resume)
-        self._learn_window_hi(start, windowed and not quiet)
-        self._blocked_since = None
-        self._cycle_start = sent_at
-        self._cycle_ok = 1
+        """A probe got through: resume at the pace the block taught (see
+        :meth:`~pooledcrawl.throttle.shutout.ShutOut.end`)."""
+        resume = self._shut.end(
+            now,
+            sent_at,
+            self._windows,
+            min_window=self.config.min_window,
+            t0=self._t0,
+            clean_rate=self._clean_rate if self._paced else 0.0,
+        )
+        if resume.gate is not None:
+            self._growth_gate = resume.gate
+        windowed = resume.windowed
         self._paced = True
-        self._rate = max(rate, _MIN_RATE)
+        self._rate = max(resume.rate, _MIN_RATE)
         if windowed or self._ceiling:
             self._ceiling = self._rate if windowed else min(self._ceiling, self._rate)
         # after a quiet gap the block may as well have been a window that ended in
         # it: the pace resumed is a guess, not a rate known to be clean
-        self._clean_rate = 0.0 if quiet else self._rate
+        self._clean_rate = 0.0 if resume.quiet else self._rate
         self._next_send = now
         self._grown_at = now
         self._cut(now)
         self.cuts -= 1  # a block is counted in `blocks`, not as a cut
-
-    def _told_gate(self, sent_at: float) -> float:
-        """Seconds between steps up after a block the server set the length of: a
-        step that overshoots costs that whole length again (a penalty box's quiet
-        time), and a step of a percent near the limit overshoots as often as not."""
-        assert self._blocked_since is not None
-        return max(self._learned_window, _BOX_COST * (sent_at - self._blocked_since))
-
-    def _told_recent(self) -> float:
-        """What got through over the span a ``Retry-After`` gave, just before it: a
-        window that a slow client spent only after many cycles was about that
-        long, not as long as the cycle."""
-        blocked = self._blocked_since
-        assert blocked is not None
-        span = max(self._told_end - blocked, _SHORTEST_WINDOW)
-        return self._told_share() * self._ok_between(blocked - span, blocked) / span
-
-    def _told_share(self) -> float:
-        """The share of what got through that the pace resumes at after a block the
-        server set the length of: the dearer an overshoot (a penalty box's seconds of
-        quiet), the wider the margin. A real client's sends bunch: a 95% pace was
-        seen to close a 100/s box."""
-        assert self._blocked_since is not None
-        told = self._told_end - self._blocked_since
-        return _TOLD_RESUME if told <= _SHORTEST_WINDOW else _RESUME
-
-    def _quiet_resume(self, estimate: float) -> float:
-        """A penalty box closed on the last second's rate: resume under it, not at
-        the cycle's average (a box may close on a rate it let through before)."""
-        blocked = self._blocked_since
-        assert blocked is not None
-        start = self._cycle_start if self._cycle_start is not None else blocked
-        # over the last second at most (a box that closed at once on a pace just
-        # resumed says that pace was too fast), and answered within a second of
-        # the box closing: in flight when it did
-        span = min(max(blocked - start, self.config.min_window), 1.0)
-        if self._t0 is None or start <= self._t0:
-            span = 1.0  # the cold start: its first answers come after the box closed
-        last = _RESUME * self._ok_between(blocked - span, blocked + 1.0) / span
-        return min(estimate, last) if last > 0 else estimate
-
-    def _learn_window_hi(self, start: float, windowed: bool) -> None:
-        """After the block of a window of a second or two, the quota over a second.
-
-        Such a window is learned only roughly: probes a tenth of a second apart
-        stretch it, and so do refusals that count against the limit, or a
-        ``Retry-After`` in whole seconds. Its block is cheap, so the pace climbs back
-        towards what got through in the window's first second (no window is
-        shorter), and a block on the way marks the top.
-        """
-        window = self._learned_window
-        if not windowed or not window or window > 2.0 * _SHORTEST_WINDOW:
-            return
-        assert self._blocked_since is not None
-        active = max(self._blocked_since - start, _SHORTEST_WINDOW)
-        hi = _WINDOW_MARGIN * self._cycle_ok / active
-        self._window_hi = hi if not self._window_hi else min(self._window_hi, hi)
-
-    def _toward_window_hi(self) -> float:
-        """The pace half way to :meth:`_learn_window_hi`'s quota, if it is higher."""
-        hi = self._window_hi
-        return self._rate + 0.5 * (hi - self._rate) if hi > self._rate else 0.0
 
     def _cut(self, now: float) -> None:
         self._cut_at = now
@@ -931,7 +572,7 @@ class AdaptivePolicy:
         start_before_cut = start is not None and start < self._cut_at
         if self._w_429 or self._w_trouble * 2 > self._w_sends or now < self._paused_until:
             return
-        if self._blocked_since is not None:
+        if self._shut.since is not None:
             return
         if span > 2.0 * self.window:
             return  # the domain was idle: nothing learned
@@ -975,7 +616,7 @@ class AdaptivePolicy:
         distance = self._rate / ceiling - 1.0
         curve = _PROBE_CURVE_ABOVE * distance if distance > 0 else -_PROBE_CURVE_BELOW * distance
         self._rate += cfg.probe * ceiling * (1.0 + curve)
-        self._rate = max(self._rate, self._toward_window_hi())
+        self._rate = max(self._rate, self._windows.toward_hi(self._rate))
         if self._latency is not None:
             self._rate = min(self._rate, 2.0 * self._max / self._latency)
 
@@ -1022,33 +663,11 @@ class AdaptivePolicy:
         self._hint_scale = hint_scale
 
     # ---- stats ---------------------------------------------------------------------
-    def _record_row(self, now: float, status: int) -> None:
-        t0 = self._t0 if self._t0 is not None else now
-        second = int(now - t0)
-        if second != self._row_second:
-            self._flush_rows(second)
-        if status == TOO_MANY_REQUESTS:
-            self._row_429 += 1
-        elif 200 <= status < 400:
-            self._row_ok += 1
-
-    def _flush_rows(self, second: int) -> None:
-        self._timeline.append(self._row(self._row_second, self._row_ok, self._row_429))
-        self._row_ok = self._row_429 = 0
-        gap = second - self._row_second - 1
-        if 0 < gap <= _TIMELINE_GAP_FILL:
-            for missing in range(self._row_second + 1, second):
-                self._timeline.append(self._row(missing, 0, 0))
-        self._row_second = second
-
-    def _row(self, second: int, ok: int, n429: int) -> list[float | int | None]:
-        rate = round(self._rate, 1) if self._paced else None
-        return [second, self._limit, rate, ok, n429]
+    def _row_rate(self) -> float | None:
+        return round(self._rate, 1) if self._paced else None
 
     def snapshot(self) -> dict[str, Any]:
-        timeline = list(self._timeline)
-        if self._t0 is not None and (self._row_ok or self._row_429):
-            timeline.append(self._row(self._row_second, self._row_ok, self._row_429))
+        timeline = self._timeline.rows(self._limit, self._row_rate())
         return {
             "concurrency": self._limit,
             "rate": round(self._rate, 2) if self._paced else None,
@@ -1057,9 +676,9 @@ class AdaptivePolicy:
             "cuts": self.cuts,
             "pauses": self.pauses,
             "blocks": self.blocks,
-            "spaced": self._spaced,
-            "window_s": round(self._learned_window, 2) if self._learned_window else None,
-            "quiet_s": round(self._quiet_t, 2) if self._quiet_t else None,
+            "spaced": self._spacing.spaced,
+            "window_s": round(self._windows.window, 2) if self._windows.window else None,
+            "quiet_s": round(self._shut.quiet.quiet, 2) if self._shut.quiet.quiet else None,
             "bad_hints": self.bad_hints,
             "status_counts": {str(k): v for k, v in sorted(self.status_counts.items())},
             "timeline": timeline,

@@ -1,0 +1,116 @@
+"""Learning a penalty box's quiet time while shut out.
+
+A penalty box without ``Retry-After`` opens only to a client that kept quiet for
+a while: each probe restarts its clock, so probes ever further apart never get
+through. :class:`QuietSchedule` now and then stretches the gap to the next probe
+to a quiet gap, doubled each time it fails; a probe that gets through after one
+teaches the box's quiet time, which later blocks are waited out with at once. A
+window that happened to end during such a gap is told apart by the block that
+follows soon after (:meth:`QuietSchedule.doubt`).
+
+Pure: fed the block's events and times, it never sleeps and does no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["QuietSchedule"]
+
+#: A block that outlasts probes ever further apart may be a penalty box that only
+#: opens after a quiet time: the first quiet gap tried (seconds), doubled each time
+#: it fails ...
+_QUIET_FIRST = 1.25
+#: ... and tried only once the block has lasted this many times the gap, so that a
+#: window ending during it is overshot by at most this share of the block.
+_QUIET_AFTER = 2.5
+#: ... up to this long: a longer quiet time is found by the probes alone, after ten
+#: times it (a gap this long would overshoot a long window's end by as much).
+_QUIET_MAX = 10.0
+
+
+class QuietSchedule:
+    """Quiet gaps tried between probes while shut out, and the quiet time learned.
+
+    ``quiet`` is the quiet time a penalty box was learned to need (0.0: none).
+    """
+
+    __slots__ = ("_doubted", "_next", "_pending", "_probe_quiet", "_undo", "quiet")
+
+    def __init__(self) -> None:
+        self._next = _QUIET_FIRST  # the next quiet gap to try while shut out
+        self._pending = False  # the next probe comes after a quiet gap
+        self._probe_quiet = False  # the probe in flight came after a quiet gap
+        self.quiet = 0.0  # quiet time a penalty box was learned to need; 0: none
+        # (cycle start, its successes, when, the cycle's time before the block) of
+        # the last block a quiet gap ended
+        self._undo: tuple[float | None, int, float, float] | None = None
+        self._doubted = False  # a quiet gap was once taken for a penalty box wrongly
+
+    def start(self, now: float) -> float:
+        """A block began at ``now``: the earliest time to probe it.
+
+        A penalty box learned before is waited out at once: probes sooner than its
+        quiet time would only keep it shut.
+        """
+        self._probe_quiet = False
+        quiet = self.quiet
+        self._pending = bool(quiet)
+        self._next = 2.0 * quiet if quiet else _QUIET_FIRST
+        if self._doubted:
+            self._next = math.inf
+        return now + quiet if quiet else -math.inf
+
+    def doubt(self, now: float) -> tuple[float | None, int] | None:
+        """A block soon after a quiet gap ended the last one (within the quiet time,
+        or twice the time the cycle before took to spend the quota): the pace
+        resumed then, under the rate that closed a penalty box, would have held, so
+        it was a window's end that fell in the gap, and the quota the window had
+        left that refuses now. The quiet time is forgotten; the window's cycle runs
+        on from where it began: returned are that cycle's start and the successes
+        it had then, to add to the current cycle's."""
+        undo = self._undo
+        self._undo = None
+        if undo is None or now - undo[2] > max(self.quiet, 2.0 * undo[3]):
+            return None
+        start, ok, _at, _active = undo
+        self.quiet = 0.0
+        self._doubted = True  # and quiet gaps, which a window ends in, are not tried again
+        return start, ok
+
+    def next_gap(self, elapsed: float, gap: float, told: bool) -> float:
+        """Seconds from this probe to the next, ``elapsed`` into a block: ``gap`` as
+        the probes ever further apart have it, or once the block has lasted
+        :data:`_QUIET_AFTER` times the next quiet gap, that gap instead (never when
+        the server ``told`` how long the block lasts)."""
+        self._probe_quiet = self._pending
+        self._pending = False
+        quiet = self._next
+        if not told and elapsed >= _QUIET_AFTER * quiet and gap < quiet <= _QUIET_MAX:
+            self._next = 2.0 * quiet
+            self._pending = True
+            return quiet
+        return gap
+
+    def learn(
+        self, sent_at: float, told: bool, probes_refused: int, last_refused_probe: float
+    ) -> bool:
+        """Whether the probe that ended a block came after a quiet gap that the probes
+        before it, refused, had not kept (or after the quiet time learned before):
+        then the block was a penalty box, and the gap (an upper bound on its quiet
+        time) is remembered."""
+        if not self._probe_quiet or told:
+            if probes_refused and not told:
+                # refused, then let through after a short gap: a window that ended,
+                # whatever an earlier quiet gap seemed to teach
+                self.quiet = 0.0
+            return False
+        if probes_refused:
+            self.quiet = sent_at - last_refused_probe
+        return bool(self.quiet)  # else a quiet time learned before has held
+
+    def may_undo(self, start: float | None, ok: int, now: float, active: float) -> None:
+        """A quiet time was learned just now, from a block that ended a cycle begun at
+        ``start`` with ``ok`` successes, ``active`` seconds long: the next block may
+        show it was a window's end instead (see :meth:`doubt`)."""
+        self._undo = (start, ok, now, active)
