@@ -211,6 +211,11 @@ class AddressFrontier:
             # cached as failed: the requests go out by host key and fail in the transport
             log.debug("%s did not resolve: %s", target[0], exc)
         finally:
+            # done before the wake-up, not in a done-callback after it: a dispatcher
+            # woken here must see this lookup finished, or it may wait for nothing
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.discard(task)
             self._ready.extend(self._waiting.pop(target))
             self._on_ready()
 
