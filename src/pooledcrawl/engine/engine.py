@@ -17,7 +17,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from pooledcrawl import signals
-from pooledcrawl.engine.addresses import ip_routing
 from pooledcrawl.engine.dispatcher import Dispatcher, key_function
 from pooledcrawl.engine.download import Downloader
 from pooledcrawl.engine.failure import Failure
@@ -157,6 +156,10 @@ class Engine:
         addresses, own_resolver = None, None
         mode = self.settings.politeness_key
         if mode == "ip":
+            # here, not at the top: the resolver it needs (c-ares, aiohttp) is only
+            # worth importing when slots are keyed by address
+            from pooledcrawl.engine.addresses import ip_routing
+
             mode = "host"  # unless the addresses can be known: see ip_routing
             routing = ip_routing(
                 source,
