@@ -17,16 +17,15 @@ error (counted, retried, negative-cached), so no second failure path exists.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import socket
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from pooledcrawl.dns.resolver import CachingResolver
 from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.frontier.holding import HoldingFrontier
 from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.proxy.pool import ProxyPool
@@ -100,19 +99,15 @@ def proxied(pools: Iterable[ProxyPool | None]) -> bool:
     return any(pool is not None for pool in pools)
 
 
-class AddressFrontier:
+class AddressFrontier(HoldingFrontier):
     """The crawl's frontier as the dispatcher sees it with ``politeness_key=ip``."""
 
     def __init__(self, inner: Frontier, resolver: AddressResolver) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._resolver = resolver
         #: (name, port) -> requests waiting for that lookup
         self._waiting: dict[tuple[str, int], list[Request]] = {}
-        self._ready: deque[Request] = deque()
-        self._held = 0  # requests in waiting lists and in _ready
-        self._tasks: set[asyncio.Task[None]] = set()
         self._lookups = asyncio.Semaphore(MAX_LOOKUPS)
-        self._on_ready: Callable[[], None] = _noop
 
     # ---- the slot key ----------------------------------------------------------------
     def key(self, url: str) -> str:
@@ -126,50 +121,8 @@ class AddressFrontier:
             return address_key(host_key, found[0])
         return host_key
 
-    # ---- wiring ----------------------------------------------------------------------
-    @property
-    def on_ready(self) -> Callable[[], None]:
-        return self._on_ready
-
-    @on_ready.setter
-    def on_ready(self, callback: Callable[[], None]) -> None:
-        self._on_ready = callback
-        self._inner.on_ready = callback
-
-    async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    # ---- the Frontier protocol, as the dispatcher uses it ----------------------------
-    async def open(self) -> None:
-        await self._inner.open()
-
-    async def claim_seeding(self) -> bool:
-        return await self._inner.claim_seeding()
-
-    def seeding_done(self) -> None:
-        self._inner.seeding_done()
-
-    def push(self, request: Request, canonical_url: str) -> bool:
-        return self._inner.push(request, canonical_url)
-
-    async def add_seen(self, canonical_url: str) -> bool:
-        return await self._inner.add_seen(canonical_url)
-
-    def push_later(self, request: Request, not_before: float) -> None:
-        self._inner.push_later(request, not_before)
-
-    def ack(self, request: Request) -> None:
-        self._inner.ack(request)
-
-    def pop(self, now: float) -> Request | None:
-        if self._ready:
-            self._held -= 1
-            return self._ready.popleft()
+    # ---- what the dispatcher reads ----------------------------------------------------
+    def _take(self, now: float) -> Request | None:
         inner = self._inner
         peek = self._resolver.peek
         while self._held < MAX_HELD:
@@ -183,24 +136,11 @@ class AddressFrontier:
             waiting = self._waiting.get(target)
             if waiting is None:
                 self._waiting[target] = [request]
-                task = asyncio.get_running_loop().create_task(
-                    self._lookup(target), name=f"resolve {name}"
-                )
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(f"resolve {name}", self._lookup, target)
             else:
                 waiting.append(request)
             self._held += 1
         return None
-
-    def next_due(self) -> float | None:
-        return self._inner.next_due()
-
-    def exhausted(self) -> bool:
-        return not self._held and not self._tasks and self._inner.exhausted()
-
-    def __len__(self) -> int:
-        return len(self._inner) + self._held
 
     # ---- internals -------------------------------------------------------------------
     async def _lookup(self, target: tuple[str, int]) -> None:
@@ -211,17 +151,8 @@ class AddressFrontier:
             # cached as failed: the requests go out by host key and fail in the transport
             log.debug("%s did not resolve: %s", target[0], exc)
         finally:
-            # done before the wake-up, not in a done-callback after it: a dispatcher
-            # woken here must see this lookup finished, or it may wait for nothing
-            task = asyncio.current_task()
-            if task is not None:
-                self._tasks.discard(task)
             self._ready.extend(self._waiting.pop(target))
             self._on_ready()
-
-
-def _noop() -> None:
-    return None
 
 
 def ip_routing(

@@ -20,7 +20,6 @@ robots.txt (Google does that after 30 days).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections import OrderedDict, deque
@@ -28,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from pooledcrawl.frontier.base import Frontier
+from pooledcrawl.frontier.holding import HoldingFrontier
 from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
@@ -74,7 +74,7 @@ MAX_HELD = 10_000
 MAX_HOSTS = 50_000
 
 
-class RobotsFrontier:
+class RobotsFrontier(HoldingFrontier):
     """The crawl's frontier as the dispatcher sees it when ``obey_robots`` is on."""
 
     def __init__(
@@ -85,7 +85,7 @@ class RobotsFrontier:
         fetch: Callable[[Request], Awaitable[Response]],
         clock: Callable[[], float],
     ) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._fetch_fn = fetch
         self._clock = clock
         self._agent = robots_agent(settings)
@@ -97,27 +97,14 @@ class RobotsFrontier:
         self._hosts: OrderedDict[str, _Host] = OrderedDict()
         self._max_hosts = MAX_HOSTS
         self._blocked: set[_Host] = set()
-        self._ready: deque[Request] = deque()
-        self._held = 0  # requests in waiting lists and in _ready
-        self._tasks: set[asyncio.Task[None]] = set()
         # robots.txt fetches use the connections the pool holds beyond the crawl's
         # concurrency: slow robots.txt servers then never take one from a page fetch
         spare = session_connector_limit(settings) - settings.concurrency
         self._fetches = asyncio.Semaphore(max(1, min(spare, 64)))
-        self._on_ready: Callable[[], None] = _noop
         #: set when slots are keyed by something other than the host (see route_keys)
         self._shared: SlotDelays | None = None
 
     # ---- wiring --------------------------------------------------------------------
-    @property
-    def on_ready(self) -> Callable[[], None]:
-        return self._on_ready
-
-    @on_ready.setter
-    def on_ready(self, callback: Callable[[], None]) -> None:
-        self._on_ready = callback
-        self._inner.on_ready = callback
-
     def wrap_policies(self, factory: PolicyFactory) -> PolicyFactory:
         """Each slot's policy, spaced by its host's ``Crawl-delay``, or by the largest
         of its hosts' when slots are shared (:meth:`route_keys`)."""
@@ -142,42 +129,13 @@ class RobotsFrontier:
                     self._shared.delayed[host.key] = host
         return self._shared.route(key)
 
-    async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    # ---- the Frontier protocol, as the dispatcher uses it ----------------------------
-    async def open(self) -> None:
-        await self._inner.open()
-
-    async def claim_seeding(self) -> bool:
-        return await self._inner.claim_seeding()
-
-    def seeding_done(self) -> None:
-        self._inner.seeding_done()
-
-    def push(self, request: Request, canonical_url: str) -> bool:
-        return self._inner.push(request, canonical_url)
-
-    async def add_seen(self, canonical_url: str) -> bool:
-        return await self._inner.add_seen(canonical_url)
-
-    def push_later(self, request: Request, not_before: float) -> None:
-        self._inner.push_later(request, not_before)
-
-    def ack(self, request: Request) -> None:
-        self._inner.ack(request)
-
+    # ---- what the dispatcher reads ----------------------------------------------------
     def pop(self, now: float) -> Request | None:
         if self._blocked:
             self._unblock(now)
-        if self._ready:
-            self._held -= 1
-            return self._ready.popleft()
+        return super().pop(now)
+
+    def _take(self, now: float) -> Request | None:
         inner = self._inner
         while self._held < MAX_HELD:
             request = inner.pop(now)
@@ -203,12 +161,6 @@ class RobotsFrontier:
             if host.waiting and (due is None or host.blocked_until < due):
                 due = host.blocked_until
         return due
-
-    def exhausted(self) -> bool:
-        return not self._held and not self._tasks and self._inner.exhausted()
-
-    def __len__(self) -> int:
-        return len(self._inner) + self._held
 
     # ---- internals -----------------------------------------------------------------
     def _host(self, key: str) -> _Host:
@@ -251,11 +203,7 @@ class RobotsFrontier:
         host.state = _State.FETCHING
         end = url.find("/", url.find("//") + 2)
         origin = url if end == -1 else url[:end]
-        task = asyncio.get_running_loop().create_task(
-            self._fetch(host, origin + "/robots.txt"), name=f"robots {host.key}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(f"robots {host.key}", self._fetch, host, origin + "/robots.txt")
 
     async def _fetch(self, host: _Host, robots_url: str) -> None:
         body = b""
@@ -315,7 +263,3 @@ class RobotsFrontier:
             else:
                 self._disallow(request)
         self._on_ready()
-
-
-def _noop() -> None:
-    return None
