@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 import sys
 from collections import Counter
@@ -16,10 +15,11 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from needs import require_tool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo's `benchmarks`
 
-from benchmarks.dnsmasq import Dnsmasq, dnsmasq, dnsmasq_available
+from benchmarks.dnsmasq import Dnsmasq, dnsmasq
 from pooledcrawl import Engine, Request, Response, Settings, Spider
 from pooledcrawl.dns import CachingResolver
 from pooledcrawl.engine.addresses import (
@@ -77,11 +77,7 @@ def test_ip_is_a_valid_politeness_key() -> None:
 # ---- against dnsmasq -------------------------------------------------------------------
 @pytest.fixture
 def dns(tmp_path: Path) -> Iterator[Dnsmasq]:
-    if not dnsmasq_available():
-        message = "dnsmasq is not installed"
-        if os.environ.get("PCRAWL_REQUIRE_SERVICES"):
-            pytest.fail(message + " and PCRAWL_REQUIRE_SERVICES is set")
-        pytest.skip(message)
+    require_tool("dnsmasq")
     with dnsmasq(NAMES, tmp_path, ttl=60) as server:
         yield server
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -14,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from needs import require_tool
 from sites import serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo's `benchmarks`
 
-from benchmarks.dnsmasq import Dnsmasq, bench_address, dnsmasq, dnsmasq_available
+from benchmarks.dnsmasq import Dnsmasq, bench_address, dnsmasq
 from pooledcrawl import Engine, Request, Response, Settings, Spider
 from pooledcrawl.dns import CachingResolver
 from pooledcrawl.proxy.endpoint import ProxyConfig, parse_proxy_url
@@ -31,11 +31,7 @@ HOSTS = {f"h{n}.bench.test": bench_address(n) for n in range(50)}
 
 @pytest.fixture
 def dns(tmp_path: Path) -> Iterator[Dnsmasq]:
-    if not dnsmasq_available():
-        message = "dnsmasq is not installed"
-        if os.environ.get("PCRAWL_REQUIRE_SERVICES"):
-            pytest.fail(message + " and PCRAWL_REQUIRE_SERVICES is set")
-        pytest.skip(message)
+    require_tool("dnsmasq")
     with dnsmasq(HOSTS, tmp_path, ttl=60) as server:
         yield server
 

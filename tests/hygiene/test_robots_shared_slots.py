@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -14,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from needs import require_tool
 from sites import serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo's `benchmarks`
 
-from benchmarks.dnsmasq import Dnsmasq, dnsmasq, dnsmasq_available
+from benchmarks.dnsmasq import Dnsmasq, dnsmasq
 from pooledcrawl import Engine, Request, Response, Settings, Spider, Stats
 from pooledcrawl.frontier.memory import MemoryFrontier
 from pooledcrawl.hygiene.robots import CrawlDelayPolicy, RobotsFrontier, SlotDelays, _Host
@@ -108,11 +108,7 @@ def _robots_frontier() -> RobotsFrontier:
 # ---- crawls ----------------------------------------------------------------------------
 @pytest.fixture
 def dns(tmp_path: Path) -> Iterator[Dnsmasq]:
-    if not dnsmasq_available():
-        message = "dnsmasq is not installed"
-        if os.environ.get("PCRAWL_REQUIRE_SERVICES"):
-            pytest.fail(message + " and PCRAWL_REQUIRE_SERVICES is set")
-        pytest.skip(message)
+    require_tool("dnsmasq")
     with dnsmasq(NAMES, tmp_path, ttl=60) as server:
         yield server
 
