@@ -1,4 +1,4 @@
-"""A caching resolver for aiohttp: answers kept for their TTL, failures for a while.
+"""A caching resolver for the crawl's connections: answers kept for their TTL, failures for a while.
 
 A broad crawl meets thousands of host names. aiohttp's default resolver runs
 ``getaddrinfo`` in a thread pool (a handful of lookups at a time) and its own cache
@@ -9,8 +9,10 @@ TTL the DNS server gave (clamped), keeps failures for ``negative_ttl`` seconds
 (RFC 2308's negative caching), shares one lookup among concurrent askers of a name,
 and counts what it did. ``servers`` picks the DNS servers (``"127.0.0.1:5353"``).
 
-Only names the crawler itself connects to are looked up: through an HTTP proxy or
-a ``socks5h://`` proxy the proxy resolves the target, and aiohttp never asks.
+Every transport connects through it (aiohttp as its resolver, httpx through a
+network backend, curl by pinning the answer with ``CURLOPT_RESOLVE``). Only names the
+crawler itself connects to are looked up: through an HTTP proxy or a ``socks5h://``
+proxy the proxy resolves the target, and no transport asks.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
+
+if TYPE_CHECKING:
+    from pooledcrawl.settings import Settings
 
 __all__ = ["CachingResolver", "DnsCache", "DnsCounts"]
 
@@ -140,6 +145,17 @@ class CachingResolver(AbstractResolver):
             self.counts.backend = "c-ares"
         elif servers:
             raise RuntimeError("dns_servers needs aiodns (pip install aiodns)")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CachingResolver:
+        """The crawl's resolver as the settings ask for it (``dns_servers``,
+        ``ttl_dns_cache``, ``dns_negative_ttl``); to be made in the running loop."""
+        return cls(
+            servers=settings.dns_servers,
+            max_ttl=float(settings.ttl_dns_cache),
+            negative_ttl=settings.dns_negative_ttl,
+            timeout=settings.timeout_connect,
+        )
 
     def peek(
         self, host: str, port: int = 0, family: int = socket.AF_INET
