@@ -172,6 +172,12 @@ class CachingResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
+        return _results(host, port, await self.addresses(host, family))
+
+    async def addresses(self, host: str, family: int = socket.AF_INET) -> Addresses:
+        """A name's ``(address, family)`` answers, looked up, cached and counted as
+        :meth:`resolve` does, without the result dicts aiohttp wants (the transports
+        that ask per request need only the addresses). OSError: it did not resolve."""
         key = (host.lower(), int(family))
         now = self._clock()
         entry = self._cache.get(key, now)
@@ -180,7 +186,7 @@ class CachingResolver(AbstractResolver):
             if entry.addresses is None:
                 self.counts.negative_hits += 1
                 raise OSError(None, entry.error)
-            return _results(host, port, entry.addresses)
+            return entry.addresses
         pending = self._pending.get(key)
         if pending is None:
             pending = asyncio.get_running_loop().create_future()
@@ -199,9 +205,9 @@ class CachingResolver(AbstractResolver):
             entry = await asyncio.shield(pending)
         if entry.addresses is None:
             raise OSError(None, entry.error)
-        return _results(host, port, entry.addresses)
+        return entry.addresses
 
-    async def _lookup(self, host: str, family: socket.AddressFamily) -> _Entry:
+    async def _lookup(self, host: str, family: int) -> _Entry:
         self.counts.lookups += 1
         try:
             if self._aiodns is not None:
@@ -218,7 +224,7 @@ class CachingResolver(AbstractResolver):
         ttl = min(max(ttl, self._min_ttl), self._max_ttl)
         return _Entry(self._clock() + ttl, results)
 
-    async def _ask_cares(self, host: str, family: socket.AddressFamily) -> tuple[Addresses, float]:
+    async def _ask_cares(self, host: str, family: int) -> tuple[Addresses, float]:
         channel = self._aiodns
         if self._channel_asked >= self._channel_lookups:
             channel = await self._new_channel()
@@ -263,7 +269,7 @@ class CachingResolver(AbstractResolver):
             await _close_channel(old)  # else by the last of its lookups
         return self._aiodns
 
-    async def _ask_threaded(self, host: str, family: socket.AddressFamily) -> Addresses:
+    async def _ask_threaded(self, host: str, family: int) -> Addresses:
         infos = await asyncio.get_running_loop().getaddrinfo(
             host, 0, type=socket.SOCK_STREAM, family=family
         )

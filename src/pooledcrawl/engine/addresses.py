@@ -22,11 +22,10 @@ import socket
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from pooledcrawl.dns.names import is_literal
+from pooledcrawl.dns.names import is_literal, lookup_target
 from pooledcrawl.dns.resolver import CachingResolver
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.frontier.holding import HoldingFrontier
-from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.proxy.pool import ProxyPool
 from pooledcrawl.settings import Settings
@@ -56,16 +55,6 @@ class AddressResolver(Protocol):
     def peek(self, host: str, port: int = 0, family: int = ...) -> tuple[str, ...] | None: ...
 
     async def resolve(self, host: str, port: int = 0, family: Any = ...) -> Any: ...
-
-
-def lookup_target(url: str) -> tuple[str, str, int]:
-    """``(host key, name to look up, port)`` of an http(s) URL: the host key as
-    ``host`` mode has it (``host[:port]``), the bare name, and the port connected to."""
-    key = slot_key(url)
-    name, sep, port = key.rpartition(":")
-    if sep and "]" not in port and port.isdigit():
-        return key, name.strip("[]"), int(port)
-    return key, key.strip("[]"), 443 if url.startswith("https:") else 80
 
 
 def address_key(host_key: str, address: str) -> str:

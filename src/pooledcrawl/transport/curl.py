@@ -63,7 +63,7 @@ from curl_cffi import (
 )
 from curl_cffi.requests.impersonate import REAL_TARGET_MAP, BrowserType
 
-from pooledcrawl.dns.names import is_literal
+from pooledcrawl.dns.names import is_literal, lookup_target
 from pooledcrawl.dns.resolver import CachingResolver
 from pooledcrawl.errors import UsageError
 from pooledcrawl.http.request import Request
@@ -182,24 +182,19 @@ class CurlTransport:
 
     async def _pin(self, url: str, proxy: str | None) -> list[bytes] | None:
         """``CURLOPT_RESOLVE`` for ``url``'s host, from the crawl's resolver; None for
-        an IP literal, through a proxy, or a URL libcurl will refuse anyway. A name
-        that does not resolve fails here, as over aiohttp."""
+        an IP literal, or through a proxy. A name that does not resolve fails here,
+        as over aiohttp."""
         if proxy is not None:
             return None
-        parts = urlsplit(url)
-        host = parts.hostname
-        try:
-            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-        except ValueError:
-            return None  # a bad port: libcurl's InvalidURL
+        _, host, port = lookup_target(url)
         if not host or is_literal(host):
             return None
         try:
-            answers = await self.resolver().resolve(host, port, socket.AF_UNSPEC)
+            answers = await self.resolver().addresses(host, socket.AF_UNSPEC)
         except OSError as exc:  # failed now, or cached as failed
             raise dns_failure(host, port, exc.strerror or str(exc)) from None
         addresses = ",".join(
-            f"[{a['host']}]" if a["family"] == socket.AF_INET6 else a["host"] for a in answers
+            f"[{address}]" if family == socket.AF_INET6 else address for address, family in answers
         )
         return [f"+{host}:{port}:{addresses}".encode()]
 

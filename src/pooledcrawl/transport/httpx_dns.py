@@ -20,9 +20,9 @@ from typing import Any
 
 import httpcore
 import httpx
-from aiohttp.abc import AbstractResolver
 
 from pooledcrawl.dns.names import is_literal
+from pooledcrawl.dns.resolver import CachingResolver
 
 __all__ = ["DnsLookupError", "ResolvingBackend", "ResolvingTransport"]
 
@@ -40,10 +40,9 @@ class DnsLookupError(httpcore.ConnectError):
 
 
 class ResolvingBackend(httpcore.AsyncNetworkBackend):
-    """Connects to what the resolver (the crawl's
-    :class:`~pooledcrawl.dns.CachingResolver`) answers for a name, each address in turn."""
+    """Connects to what the resolver answers for a name, each address in turn."""
 
-    def __init__(self, resolver: AbstractResolver) -> None:
+    def __init__(self, resolver: CachingResolver) -> None:
         self._resolver = resolver
         # what httpcore's default backend (AutoBackend, not exported) picks under
         # asyncio; given an address, anyio connects without a lookup of its own
@@ -61,10 +60,10 @@ class ResolvingBackend(httpcore.AsyncNetworkBackend):
             addresses = [host]
         else:
             try:
-                answers = await self._resolver.resolve(host, port, FAMILY)
+                answers = await self._resolver.addresses(host, FAMILY)
             except OSError as exc:  # failed now, or cached as failed
                 raise DnsLookupError(host, port, exc.strerror or str(exc)) from None
-            addresses = [answer["host"] for answer in answers]
+            addresses = [address for address, _ in answers]
         failure: Exception | None = None
         for address in addresses:
             try:
