@@ -32,6 +32,8 @@ pytestmark = pytest.mark.timeout(120)
 #: every name on 127.0.0.1, where the test servers listen; ``gone.bench.test`` and
 #: any other name under bench.test: NXDOMAIN
 NAMES = {f"h{n}.bench.test": "127.0.0.1" for n in range(6)}
+#: a name with an IPv6 address only (libcurl's pin writes it in brackets)
+V6 = {"v6.bench.test": "::1"}
 #: ``two.bench.test`` has two addresses, and nothing listens on the first
 TWO = ("127.0.0.3", "127.0.0.1")
 #: pages of each host's link graph (all reached from /p/0.html)
@@ -50,7 +52,7 @@ def dns(tmp_path: Path) -> Iterator[Dnsmasq]:
     more = tmp_path / "two.hosts"  # a second hosts file: a name on two lines
     more.write_text("".join(f"{address} two.bench.test\n" for address in TWO))
     os.chmod(more, 0o644)
-    with dnsmasq(NAMES, tmp_path, ttl=60, extra=(f"--addn-hosts={more}",)) as server:
+    with dnsmasq(NAMES | V6, tmp_path, ttl=60, extra=(f"--addn-hosts={more}",)) as server:
         yield server
 
 
@@ -168,6 +170,20 @@ async def test_each_address_is_tried_in_turn(kind: str, dns: Dnsmasq) -> None:
             assert cached is not None and set(cached) == set(TWO)
             seen_first.add(cached[0])
     assert seen_first == set(TWO)  # the dead address came first at least once
+
+
+async def test_an_ipv6_answer_is_connected_to(kind: str, dns: Dnsmasq) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    async with serve(link_graph_app(PAGES, links=3), host="::1") as base:
+        port = base.rsplit(":", 1)[1]
+        url = f"http://v6.bench.test:{port}/p/0.html"
+        stats = await Engine(_Graph([url]), _settings(kind, dns)).run()
+    assert stats.pages == PAGES, dict(stats.errors)
+    assert stats.extra["dns"]["lookups"] == 1
 
 
 async def test_through_a_proxy_the_proxy_resolves(kind: str, dns: Dnsmasq) -> None:
