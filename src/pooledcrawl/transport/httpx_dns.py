@@ -26,7 +26,7 @@ from pooledcrawl.dns.resolver import CachingResolver
 
 __all__ = ["DnsLookupError", "ResolvingBackend", "ResolvingTransport"]
 
-#: what aiohttp's connector asks for, so both transports share the cache's entries
+#: what aiohttp's connector and politeness_key=ip ask for: one cache entry a name
 FAMILY = socket.AF_UNSPEC
 
 
