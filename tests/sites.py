@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-__all__ = ["link_graph_app", "link_graph_page", "serve", "url_of"]
+__all__ = ["link_graph_app", "link_graph_page", "pproxy", "serve", "url_of"]
 
 
 def link_graph_page(i: int, n: int, links: int = 10, seed: int = 42) -> str:
@@ -58,3 +60,34 @@ async def serve(app: web.Application, host: str = "127.0.0.1") -> AsyncIterator[
 
 def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@asynccontextmanager
+async def pproxy(scheme: str) -> AsyncIterator[str]:
+    """pproxy (``http`` or ``socks5``, no credentials) on an ephemeral 127.0.0.1 port,
+    in a subprocess; yields its URL once it accepts connections."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'pproxy';"
+        " from pproxy.server import main; main()",
+        "-l",
+        f"{scheme}://127.0.0.1:{port}",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        yield f"{scheme}://127.0.0.1:{port}"
+    finally:
+        process.kill()
+        await process.wait()

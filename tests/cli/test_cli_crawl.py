@@ -13,8 +13,12 @@ from pathlib import Path
 import orjson
 import pytest
 from aiohttp import web
+from needs import require_tool, require_transport
 from sites import link_graph_app, link_graph_page, serve
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo's `benchmarks`
+
+from benchmarks.dnsmasq import dnsmasq
 from pooledcrawl.cli import main
 
 pytestmark = pytest.mark.timeout(120)
@@ -258,6 +262,31 @@ async def test_outputs_append_overwrite_stdout_and_stats(tmp_path: Path) -> None
     # the summary goes to stderr
     assert "pages 30" in first.stderr and "items 30" in first.stderr
     assert "status 200:30" in first.stderr
+
+
+@pytest.mark.parametrize("transport", ["httpx", "curl"])
+async def test_dns_servers_reach_every_transport(tmp_path: Path, transport: str) -> None:
+    # only this dnsmasq knows the name: a page fetched is an answer from dns_servers
+    require_tool("dnsmasq")
+    require_transport(transport)
+    write(tmp_path / "graph.py", GRAPH_SPIDER)
+    folder = tmp_path / "dns"
+    folder.mkdir()
+    with dnsmasq({"h1.bench.test": "127.0.0.1"}, folder) as dns:
+        async with serve(link_graph_app(20)) as base:
+            port = base.rsplit(":", 1)[1]
+            result = await pooledcrawl(
+                *("crawl", "graph.py", "-a", f"base=http://h1.bench.test:{port}"),
+                *("-s", f"transport={transport}", "-s", f"dns_servers={dns.server}"),
+                *("-s", "politeness_key=ip", "--stats", "stats.json"),
+                cwd=tmp_path,
+            )
+    assert result.returncode == 0, result.stderr
+    stats = orjson.loads((tmp_path / "stats.json").read_bytes())
+    assert stats["pages"] == 20 and stats["errors"] == {}
+    assert set(stats["domains"]) == {f"127.0.0.1:{port}"}
+    # one lookup, shared by the routing by address and the transport
+    assert stats["dns"]["backend"] == "c-ares" and stats["dns"]["lookups"] == 1
 
 
 # ---- Ctrl-C ------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from needs import require_tool
-from sites import serve
+from sites import pproxy, serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo's `benchmarks`
 
@@ -162,35 +161,6 @@ async def test_a_crawl_resolves_through_the_configured_server(dns: Dnsmasq, tmp_
     assert stats.extra["hosts"]["with_errors"] == 1
 
 
-@contextlib.asynccontextmanager
-async def _pproxy(scheme: str) -> AsyncIterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'pproxy';"
-        " from pproxy.server import main; main()",
-        "-l",
-        f"{scheme}://127.0.0.1:{port}",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        yield f"{scheme}://127.0.0.1:{port}"
-    finally:
-        process.kill()
-        await process.wait()
-
-
 @pytest.mark.parametrize(
     ("scheme", "url_scheme", "local_lookups"),
     # direct: the control, where the crawler itself looks the name up
@@ -204,7 +174,7 @@ async def test_proxies_that_resolve_names_cause_no_local_lookup(
         base = await stack.enter_async_context(serve(_site()))
         config = None
         if scheme is not None and url_scheme is not None:
-            proxy_url = await stack.enter_async_context(_pproxy(scheme))
+            proxy_url = await stack.enter_async_context(pproxy(scheme))
             proxy = proxy_url.replace(f"{scheme}://", f"{url_scheme}://", 1)
             config = ProxyConfig("static", (parse_proxy_url(proxy, where="test"),), "test")
         port = base.rsplit(":", 1)[1].rstrip("/")

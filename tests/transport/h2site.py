@@ -29,9 +29,10 @@ class Certs:
     """The server's key and certificate chain, one PEM file."""
 
 
-def make_certs(folder: Path) -> Certs:
+def make_certs(folder: Path, *names: str) -> Certs:
+    """A CA and a server certificate for ``names`` (default: 127.0.0.1 and localhost)."""
     ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert = ca.issue_cert(*(names or ("127.0.0.1", "localhost")))
     certs = Certs(folder / "ca.pem", folder / "server.pem")
     ca.cert_pem.write_to_path(str(certs.ca))
     cert.private_key_and_cert_chain_pem.write_to_path(str(certs.chain))

@@ -361,7 +361,7 @@ def test_curl_without_the_extra_is_a_clear_exit_2(tmp_path: Path) -> None:
     [
         (28, "TimeoutError", True),
         (7, "ClientConnectorError", True),
-        (6, "ClientConnectorError", True),
+        (6, "ClientConnectorDNSError", True),
         (18, "ClientPayloadError", True),
         (8, "BadHttpMessage", True),
         (52, "ServerDisconnectedError", True),

@@ -1,4 +1,4 @@
-"""A caching resolver for aiohttp: answers kept for their TTL, failures for a while.
+"""A caching resolver for the crawl's connections: answers kept for their TTL, failures for a while.
 
 A broad crawl meets thousands of host names. aiohttp's default resolver runs
 ``getaddrinfo`` in a thread pool (a handful of lookups at a time) and its own cache
@@ -9,8 +9,10 @@ TTL the DNS server gave (clamped), keeps failures for ``negative_ttl`` seconds
 (RFC 2308's negative caching), shares one lookup among concurrent askers of a name,
 and counts what it did. ``servers`` picks the DNS servers (``"127.0.0.1:5353"``).
 
-Only names the crawler itself connects to are looked up: through an HTTP proxy or
-a ``socks5h://`` proxy the proxy resolves the target, and aiohttp never asks.
+Every transport connects through it (aiohttp as its resolver, httpx through a
+network backend, curl by pinning the answer with ``CURLOPT_RESOLVE``). Only names the
+crawler itself connects to are looked up: through an HTTP proxy or a ``socks5h://``
+proxy the proxy resolves the target, and no transport asks.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
+
+if TYPE_CHECKING:
+    from pooledcrawl.settings import Settings
 
 __all__ = ["CachingResolver", "DnsCache", "DnsCounts"]
 
@@ -141,6 +146,17 @@ class CachingResolver(AbstractResolver):
         elif servers:
             raise RuntimeError("dns_servers needs aiodns (pip install aiodns)")
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CachingResolver:
+        """The crawl's resolver as the settings ask for it (``dns_servers``,
+        ``ttl_dns_cache``, ``dns_negative_ttl``); to be made in the running loop."""
+        return cls(
+            servers=settings.dns_servers,
+            max_ttl=float(settings.ttl_dns_cache),
+            negative_ttl=settings.dns_negative_ttl,
+            timeout=settings.timeout_connect,
+        )
+
     def peek(
         self, host: str, port: int = 0, family: int = socket.AF_INET
     ) -> tuple[str, ...] | None:
@@ -156,6 +172,12 @@ class CachingResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
+        return _results(host, port, await self.addresses(host, family))
+
+    async def addresses(self, host: str, family: int = socket.AF_INET) -> Addresses:
+        """A name's ``(address, family)`` answers, looked up, cached and counted as
+        :meth:`resolve` does, without the result dicts aiohttp wants (the transports
+        that ask per request need only the addresses). OSError: it did not resolve."""
         key = (host.lower(), int(family))
         now = self._clock()
         entry = self._cache.get(key, now)
@@ -164,7 +186,7 @@ class CachingResolver(AbstractResolver):
             if entry.addresses is None:
                 self.counts.negative_hits += 1
                 raise OSError(None, entry.error)
-            return _results(host, port, entry.addresses)
+            return entry.addresses
         pending = self._pending.get(key)
         if pending is None:
             pending = asyncio.get_running_loop().create_future()
@@ -183,9 +205,9 @@ class CachingResolver(AbstractResolver):
             entry = await asyncio.shield(pending)
         if entry.addresses is None:
             raise OSError(None, entry.error)
-        return _results(host, port, entry.addresses)
+        return entry.addresses
 
-    async def _lookup(self, host: str, family: socket.AddressFamily) -> _Entry:
+    async def _lookup(self, host: str, family: int) -> _Entry:
         self.counts.lookups += 1
         try:
             if self._aiodns is not None:
@@ -202,7 +224,7 @@ class CachingResolver(AbstractResolver):
         ttl = min(max(ttl, self._min_ttl), self._max_ttl)
         return _Entry(self._clock() + ttl, results)
 
-    async def _ask_cares(self, host: str, family: socket.AddressFamily) -> tuple[Addresses, float]:
+    async def _ask_cares(self, host: str, family: int) -> tuple[Addresses, float]:
         channel = self._aiodns
         if self._channel_asked >= self._channel_lookups:
             channel = await self._new_channel()
@@ -247,7 +269,7 @@ class CachingResolver(AbstractResolver):
             await _close_channel(old)  # else by the last of its lookups
         return self._aiodns
 
-    async def _ask_threaded(self, host: str, family: socket.AddressFamily) -> Addresses:
+    async def _ask_threaded(self, host: str, family: int) -> Addresses:
         infos = await asyncio.get_running_loop().getaddrinfo(
             host, 0, type=socket.SOCK_STREAM, family=family
         )

@@ -17,16 +17,15 @@ error (counted, retried, negative-cached), so no second failure path exists.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import socket
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from pooledcrawl.dns.names import is_literal, lookup_target
 from pooledcrawl.dns.resolver import CachingResolver
 from pooledcrawl.frontier.base import Frontier
 from pooledcrawl.frontier.holding import HoldingFrontier
-from pooledcrawl.http.keys import slot_key
 from pooledcrawl.http.request import Request
 from pooledcrawl.proxy.pool import ProxyPool
 from pooledcrawl.settings import Settings
@@ -58,16 +57,6 @@ class AddressResolver(Protocol):
     async def resolve(self, host: str, port: int = 0, family: Any = ...) -> Any: ...
 
 
-def lookup_target(url: str) -> tuple[str, str, int]:
-    """``(host key, name to look up, port)`` of an http(s) URL: the host key as
-    ``host`` mode has it (``host[:port]``), the bare name, and the port connected to."""
-    key = slot_key(url)
-    name, sep, port = key.rpartition(":")
-    if sep and "]" not in port and port.isdigit():
-        return key, name.strip("[]"), int(port)
-    return key, key.strip("[]"), 443 if url.startswith("https:") else 80
-
-
 def address_key(host_key: str, address: str) -> str:
     """The slot key for ``host_key`` (``host[:port]``) once its host resolved to
     ``address``: the address, with the port when the host key had one (as ``domain``
@@ -77,17 +66,6 @@ def address_key(host_key: str, address: str) -> str:
         literal = f"[{address}]" if ":" in address else address
         return f"{literal}:{port}"
     return address
-
-
-def is_literal(name: str) -> bool:
-    """An IP address written in the URL: nothing to look up."""
-    if not (name[-1:].isdigit() or ":" in name):
-        return False  # a name ends in a letter (a TLD); an IPv4 literal in a digit
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 def proxied(pools: Iterable[ProxyPool | None]) -> bool:
@@ -162,9 +140,9 @@ def ip_routing(
     pools: Iterable[ProxyPool | None],
 ) -> tuple[AddressFrontier, CachingResolver | None] | None:
     """The frontier wrapper for ``politeness_key=ip``, and the resolver it made (to be
-    closed, and whose counts go to the stats) when the transport has none to share;
-    None when requests may go through a proxy: slots are then keyed by host (logged
-    once, here)."""
+    closed, and whose counts go to the stats) when the transport has none to share
+    (every built-in one has: a transport of the user's may not); None when requests
+    may go through a proxy: slots are then keyed by host (logged once, here)."""
     if proxied(pools):
         log.warning(
             "politeness_key=ip: requests go through proxies, which resolve names "
@@ -174,12 +152,7 @@ def ip_routing(
     shared = getattr(transport, "resolver", None)
     if callable(shared):
         return AddressFrontier(frontier, shared()), None
-    # a transport with its own DNS (httpx, curl): a lookup of our own for the key;
-    # the transport's lookup of the same name follows
-    own = CachingResolver(
-        servers=settings.dns_servers,
-        max_ttl=float(settings.ttl_dns_cache),
-        negative_ttl=settings.dns_negative_ttl,
-        timeout=settings.timeout_connect,
-    )
+    # a transport that resolves names its own way: a lookup of our own for the key,
+    # and the transport's lookup of the same name follows
+    own = CachingResolver.from_settings(settings)
     return AddressFrontier(frontier, own), own

@@ -170,13 +170,7 @@ class AiohttpTransport:
 
     def _get_resolver(self) -> CachingResolver:
         if self._resolver is None:
-            s = self._settings
-            self._resolver = CachingResolver(
-                servers=s.dns_servers,
-                max_ttl=float(s.ttl_dns_cache),
-                negative_ttl=s.dns_negative_ttl,
-                timeout=s.timeout_connect,
-            )
+            self._resolver = CachingResolver.from_settings(self._settings)
         return self._resolver
 
     async def fetch(self, request: Request, proxy: str | None = None) -> Response:

@@ -12,16 +12,21 @@ if TYPE_CHECKING:
     from pooledcrawl.settings import Settings
 
 __all__ = [
+    "DNS_FAILED",
     "PROXY_AUTH_FAILED",
     "DefaultHeaders",
     "Transport",
     "TransportError",
+    "dns_failure",
     "settings_headers",
     "too_many_redirects",
 ]
 
 #: TransportError name when a proxy refuses our credentials (every transport)
 PROXY_AUTH_FAILED = "ProxyAuthenticationRequired"
+#: TransportError name when a host name does not resolve (every transport): the name
+#: aiohttp's own exception for it has
+DNS_FAILED = "ClientConnectorDNSError"
 
 
 class TransportError(Exception):
@@ -49,6 +54,14 @@ class TransportError(Exception):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.args[0]}"
+
+
+def dns_failure(host: str, port: int, reason: str) -> TransportError:
+    """A host name that did not resolve (or is cached as failed): retryable, as a
+    lookup may succeed later; the resolver has counted it."""
+    return TransportError(
+        DNS_FAILED, f"Cannot connect to host {host}:{port} [{reason}]", retryable=True
+    )
 
 
 def too_many_redirects(visited: list[str]) -> TransportError:

@@ -16,6 +16,12 @@ Installed with ``pip install 'pooledcrawl[curl]'``. What to know:
   libcurl, so loops, the hop limit and non-http(s) targets fail with the same names
   as over aiohttp; bodies are capped after decompression (a gzip bomb stops at the
   cap), and ``Content-Length`` over the cap fails before the body is read.
+* **DNS.** Direct requests resolve names through the crawl's resolver (c-ares, cached,
+  ``dns_servers``), as over aiohttp, and pin the answer for libcurl with
+  ``CURLOPT_RESOLVE`` (``+host:port:addresses``; the ``+`` lets libcurl's copy expire).
+  libcurl decides on reuse later, so the resolver is asked once per request: its
+  ``cache_hits`` count requests, where aiohttp's count new connections. Through a
+  proxy, the proxy (or libcurl, for ``socks5://``) resolves the name.
 * **Timeouts.** ``timeout_connect`` and ``timeout_total`` are libcurl's connect and
   transfer timeouts (in ms). ``timeout_sock_read`` (no byte for that long) is
   libcurl's low-speed check, which counts whole seconds: it is rounded up.
@@ -35,6 +41,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import socket
 import time
 from collections.abc import Mapping
 from io import BytesIO
@@ -56,13 +63,20 @@ from curl_cffi import (
 )
 from curl_cffi.requests.impersonate import REAL_TARGET_MAP, BrowserType
 
+from pooledcrawl.dns.names import is_literal, lookup_target
+from pooledcrawl.dns.resolver import CachingResolver
 from pooledcrawl.errors import UsageError
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.metrics.timing import Timing
 from pooledcrawl.settings import DEFAULT_USER_AGENT, Settings
 from pooledcrawl.sizing import session_connector_limit
-from pooledcrawl.transport.base import TransportError, settings_headers, too_many_redirects
+from pooledcrawl.transport.base import (
+    TransportError,
+    dns_failure,
+    settings_headers,
+    too_many_redirects,
+)
 from pooledcrawl.transport.capped import CappedBody
 from pooledcrawl.transport.curl_errors import classify, scrub
 from pooledcrawl.transport.curl_http import (
@@ -137,6 +151,8 @@ class CurlTransport:
         wanted = settings.impersonate
         self._impersonate = check_impersonate(wanted) if wanted else None
         self._targets: dict[str, str] = {}
+        #: one resolver for direct requests, made in the running loop (c-ares needs it)
+        self._resolver: CachingResolver | None = None
         self.use_default_headers(settings_headers(settings))
 
     def use_default_headers(self, headers: Mapping[str, str]) -> None:
@@ -150,6 +166,37 @@ class CurlTransport:
         #: default headers without and with a browser identity: (mapping, encoded lines)
         self._headers = {False: (own, header_lines(own.items()))}
         self._headers[True] = (browser, header_lines(browser.items()))
+
+    @property
+    def dns(self) -> CachingResolver | None:
+        """The resolver, for its counts (None before the first direct fetch)."""
+        return self._resolver
+
+    def resolver(self) -> CachingResolver:
+        """The resolver direct requests use, made on first call (in the running loop):
+        ``politeness_key=ip`` looks names up through it, so the request that follows
+        finds the answer in its cache."""
+        if self._resolver is None:
+            self._resolver = CachingResolver.from_settings(self._settings)
+        return self._resolver
+
+    async def _pin(self, url: str, proxy: str | None) -> list[bytes] | None:
+        """``CURLOPT_RESOLVE`` for ``url``'s host, from the crawl's resolver; None for
+        an IP literal, or through a proxy. A name that does not resolve fails here,
+        as over aiohttp."""
+        if proxy is not None:
+            return None
+        _, host, port = lookup_target(url)
+        if not host or is_literal(host):
+            return None
+        try:
+            answers = await self.resolver().addresses(host, socket.AF_UNSPEC)
+        except OSError as exc:  # failed now, or cached as failed
+            raise dns_failure(host, port, exc.strerror or str(exc)) from None
+        addresses = ",".join(
+            f"[{address}]" if family == socket.AF_INET6 else address for address, family in answers
+        )
+        return [f"+{host}:{port}:{addresses}".encode()]
 
     # ---- sessions ---------------------------------------------------------------------
     def _target(self, request: Request) -> str | None:
@@ -181,18 +228,23 @@ class CurlTransport:
         session = self._session(proxy, target)
         timing = Timing()
         started = time.perf_counter()
-        curl = session.take()
         method, url, body = request.method, request.url, request.body
         headers = request.headers
         visited = [url]
+        curl: Curl | None = None
         try:
             async with asyncio.timeout(self._settings.timeout_total):
+                # before a handle is taken: a name that does not resolve costs none
+                pin = await self._pin(url, proxy)
+                curl = session.take()
                 while True:
                     # libcurl writes the decoded body into it, so the cap holds for a
                     # compressed body too; its error fails the transfer through curl_cffi
                     sink = CappedBody(self._cap)
                     head = BytesIO()
                     self._configure(curl, session, method, url, headers, body, proxy, target)
+                    if pin is not None:
+                        curl.setopt(CurlOpt.RESOLVE, pin)
                     curl.setopt(CurlOpt.WRITEDATA, sink)
                     curl.setopt(CurlOpt.HEADERDATA, head)
                     try:
@@ -225,6 +277,7 @@ class CurlTransport:
                     method, body, headers = redirected(status, method, body, headers, url, location)
                     url = location
                     visited.append(url)
+                    pin = await self._pin(url, proxy)
                 timing.body = time.perf_counter() - started
                 # the final exchange's body transfer: total time less time to first byte
                 transfer = info(curl, CurlInfo.TOTAL_TIME_T) - info(
@@ -328,6 +381,8 @@ class CurlTransport:
         sessions, self._sessions = self._sessions, {}
         for session in sessions.values():
             await session.close()
+        if self._resolver is not None:
+            await self._resolver.close()
 
 
 # ---- helpers --------------------------------------------------------------------------
@@ -341,9 +396,11 @@ def _multi_setopt(multi: AsyncCurl, option: CurlMOpt, value: int) -> None:
         raise UsageError(f"libcurl refused {option.name} = {value} (code {code})")
 
 
-def _discard(session: _Session, curl: Curl) -> None:
+def _discard(session: _Session, curl: Curl | None) -> None:
     """Drop a handle after a failure: libcurl may still hold it (a timeout), and its
-    state is not worth trusting for the next request."""
+    state is not worth trusting for the next request. None: none was taken yet."""
+    if curl is None:
+        return
     with contextlib.suppress(CurlError):
         session.multi.remove_handle(curl)
     curl.close()

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from curl_cffi import Curl, CurlError, CurlInfo
 
-from pooledcrawl.transport.base import PROXY_AUTH_FAILED, TransportError
+from pooledcrawl.transport.base import DNS_FAILED, PROXY_AUTH_FAILED, TransportError
 from pooledcrawl.transport.capped import too_large
 from pooledcrawl.transport.curl_http import info
 
@@ -83,7 +83,9 @@ def classify(curl: Curl, exc: CurlError, proxy: str | None, cap: int) -> Transpo
         return TransportError("SSLCertVerificationError", message, retryable=False)
     if code in (35, 53, 54, 58, 59, 64, 66, 77, 80, 82, 83, 90, 91, 98):
         return TransportError("ClientSSLError", message, retryable=False)
-    if code in (6, 7):
+    if code == 6:  # libcurl's own lookup (direct requests are pinned to the crawl's)
+        return TransportError(DNS_FAILED, message, retryable=True)
+    if code == 7:
         return TransportError("ClientConnectorError", message, retryable=True)
     if code == 18:
         return TransportError(

@@ -16,6 +16,9 @@ What to know about HTTP/2 here (see also the README's HTTP/2 section):
   ``http://`` targets are forwarded as HTTP/1.1. All streams of a connection
   share one tunnel, so a rotating gateway gives them all the same exit IP.
   SOCKS proxies need the ``socksio`` package (``pip install 'httpx[socks]'``).
+* **DNS.** Direct connections resolve names through the crawl's resolver (c-ares,
+  cached, ``dns_servers``; see :mod:`pooledcrawl.transport.httpx_dns`), as over
+  aiohttp; through a proxy, the proxy resolves them.
 """
 
 from __future__ import annotations
@@ -26,23 +29,27 @@ import ssl
 import time
 from collections.abc import Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from pooledcrawl.dns.resolver import CachingResolver
 from pooledcrawl.http.request import Request
 from pooledcrawl.http.response import Response
 from pooledcrawl.metrics.timing import Timing
 from pooledcrawl.proxy.cost import request_head_bytes
 from pooledcrawl.settings import Settings
-from pooledcrawl.transport.base import TransportError, settings_headers
+from pooledcrawl.transport.base import TransportError, dns_failure, settings_headers
 from pooledcrawl.transport.capped import CappedBody, check_length, read_capped
 from pooledcrawl.transport.decoding import decoder_for
+from pooledcrawl.transport.httpx_dns import DnsLookupError, ResolvingBackend, ResolvingTransport
 
 __all__ = ["MAX_STREAMS", "HttpxTransport", "httpx_limits"]
 
 log = logging.getLogger("pooledcrawl.transport")
+
+_E = TypeVar("_E", bound=BaseException)
 
 #: httpcore's own cap on concurrent streams per HTTP/2 connection.
 MAX_STREAMS = 100
@@ -82,6 +89,8 @@ class HttpxTransport:
         )
         self._cap = settings.max_response_size
         self._headers = settings_headers(settings)
+        #: one resolver for the direct client, made in the running loop (c-ares needs it)
+        self._resolver: CachingResolver | None = None
         if settings.domain_max > MAX_STREAMS:
             log.warning(
                 "HTTP/2: httpx carries at most %d streams over its one connection per host; "
@@ -96,15 +105,36 @@ class HttpxTransport:
         ``transport.base.DefaultHeaders``); for clients made from now on."""
         self._headers = dict(headers)
 
+    @property
+    def dns(self) -> CachingResolver | None:
+        """The resolver, for its counts (None before the first direct fetch)."""
+        return self._resolver
+
+    def resolver(self) -> CachingResolver:
+        """The resolver direct connections use, made on first call (in the running
+        loop): ``politeness_key=ip`` looks names up through it, so the connection that
+        follows finds the answer in its cache."""
+        if self._resolver is None:
+            self._resolver = CachingResolver.from_settings(self._settings)
+        return self._resolver
+
     def _client(self, proxy: str | None) -> httpx.AsyncClient:
         client = self._clients.get(proxy)
         if client is None:
             s = self._settings
+            pool: dict[str, Any]
+            if proxy is None:
+                backend = ResolvingBackend(self.resolver())
+                pool = {
+                    "transport": ResolvingTransport(
+                        backend, verify=self._verify, limits=self._limits, http2=True
+                    )
+                }
+            else:  # the proxy resolves the target's name
+                pool = {"http2": True, "verify": self._verify, "limits": self._limits}
             try:
                 client = httpx.AsyncClient(
-                    http2=True,
-                    verify=self._verify,
-                    limits=self._limits,
+                    **pool,
                     timeout=self._timeout,
                     proxy=proxy,
                     follow_redirects=True,
@@ -177,6 +207,8 @@ class HttpxTransport:
         clients, self._clients = self._clients, {}
         for client in clients.values():
             await client.aclose()
+        if self._resolver is not None:
+            await self._resolver.close()
 
 
 def _wire_bytes(resp: httpx.Response, *, proxied: bool) -> int:
@@ -219,15 +251,20 @@ def _no_cookies() -> CookieJar:
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+def _cause(exc: BaseException, kind: type[_E]) -> _E | None:
+    """The first exception of type ``kind`` in ``exc``'s chain, ``exc`` included."""
     seen: BaseException | None = exc
     for _ in range(8):  # bounded: chains are short, and may loop
         if seen is None:
-            return False
+            return None
         if isinstance(seen, kind):
-            return True
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return False
+    return None
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    return _cause(exc, kind) is not None
 
 
 def _classify(exc: BaseException, via_proxy: bool) -> TransportError:
@@ -247,6 +284,9 @@ def _classify(exc: BaseException, via_proxy: bool) -> TransportError:
         )
     if isinstance(exc, httpx.InvalidURL):
         return TransportError("InvalidURL", message, retryable=False)
+    lookup = _cause(exc, DnsLookupError)
+    if lookup is not None:  # the name as aiohttp names it: the stats read alike
+        return dns_failure(lookup.host, lookup.port, lookup.reason)
     if isinstance(exc, httpx.ProxyError):
         return TransportError(name, message, retryable=True, proxy_fault=True)
     if isinstance(exc, asyncio.TimeoutError | httpx.TimeoutException):
