@@ -57,6 +57,10 @@ class Settings:
     """Per-domain starting cap; the fixed cap with ``autothrottle`` off. None: ``concurrency``."""
     domain_concurrency_max: int | None = None
     """Ceiling the adaptive controller may rise to. None: ``concurrency``."""
+    crowded_domain_concurrency: int | None = 1
+    """Per-domain cap while at least ``concurrency`` domains have work (a broad crawl):
+    other domains fill the workers, so a domain's extra connections would buy nothing.
+    Lifts when fewer than half that many have work. None: off."""
     autothrottle: bool = True
     """Adapt each domain's rate and concurrency to its 429s; off gives a fixed cap."""
     retry_after_cap: float = 120.0
@@ -243,6 +247,7 @@ class Settings:
         for key in (
             "domain_concurrency",
             "domain_concurrency_max",
+            "crowded_domain_concurrency",
             "max_pages",
             "max_items",
             "close_on_errors",

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pooledcrawl.engine.crowding import CrowdCap
 from pooledcrawl.engine.politeness import POLITENESS_KEYS, key_function, registered_domain
 from pooledcrawl.engine.slot import Slot, TierRoute, TierRouter
 from pooledcrawl.engine.slot_table import SlotTable
@@ -64,6 +65,8 @@ class Dispatcher(SlotTable):
         key: Callable[[str], str] = slot_key,
         idle_timeout: float = 5.0,
         max_idle: int = 256,
+        workers: int = 0,
+        crowded_cap: int | None = None,
     ) -> None:
         super().__init__(
             policy_factory,
@@ -77,6 +80,8 @@ class Dispatcher(SlotTable):
         )
         self._frontier = frontier
         self._max_parked = max_parked
+        #: a host's in-flight cap while at least ``workers`` hosts have work (see crowding)
+        self._crowd = CrowdCap(workers, crowded_cap)
         self._backlogged: dict[str, Slot] = {}  # insertion-ordered set
         # Slots with parked requests wait in one of three places, so handing out never
         # scans them all (a broad crawl has thousands): ``_ready`` (may send; served
@@ -139,7 +144,7 @@ class Dispatcher(SlotTable):
             if request is None:
                 return None
             slot = self._route(request, now)
-            if not slot.backlog and slot.can_send(now):
+            if not slot.backlog and slot.inflight < self._crowd_limit() and slot.can_send(now):
                 return request, self._start(slot, now)
             slot.backlog.append(request)
             self._parked_at[request] = now
@@ -162,14 +167,14 @@ class Dispatcher(SlotTable):
             slot.queued = False
             if not slot.backlog:
                 continue  # stale: its requests were rerouted
-            if slot.can_send(now):
+            if slot.inflight < self._crowd_limit() and slot.can_send(now):
                 return self._unpark(slot, now)
             self._wait_for_room(slot, now)
         if self._gated:
             for slot in list(self._gated.values()):
                 if not slot.backlog:
                     del self._gated[slot.key]
-                elif slot.can_send(now):
+                elif slot.inflight < self._crowd_limit() and slot.can_send(now):
                     del self._gated[slot.key]
                     return self._unpark(slot, now)
         return None
@@ -188,8 +193,14 @@ class Dispatcher(SlotTable):
             slot.queued = True
             self._ready.append(slot)
 
+    def _crowd_limit(self) -> int:
+        """In flight a slot may have for the number of slots with work now."""
+        return self._crowd.limit(len(self.slots) - len(self._idle_slots))
+
     def _wait_for_room(self, slot: Slot, now: float) -> None:
         """File a slot that has parked requests but may not send now by what it waits for."""
+        if slot.inflight >= self._crowd_limit():
+            return  # held while the crawl is crowded (inflight >= 1): release() queues it
         if slot.inflight >= slot.policy.limit():
             if slot.inflight:
                 return  # full: release() queues it again

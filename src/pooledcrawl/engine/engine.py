@@ -184,6 +184,8 @@ class Engine:
             key=key,
             idle_timeout=self.settings.slot_idle_timeout,
             max_idle=self.settings.max_idle_slots,
+            workers=max(t.settings.concurrency for t in self.tiers.tiers),
+            crowded_cap=self.settings.crowded_domain_concurrency,
         )
         self.dispatcher.on_idle = self._idle
         self.routes.bind(self.dispatcher)
