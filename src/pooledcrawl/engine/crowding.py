@@ -30,7 +30,7 @@ class CrowdCap:
     """The per-host in-flight cap for the number of hosts with work. Pure: the
     dispatcher tells it how many slots have requests in flight or parked."""
 
-    __slots__ = ("_cap", "_crowded", "_off_below", "_on_at")
+    __slots__ = ("_cap", "_crowded", "_off_below", "_on_at", "lifted")
 
     def __init__(self, workers: int, cap: int | None) -> None:
         """``workers``: the global concurrency; ``cap``: in flight per host while
@@ -41,6 +41,8 @@ class CrowdCap:
         self._on_at = max(workers, 1)
         self._off_below = max(workers // 2, 1)
         self._crowded = False
+        #: set when the cap lifts: the caller requeues the hosts it held (and clears it)
+        self.lifted = False
 
     @property
     def crowded(self) -> bool:
@@ -51,6 +53,7 @@ class CrowdCap:
         if self._crowded:
             if busy < self._off_below:
                 self._crowded = False
+                self.lifted = True
                 return UNCAPPED
             return self._cap
         if busy >= self._on_at:

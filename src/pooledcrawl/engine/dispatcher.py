@@ -195,7 +195,16 @@ class Dispatcher(SlotTable):
 
     def _crowd_limit(self) -> int:
         """In flight a slot may have for the number of slots with work now."""
-        return self._crowd.limit(len(self.slots) - len(self._idle_slots))
+        crowd = self._crowd
+        limit = crowd.limit(len(self.slots) - len(self._idle_slots))
+        if crowd.lifted:
+            crowd.lifted = False
+            # the slots it held wait for a release that may be a round trip away:
+            # let them fill the workers now
+            for slot in self._backlogged.values():
+                if slot.inflight and slot.key not in self._gated:
+                    self._queue(slot)
+        return limit
 
     def _wait_for_room(self, slot: Slot, now: float) -> None:
         """File a slot that has parked requests but may not send now by what it waits for."""
@@ -335,6 +344,8 @@ class Dispatcher(SlotTable):
             self._queue(slot)  # room again for what is parked on it
         elif not slot.inflight:
             self._went_idle(slot, self._clock())
+            if self._crowd.crowded:
+                self._crowd_limit()  # one host fewer: the crawl may not be crowded any more
         if self._waiters:
             self.notify()
 
