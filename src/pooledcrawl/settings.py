@@ -232,6 +232,9 @@ class Settings:
     progress_interval: float = 10.0
     shutdown_grace: float = 10.0
     """Seconds in-flight requests get to finish after the first Ctrl-C or SIGTERM."""
+    gc_young_threshold: int | None = 20_000
+    """Python's youngest-generation GC threshold while a crawl runs (put back after it):
+    the default, 700, collects every few pages for nothing. None: leave it."""
 
     def __post_init__(self) -> None:
         for group, cls in GROUPS.items():
@@ -248,6 +251,7 @@ class Settings:
             "domain_concurrency",
             "domain_concurrency_max",
             "crowded_domain_concurrency",
+            "gc_young_threshold",
             "max_pages",
             "max_items",
             "close_on_errors",
