@@ -31,8 +31,9 @@ def test_the_cap_lifts_below_half_the_workers_only() -> None:
 
 
 def test_none_never_caps() -> None:
-    crowd = CrowdCap(workers=4, cap=None)
-    assert [crowd.limit(busy) for busy in (1, 4, 1000)] == [UNCAPPED] * 3
+    for crowd in (CrowdCap(workers=4, cap=None), CrowdCap(workers=0, cap=1)):
+        assert [crowd.limit(busy) for busy in (1, 4, 1000)] == [UNCAPPED] * 3
+        assert not crowd.crowded
 
 
 def test_a_cap_below_one_is_refused() -> None:

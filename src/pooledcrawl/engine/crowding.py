@@ -37,8 +37,10 @@ class CrowdCap:
         crowded (None: never capped)."""
         if cap is not None and cap < 1:
             raise ValueError(f"cap must be >= 1, got {cap}")
-        self._cap = UNCAPPED if cap is None or workers < 1 else cap
-        self._on_at = max(workers, 1)
+        if cap is None or workers < 1:
+            self._cap = self._on_at = UNCAPPED  # never crowded
+        else:
+            self._cap, self._on_at = cap, workers
         self._off_below = max(workers // 2, 1)
         self._crowded = False
         #: set when the cap lifts: the caller requeues the hosts it held (and clears it)
