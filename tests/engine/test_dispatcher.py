@@ -271,3 +271,13 @@ async def test_when_the_crowd_thins_out_held_hosts_fill_the_workers_at_once() ->
     assert got is not None and got[0].url == "http://a/2"
     assert (await take(dispatcher))[0] == "http://a/3"
     assert slots["http://a/1"].inflight == 3
+
+
+async def test_a_paced_host_does_not_crowd_the_crawl() -> None:
+    # p may not send before t=10: it fills no worker, so a alone is not a crowd
+    frontier, clock = FakeFrontier(["http://p/1", "http://a/1", "http://a/2"]), FakeClock()
+    policies = {"p": PacedPolicy(4, not_before=10.0), "a": FixedPolicy(4)}
+    dispatcher = Dispatcher(frontier, policies.__getitem__, clock, workers=2, crowded_cap=1)
+    assert (await take(dispatcher))[0] == "http://a/1"
+    assert (await take(dispatcher))[0] == "http://a/2"
+    assert dispatcher.slots["a"].inflight == 2 and dispatcher.parked == 1

@@ -82,6 +82,8 @@ class Dispatcher(SlotTable):
         self._max_parked = max_parked
         #: a host's in-flight cap while at least ``workers`` hosts have work (see crowding)
         self._crowd = CrowdCap(workers, crowded_cap)
+        #: slots with requests in flight
+        self._sending = 0
         self._backlogged: dict[str, Slot] = {}  # insertion-ordered set
         # Slots with parked requests wait in one of three places, so handing out never
         # scans them all (a broad crawl has thousands): ``_ready`` (may send; served
@@ -135,6 +137,8 @@ class Dispatcher(SlotTable):
         return None
 
     def _take(self, now: float) -> tuple[Request, Slot] | None:
+        if self._crowd.crowded:
+            self._crowd_limit()  # hosts may have gone paced or idle: lift the cap now if so
         if self._backlogged:
             got = self._take_parked(now)
             if got is not None:
@@ -194,9 +198,16 @@ class Dispatcher(SlotTable):
             self._ready.append(slot)
 
     def _crowd_limit(self) -> int:
-        """In flight a slot may have for the number of slots with work now."""
+        """In flight a slot may have for the number of slots with work now: requests
+        in flight or parked, less those that only wait for their time or a proxy (a
+        paced or paused slot fills no worker; counted from the queues, which may hold
+        stale entries, so this errs towards fewer, towards no cap)."""
         crowd = self._crowd
-        limit = crowd.limit(len(self.slots) - len(self._idle_slots))
+        busy = len(self.slots) - len(self._idle_slots)
+        waiting = len(self._timed) + len(self._gated)
+        if waiting:
+            busy = max(busy - waiting, self._sending)
+        limit = crowd.limit(busy)
         if crowd.lifted:
             crowd.lifted = False
             # the slots it held wait for a release that may be a round trip away:
@@ -226,8 +237,10 @@ class Dispatcher(SlotTable):
             self._queue(slot)
 
     def _start(self, slot: Slot, now: float) -> Slot:
-        if not slot.inflight and self._idle_slots:
-            self._idle_slots.pop(slot.key, None)
+        if not slot.inflight:
+            self._sending += 1
+            if self._idle_slots:
+                self._idle_slots.pop(slot.key, None)
         slot.inflight += 1
         if slot.inflight > slot.peak:
             slot.peak = slot.inflight
@@ -340,6 +353,8 @@ class Dispatcher(SlotTable):
         """The request's network exchange is over; its slot has room again."""
         slot.inflight -= 1
         self.inflight -= 1
+        if not slot.inflight:
+            self._sending -= 1
         if slot.backlog:
             self._queue(slot)  # room again for what is parked on it
         elif not slot.inflight:
