@@ -12,7 +12,8 @@ slot, its own connections) without binding any address but 127.0.0.1.
 Contenders, each in its own process:
 
 * ``pooledcrawl``: concurrency 256, ``domain_concurrency`` 4 (the controller's start
-  per host), ``keepalive_timeout`` 5 s, ``dns_servers`` = the dnsmasq, ``depth_priority
+  per host; while at least 256 hosts have work, the default ``crowded_domain_concurrency``
+  holds each to one), ``keepalive_timeout`` 5 s, ``dns_servers`` = the dnsmasq, ``depth_priority
   = -1`` (a host's links before the next hosts' first pages, so hosts finish as the
   crawl goes), its stats written to a file;
 * ``scrapy``: the settings of Scrapy's "Broad Crawls" page (DownloaderAwarePriorityQueue,
@@ -179,7 +180,8 @@ def _pooledcrawl(hosts: int, port: int, dns: str, out: Path) -> dict[str, Any]:
 
     settings = Settings(
         concurrency=256,
-        # a few connections per host, reused, rather than one per page at once
+        # a few connections per host, reused, rather than one per page at once (one
+        # while the crawl is crowded: crowded_domain_concurrency's default)
         domain_concurrency=4,
         # a finished host's kept-alive connections go soon, not a minute later
         keepalive_timeout=5.0,

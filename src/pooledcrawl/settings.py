@@ -57,6 +57,10 @@ class Settings:
     """Per-domain starting cap; the fixed cap with ``autothrottle`` off. None: ``concurrency``."""
     domain_concurrency_max: int | None = None
     """Ceiling the adaptive controller may rise to. None: ``concurrency``."""
+    crowded_domain_concurrency: int | None = 1
+    """Per-domain cap while at least ``concurrency`` domains have work (a broad crawl):
+    other domains fill the workers, so a domain's extra connections would buy nothing.
+    Lifts when fewer than half that many have work. None: off."""
     autothrottle: bool = True
     """Adapt each domain's rate and concurrency to its 429s; off gives a fixed cap."""
     retry_after_cap: float = 120.0
@@ -228,6 +232,9 @@ class Settings:
     progress_interval: float = 10.0
     shutdown_grace: float = 10.0
     """Seconds in-flight requests get to finish after the first Ctrl-C or SIGTERM."""
+    gc_young_threshold: int | None = 20_000
+    """Python's youngest-generation GC threshold while a crawl runs (put back after it):
+    the default, 700, collects every few pages for nothing. None: leave it."""
 
     def __post_init__(self) -> None:
         for group, cls in GROUPS.items():
@@ -243,6 +250,8 @@ class Settings:
         for key in (
             "domain_concurrency",
             "domain_concurrency_max",
+            "crowded_domain_concurrency",
+            "gc_young_threshold",
             "max_pages",
             "max_items",
             "close_on_errors",

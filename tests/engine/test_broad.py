@@ -262,3 +262,27 @@ def test_an_unknown_politeness_key_is_a_usage_error() -> None:
         Settings(politeness_key="street")
     with pytest.raises(UsageError, match="top_hosts"):
         Settings(top_hosts=0)
+
+
+@pytest.mark.parametrize("crowded", [1, None])
+async def test_a_crowded_crawl_keeps_one_request_in_flight_per_host(crowded: int | None) -> None:
+    class Wide(_Broad):
+        hosts = 200
+        pages = 8
+
+    transport = _Transport()
+    settings = Settings(
+        concurrency=16,
+        domain_concurrency=4,
+        crowded_domain_concurrency=crowded,
+        autothrottle=False,
+        depth_priority=-1,
+    )
+    stats = await Engine(Wide(), settings, transport=transport).run()
+    assert stats.pages == 200 * 8 + 20
+    peaks = [transport.peak[f"h{n}.bench.test"] for n in range(200)]
+    if crowded:
+        # 200 hosts for 16 workers: one each, but for the last few as the crowd thins
+        assert peaks.count(1) >= 180 and max(peaks) <= 4
+    else:
+        assert peaks.count(4) >= 180  # each host fills its own limit

@@ -208,3 +208,76 @@ async def test_snapshot_reports_policy_and_peak(limit: int) -> None:
     snap = dispatcher.snapshot()["a"]
     assert snap["concurrency"] == limit
     assert snap["inflight"] == snap["peak_concurrency"] == limit
+
+
+# ---- crowded: one request in flight per host while enough hosts have work ----------
+async def test_while_crowded_another_host_goes_before_a_second_request_to_one() -> None:
+    urls = ["http://a/1", "http://b/1", "http://a/2", "http://b/2", "http://c/1"]
+    dispatcher, frontier, _ = make(urls, limit=4, workers=2, crowded_cap=1)
+    assert (await take(dispatcher))[0] == "http://a/1"
+    url, slot_b = await take(dispatcher)  # two hosts with work: crowded from here on
+    assert url == "http://b/1"
+    url, _ = await take(dispatcher)
+    assert url == "http://c/1"  # a/2 and b/2 wait on their hosts' connections
+    assert dispatcher.parked == 2 and len(frontier) == 0
+    assert {slot.key: slot.inflight for slot in dispatcher.slots.values()} == {
+        "a": 1,
+        "b": 1,
+        "c": 1,
+    }
+    waiting = await pending(dispatcher)
+    dispatcher.release(slot_b)
+    got = await asyncio.wait_for(waiting, 5)
+    assert got is not None and got[0].url == "http://b/2"
+
+
+async def test_a_single_host_goes_up_to_its_own_limit() -> None:
+    urls = [f"http://a/{i}" for i in range(5)]
+    dispatcher, frontier, _ = make(urls, limit=4, workers=2, crowded_cap=1)
+    for _ in range(4):
+        await take(dispatcher)
+    # one host cannot crowd the crawl: nothing parked, the fifth waits for room
+    assert dispatcher.slots["a"].inflight == 4
+    assert dispatcher.parked == 0 and len(frontier) == 1
+
+
+async def test_off_a_crowd_of_hosts_goes_to_each_limit() -> None:
+    urls = ["http://a/1", "http://b/1", "http://a/2", "http://b/2"]
+    dispatcher, _, _ = make(urls, limit=4, workers=2, crowded_cap=None)
+    assert [(await take(dispatcher))[0] for _ in range(4)] == urls
+    assert dispatcher.parked == 0
+
+
+async def test_when_the_crowd_thins_out_held_hosts_fill_the_workers_at_once() -> None:
+    urls = ["http://a/1", "http://b/1", "http://c/1", "http://d/1", "http://a/2", "http://a/3"]
+    dispatcher, _, _ = make(urls, limit=4, workers=4, crowded_cap=1)
+    slots = {}
+    for _ in range(4):
+        url, slot = await take(dispatcher)
+        slots[url] = slot
+    waiting = await pending(dispatcher)
+    assert dispatcher.parked == 2  # a holds one connection while b, c and d have work
+    for url in ("http://b/1", "http://c/1"):
+        dispatcher.release(slots[url])
+        dispatcher.finish(Request(url))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done()  # a and d have work: still crowded (it lifts below 2)
+    dispatcher.release(slots["http://d/1"])
+    dispatcher.finish(Request("http://d/1"))
+    # one host with work, under half the workers: a's requests go without waiting
+    # for a/1 to come back
+    got = await asyncio.wait_for(waiting, 5)
+    assert got is not None and got[0].url == "http://a/2"
+    assert (await take(dispatcher))[0] == "http://a/3"
+    assert slots["http://a/1"].inflight == 3
+
+
+async def test_a_paced_host_does_not_crowd_the_crawl() -> None:
+    # p may not send before t=10: it fills no worker, so a alone is not a crowd
+    frontier, clock = FakeFrontier(["http://p/1", "http://a/1", "http://a/2"]), FakeClock()
+    policies = {"p": PacedPolicy(4, not_before=10.0), "a": FixedPolicy(4)}
+    dispatcher = Dispatcher(frontier, policies.__getitem__, clock, workers=2, crowded_cap=1)
+    assert (await take(dispatcher))[0] == "http://a/1"
+    assert (await take(dispatcher))[0] == "http://a/2"
+    assert dispatcher.slots["a"].inflight == 2 and dispatcher.parked == 1

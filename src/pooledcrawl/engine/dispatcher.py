@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pooledcrawl.engine.crowding import CrowdCap
 from pooledcrawl.engine.politeness import POLITENESS_KEYS, key_function, registered_domain
 from pooledcrawl.engine.slot import Slot, TierRoute, TierRouter
 from pooledcrawl.engine.slot_table import SlotTable
@@ -64,6 +65,8 @@ class Dispatcher(SlotTable):
         key: Callable[[str], str] = slot_key,
         idle_timeout: float = 5.0,
         max_idle: int = 256,
+        workers: int = 0,
+        crowded_cap: int | None = None,
     ) -> None:
         super().__init__(
             policy_factory,
@@ -77,6 +80,10 @@ class Dispatcher(SlotTable):
         )
         self._frontier = frontier
         self._max_parked = max_parked
+        #: a host's in-flight cap while at least ``workers`` hosts have work (see crowding)
+        self._crowd = CrowdCap(workers, crowded_cap)
+        #: slots with requests in flight
+        self._sending = 0
         self._backlogged: dict[str, Slot] = {}  # insertion-ordered set
         # Slots with parked requests wait in one of three places, so handing out never
         # scans them all (a broad crawl has thousands): ``_ready`` (may send; served
@@ -130,6 +137,8 @@ class Dispatcher(SlotTable):
         return None
 
     def _take(self, now: float) -> tuple[Request, Slot] | None:
+        if self._crowd.crowded:
+            self._crowd_limit()  # hosts may have gone paced or idle: lift the cap now if so
         if self._backlogged:
             got = self._take_parked(now)
             if got is not None:
@@ -139,7 +148,7 @@ class Dispatcher(SlotTable):
             if request is None:
                 return None
             slot = self._route(request, now)
-            if not slot.backlog and slot.can_send(now):
+            if not slot.backlog and slot.inflight < self._crowd_limit() and slot.can_send(now):
                 return request, self._start(slot, now)
             slot.backlog.append(request)
             self._parked_at[request] = now
@@ -162,14 +171,14 @@ class Dispatcher(SlotTable):
             slot.queued = False
             if not slot.backlog:
                 continue  # stale: its requests were rerouted
-            if slot.can_send(now):
+            if slot.inflight < self._crowd_limit() and slot.can_send(now):
                 return self._unpark(slot, now)
             self._wait_for_room(slot, now)
         if self._gated:
             for slot in list(self._gated.values()):
                 if not slot.backlog:
                     del self._gated[slot.key]
-                elif slot.can_send(now):
+                elif slot.inflight < self._crowd_limit() and slot.can_send(now):
                     del self._gated[slot.key]
                     return self._unpark(slot, now)
         return None
@@ -188,8 +197,30 @@ class Dispatcher(SlotTable):
             slot.queued = True
             self._ready.append(slot)
 
+    def _crowd_limit(self) -> int:
+        """In flight a slot may have for the number of slots with work now: requests
+        in flight or parked, less those that only wait for their time or a proxy (a
+        paced or paused slot fills no worker; counted from the queues, which may hold
+        stale entries, so this errs towards fewer, towards no cap)."""
+        crowd = self._crowd
+        busy = len(self.slots) - len(self._idle_slots)
+        waiting = len(self._timed) + len(self._gated)
+        if waiting:
+            busy = max(busy - waiting, self._sending)
+        limit = crowd.limit(busy)
+        if crowd.lifted:
+            crowd.lifted = False
+            # the slots it held wait for a release that may be a round trip away:
+            # let them fill the workers now
+            for slot in self._backlogged.values():
+                if slot.inflight and slot.key not in self._gated:
+                    self._queue(slot)
+        return limit
+
     def _wait_for_room(self, slot: Slot, now: float) -> None:
         """File a slot that has parked requests but may not send now by what it waits for."""
+        if slot.inflight >= self._crowd_limit():
+            return  # held while the crawl is crowded (inflight >= 1): release() queues it
         if slot.inflight >= slot.policy.limit():
             if slot.inflight:
                 return  # full: release() queues it again
@@ -206,8 +237,10 @@ class Dispatcher(SlotTable):
             self._queue(slot)
 
     def _start(self, slot: Slot, now: float) -> Slot:
-        if not slot.inflight and self._idle_slots:
-            self._idle_slots.pop(slot.key, None)
+        if not slot.inflight:
+            self._sending += 1
+            if self._idle_slots:
+                self._idle_slots.pop(slot.key, None)
         slot.inflight += 1
         if slot.inflight > slot.peak:
             slot.peak = slot.inflight
@@ -320,10 +353,14 @@ class Dispatcher(SlotTable):
         """The request's network exchange is over; its slot has room again."""
         slot.inflight -= 1
         self.inflight -= 1
+        if not slot.inflight:
+            self._sending -= 1
         if slot.backlog:
             self._queue(slot)  # room again for what is parked on it
         elif not slot.inflight:
             self._went_idle(slot, self._clock())
+            if self._crowd.crowded:
+                self._crowd_limit()  # one host fewer: the crawl may not be crowded any more
         if self._waiters:
             self.notify()
 

@@ -20,6 +20,7 @@ from pooledcrawl import signals
 from pooledcrawl.engine.dispatcher import Dispatcher, key_function
 from pooledcrawl.engine.download import Downloader
 from pooledcrawl.engine.failure import Failure
+from pooledcrawl.engine.gc_tuning import young_gc_threshold
 from pooledcrawl.engine.handler import ResponseHandler
 from pooledcrawl.engine.routes import Routes
 from pooledcrawl.engine.tiering import TierSpec
@@ -152,6 +153,10 @@ class Engine:
     # ---- lifecycle -----------------------------------------------------------------
     async def run(self) -> Stats:
         """Crawl until the frontier is exhausted or a close condition is met."""
+        with young_gc_threshold(self.settings.gc_young_threshold):
+            return await self._run()
+
+    async def _run(self) -> Stats:
         source: Frontier = self.queue
         addresses, own_resolver = None, None
         mode = self.settings.politeness_key
@@ -184,6 +189,8 @@ class Engine:
             key=key,
             idle_timeout=self.settings.slot_idle_timeout,
             max_idle=self.settings.max_idle_slots,
+            workers=max(t.settings.concurrency for t in self.tiers.tiers),
+            crowded_cap=self.settings.crowded_domain_concurrency,
         )
         self.dispatcher.on_idle = self._idle
         self.routes.bind(self.dispatcher)
