@@ -1,0 +1,57 @@
+"""The shut-out collaborators on their own: what a block teaches, with a fake clock."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from sim import PenaltyBox, simulate
+
+from pooledcrawl.throttle import AdaptiveConfig, AdaptivePolicy
+from pooledcrawl.throttle.window import WindowLearner
+
+
+def test_peak_is_the_most_answered_in_any_second() -> None:
+    windows = WindowLearner()
+    # a cold start that ramps: 20 answers in its first second, 60 in the next half
+    # second, then 10 more after a pause
+    for i in range(20):
+        windows.on_success(0.05 * i, 0.0)
+    for i in range(60):
+        windows.on_success(1.0 + 0.5 * i / 60, 1.0)
+    for i in range(10):
+        windows.on_success(3.0 + 0.01 * i, 3.0)
+    assert windows.peak(0.0, 4.0) == 70  # the half second of 60 and what came before
+    assert windows.peak(0.0, 1.0) == 20
+    assert windows.peak(2.0, 4.0) == 10
+    assert windows.peak(5.0, 6.0) == 0
+    assert windows.peak(0.0, 4.0, span=4.0) == 90
+
+
+@pytest.mark.parametrize("cpu", [0.0, 0.001, 0.002, 0.004])
+def test_a_client_short_of_cpu_resumes_under_the_box(cpu: float) -> None:
+    # A client that parses each page for 2 ms paces "cleanly" at rates it never
+    # reaches in its cold start; after the penalty box opened it resumed at 90% of
+    # such a rate (433/s against a 100/s box), closed the box at once, took that
+    # for a window ending in the quiet gap, and sent 31% 429s for the rest of the
+    # run. The pace resumed is bounded by what the cold start ever got through in a
+    # second.
+    policy = AdaptivePolicy(
+        AdaptiveConfig(start=50, max=200), wall_clock=lambda: 1.7e9, rng=random.Random(1)
+    )
+    result = simulate(
+        policy,
+        limit=1.0,
+        latency=0.05,
+        duration=60,
+        links=10,
+        limiter=PenaltyBox(100, 5.0),
+        seed=1,
+        cpu=cpu,
+    )
+    snap = policy.snapshot()
+    assert snap["blocks"] == 1
+    assert snap["quiet_s"] is not None and 5.0 <= snap["quiet_s"] <= 10.0
+    assert policy.rate is not None and 85 <= policy.rate <= 95
+    assert result.share_of_limit >= 0.67
+    assert result.share_429 <= 0.01
