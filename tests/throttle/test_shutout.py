@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 from sim import PenaltyBox, simulate
 
 from pooledcrawl.throttle import AdaptiveConfig, AdaptivePolicy
+from pooledcrawl.throttle.quiet import QuietSchedule
 from pooledcrawl.throttle.window import WindowLearner
 
 
@@ -55,3 +57,25 @@ def test_a_client_short_of_cpu_resumes_under_the_box(cpu: float) -> None:
     assert policy.rate is not None and 85 <= policy.rate <= 95
     assert result.share_of_limit >= 0.67
     assert result.share_429 <= 0.01
+
+
+def test_quiet_gaps_come_once_the_block_lasted_twice_their_length() -> None:
+    # probes ever further apart (a tenth of the time shut out), and a quiet gap
+    # instead once the block has lasted twice the next one: 1.25 s at 2.5 s,
+    # 2.5 s at 5 s, 5 s at 10 s, 10 s at 20 s; none longer
+    quiet = QuietSchedule()
+    assert quiet.start(0.0) == -math.inf  # nothing learned: probe at once
+    elapsed, gaps = 0.0, []
+    while elapsed < 60.0:
+        probe = max(0.1, 0.1 * elapsed)
+        gap = quiet.next_gap(elapsed, probe, told=False)
+        if gap != probe:
+            gaps.append((round(elapsed, 1), gap))
+        elapsed += gap
+    assert [g for _e, g in gaps] == [1.25, 2.5, 5.0, 10.0]
+    for started, gap in gaps:
+        assert 2.0 * gap <= started <= 2.0 * gap + 0.2 * started
+    # a server that said how long the block lasts is never answered with a gap
+    told = QuietSchedule()
+    told.start(0.0)
+    assert all(told.next_gap(e, 0.1, told=True) == 0.1 for e in (3.0, 6.0, 12.0))
