@@ -6,7 +6,7 @@ import math
 import random
 
 import pytest
-from sim import PenaltyBox, simulate
+from sim import PenaltyBox, Verdict, simulate
 
 from pooledcrawl.throttle import AdaptiveConfig, AdaptivePolicy
 from pooledcrawl.throttle.quiet import QuietSchedule
@@ -72,10 +72,40 @@ def test_quiet_gaps_come_once_the_block_lasted_twice_their_length() -> None:
         if gap != probe:
             gaps.append((round(elapsed, 1), gap))
         elapsed += gap
-    assert [g for _e, g in gaps] == [1.25, 2.5, 5.0, 10.0]
+    assert [round(g, 4) for _e, g in gaps] == [1.275, 2.55, 5.1, 10.2]  # 2% over
     for started, gap in gaps:
-        assert 2.0 * gap <= started <= 2.0 * gap + 0.2 * started
+        assert 2.0 * gap / 1.02 <= started <= 2.0 * gap / 1.02 + 0.2 * started
     # a server that said how long the block lasts is never answered with a gap
     told = QuietSchedule()
     told.start(0.0)
     assert all(told.next_gap(e, 0.1, told=True) == 0.1 for e in (3.0, 6.0, 12.0))
+
+
+class _LateBox(PenaltyBox):
+    """A penalty box that sees each request up to 50 ms after it was sent (a loaded
+    client's event loop, the network): it times the quiet from arrivals."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(100, 5.0)
+        self.rnd = random.Random(seed)
+
+    def request(self, now: float) -> Verdict:
+        return super().request(now + self.rnd.uniform(0.0, 0.05))
+
+
+@pytest.mark.parametrize("seed", range(1, 7))
+def test_a_quiet_gap_of_the_boxs_own_length_is_kept_at_the_server_too(seed: int) -> None:
+    # A 5 s gap measured between sends is under 5 s between arrivals half the time:
+    # the box stayed shut, the next gap (10 s) opened it, and the crawl held 46%
+    # instead of 68% (3 seeds in 6). Gaps are kept a little longer than nominal.
+    policy = AdaptivePolicy(
+        AdaptiveConfig(start=50, max=200), wall_clock=lambda: 1.7e9, rng=random.Random(seed)
+    )
+    result = simulate(
+        policy, limit=1.0, latency=0.05, duration=60, links=10, limiter=_LateBox(seed), seed=seed
+    )
+    snap = policy.snapshot()
+    assert snap["blocks"] == 1
+    assert 5.0 <= snap["quiet_s"] <= 6.0
+    assert result.ok_rate(20, 60) >= 85
+    assert result.share_of_limit >= 0.67

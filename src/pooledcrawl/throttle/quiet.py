@@ -29,6 +29,11 @@ _QUIET_AFTER = 2.0
 #: ... up to this long: a longer quiet time is found by the probes alone, after ten
 #: times it (a gap this long would overshoot a long window's end by as much).
 _QUIET_MAX = 10.0
+#: A quiet gap is kept this much longer than its nominal length: the server times it
+#: from the arrival of the last probe, which may have been later than its send (a
+#: loaded event loop), so a gap of exactly a box's round quiet time (5 s) was a coin
+#: flip, and a lost one cost the next gap, twice as long.
+_QUIET_MARGIN = 1.02
 
 
 class QuietSchedule:
@@ -91,7 +96,7 @@ class QuietSchedule:
         if not told and elapsed >= _QUIET_AFTER * quiet and gap < quiet <= _QUIET_MAX:
             self._next = 2.0 * quiet
             self._pending = True
-            return quiet
+            return _QUIET_MARGIN * quiet
         return gap
 
     def learn(
