@@ -22,11 +22,18 @@ __all__ = ["QuietSchedule"]
 #: it fails ...
 _QUIET_FIRST = 1.25
 #: ... and tried only once the block has lasted this many times the gap, so that a
-#: window ending during it is overshot by at most this share of the block.
-_QUIET_AFTER = 2.5
+#: window ending during it is overshot by at most half the block. Which windows end
+#: inside a gap depends on this (a 5 s gap spans 10-15 s into the block at 2, 12.5-17.5 s
+#: at 2.5); at 2 fewer common windows did in simulation, and a 5 s box opens 2.5 s sooner.
+_QUIET_AFTER = 2.0
 #: ... up to this long: a longer quiet time is found by the probes alone, after ten
 #: times it (a gap this long would overshoot a long window's end by as much).
 _QUIET_MAX = 10.0
+#: A quiet gap is kept this much longer than its nominal length: the server times it
+#: from the arrival of the last probe, which may have been later than its send (a
+#: loaded event loop), so a gap of exactly a box's round quiet time (5 s) was a coin
+#: flip, and a lost one cost the next gap, twice as long.
+_QUIET_MARGIN = 1.02
 
 
 class QuietSchedule:
@@ -89,7 +96,7 @@ class QuietSchedule:
         if not told and elapsed >= _QUIET_AFTER * quiet and gap < quiet <= _QUIET_MAX:
             self._next = 2.0 * quiet
             self._pending = True
-            return quiet
+            return _QUIET_MARGIN * quiet
         return gap
 
     def learn(

@@ -206,7 +206,11 @@ class ShutOut:
             # A pace that was clean until the last step up is worth resuming near
             # (a penalty box's block says nothing of the rate, only of the quiet),
             # unless the server has just taken far less: a spent burst allowance.
-            resume = _RESUME * clean_rate
+            # Only as far as the cycle ever got through in a second, though: a pace
+            # is clean, too, when the client never reached it (short of CPU in
+            # its cold start, it was "clean" at 480/s against a 100/s box).
+            reached = windows.peak(start, blocked + 1.0)
+            resume = _RESUME * min(clean_rate, reached) if reached else _RESUME * clean_rate
             if not windowed:
                 resume = min(resume, windows.ok_between(blocked - 1.0, blocked) / 1.0)
             rate = max(rate, resume)
@@ -253,6 +257,10 @@ class ShutOut:
         # the box closing: in flight when it did
         span = min(max(blocked - start, min_window), 1.0)
         if t0 is None or start <= t0:
-            span = 1.0  # the cold start: its first answers come after the box closed
+            # The cold start: its first answers come after the box closed, and it
+            # ramps up, so its average over the cycle is no measure; what the box
+            # let through in its fastest second is (counting what was in flight).
+            peak = _RESUME * windows.peak(start, blocked + 1.0)
+            return peak if peak > 0 else estimate
         last = _RESUME * windows.ok_between(blocked - span, blocked + 1.0) / span
         return min(estimate, last) if last > 0 else estimate

@@ -59,6 +59,26 @@ class WindowLearner:
         first, last = int(start / _HIST_STEP), int(end / _HIST_STEP)
         return sum(n for slot, n in self._hist if first <= slot < last)
 
+    def peak(self, start: float, end: float, span: float = SHORTEST_WINDOW) -> int:
+        """Most successes answered in any ``span`` seconds between two times: what
+        the server let through at its fastest, whatever the pace said (a client
+        short of CPU does not reach a pace it was given, and a cold start ramps up,
+        so neither a pace nor an average over the cycle is what got through)."""
+        first, last = int(start / _HIST_STEP), int(end / _HIST_STEP)
+        width = max(1, round(span / _HIST_STEP))
+        best = total = 0
+        spanned: deque[tuple[int, int]] = deque()
+        for slot, n in self._hist:
+            if not first <= slot < last:
+                continue
+            spanned.append((slot, n))
+            total += n
+            while spanned[0][0] <= slot - width:
+                total -= spanned.popleft()[1]
+            if total > best:
+                best = total
+        return best
+
     def new_cycle(self, sent_at: float) -> None:
         """A block ended with the probe sent at ``sent_at``, which got through."""
         self.cycle_start = sent_at
