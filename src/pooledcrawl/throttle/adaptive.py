@@ -171,7 +171,7 @@ class AdaptivePolicy:
         self._last_send = -math.inf
         # spacing: a server that judges gaps (see spacing.py)
         self._spacing = SpacingDetector()
-        self._clean_run = CleanRun()  # steps up since the last refusal (probing.py)
+        self._clean_run = CleanRun()  # steps up since the last cut (probing.py)
         self.blocks = 0
         # measurement
         self._latency: float | None = None  # EWMA of non-throttled responses
@@ -415,7 +415,6 @@ class AdaptivePolicy:
         if now < self._cut_at + self.window:
             return  # one cut per window: a burst of 429s is one signal
         cfg = self.config
-        self._clean_run.reset()
         lone = spacing.spaced and self._since_cut_429 == 1
         share = min(
             self._since_cut_429 / max(self._since_cut_sends, _SPACED_SAMPLE if lone else 1), 0.9

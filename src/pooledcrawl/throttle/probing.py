@@ -6,7 +6,8 @@ arrive together, whatever the rate). Probing by a fixed 1% of that rate per
 step then takes minutes to find a limit twice as high. A pace that has stayed
 clean step after step is evidence the limit is further up, so each clean step
 is bigger than the last (as TCP's BIC and CUBIC probe past the last loss), up
-to four times the usual step. Any refusal starts over at the usual step.
+to four times the usual step. A cut starts over at the usual step; a refusal
+now and then that causes none (a gap-judging server's jitter) does not.
 
 Only for limiters that answer an overshoot at once (a leaky or token bucket):
 a window limiter tells only at its window's end, and each overshoot buys a
@@ -26,7 +27,7 @@ _BOOST_MAX = 4.0
 
 
 class CleanRun:
-    """Counts the steps up since the last refusal, and scales the next step."""
+    """Counts the steps up since the last cut, and scales the next step."""
 
     __slots__ = ("steps",)
 
@@ -34,7 +35,7 @@ class CleanRun:
         self.steps = 0
 
     def reset(self) -> None:
-        """A refusal (or a cut, or a block): the next step is the usual one."""
+        """A cut (or a block): the next step is the usual one."""
         self.steps = 0
 
     def step(self) -> float:
