@@ -17,7 +17,9 @@ How the rate is learned:
   window of it, are the same signal and are not acted on again.
 * **Probe.** Every clean window in which the pacer was the bottleneck adds
   ``probe`` x the rate where 429s began. Far beyond that rate the step grows
-  (the limit has moved up), so a raised limit is found again quickly.
+  (the limit has moved up), and so does it after a long clean stretch
+  (:class:`~pooledcrawl.throttle.probing.CleanRun`), so a raised limit, or one
+  set too low by a cold start's refusals, is found again quickly.
 * **Hints first.** ``Retry-After`` (on 429 and 503) pauses the whole domain, with
   a little jitter and a cap. ``RateLimit``/``RateLimit-Policy`` and
   ``X-RateLimit-*`` set the rate directly; 429s despite them scale it down.
@@ -126,7 +128,7 @@ _SPORADIC_SENDS = 200
 #: ... at a pace no further than this above the rate where refusals began: a lone
 #: refusal after a climb far past it is a limit found (a token bucket's burst has
 #: run out, say), not jitter.
-_SPORADIC_ABOVE = 1.25
+_SPORADIC_ABOVE = 1.1
 #: Catching up after a late wake-up, sends are still this share of an interval apart.
 _CATCH_UP_GAP = 0.5
 
