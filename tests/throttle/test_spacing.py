@@ -14,6 +14,7 @@ import pytest
 from sim import ArrivalJitter, Limiter, NginxLimitReq, SimResult, Verdict, simulate
 
 from pooledcrawl.throttle import AdaptiveConfig, AdaptivePolicy
+from pooledcrawl.throttle.spacing import SpacingDetector
 
 
 def crawl(
@@ -135,3 +136,21 @@ def test_the_jitter_model_refuses_as_computed() -> None:
     arrivals = sorted(path.arrival(i / pace) for i in range(20_000))
     refused = sum(bucket.request(t)[0] == 429 for t in arrivals) / len(arrivals)
     assert 0.008 <= refused <= 0.02
+
+
+def test_refusals_of_close_sends_lean_towards_spacing() -> None:
+    # paced at 100/s, every tenth send a catch-up half an interval after the one
+    # before; a gap-judging server refuses those, a bucket with a burst any alike
+    def detector(refuse_close: bool) -> SpacingDetector:
+        spacing = SpacingDetector()
+        t, last = 0.0, -1.0
+        for i in range(400):
+            t += 0.005 if i % 10 == 9 else 0.01
+            spacing.on_send(t, last, 100.0, paced=True)
+            last = t
+            if (i % 10 == 9) if refuse_close else (i % 40 == 17):
+                spacing.judges_gaps(t)
+        return spacing
+
+    assert detector(refuse_close=True).favours_close()
+    assert not detector(refuse_close=False).favours_close()

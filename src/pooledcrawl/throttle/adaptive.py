@@ -115,7 +115,7 @@ _SPACED_OVER = 0.1
 _SPACED_SAMPLE = 50
 #: ... and fewer refusals than this since the last cut are no measure of an excess
 #: however few the sends: a stall of the server's loop refuses two or three at once.
-_SPACED_COUNT = 3
+_SPACED_COUNT = 2
 #: Once spaced, steps up are this share of the usual: refusals come and go with the
 #: server's jitter at any pace near the limit, and each step that wins a trim back
 #: sooner buys the next refusal sooner.
@@ -123,12 +123,15 @@ _SPACED_STEP = 0.5
 #: A boosted step (after a long clean stretch, probing.py) adds this share of the
 #: pace at most: an overshoot costs the refusals of one window.
 _MAX_STEP = 0.05
+#: ... and, above the pace the last cut was made from, this many usual steps at most.
+_BOOST_ABOVE = 2.0
 #: Sends since the last cut before a lone refusal counts as sporadic ...
 _SPORADIC_SENDS = 200
-#: ... at a pace no further than this above the rate where refusals began: a lone
-#: refusal after a climb far past it is a limit found (a token bucket's burst has
-#: run out, say), not jitter.
-_SPORADIC_ABOVE = 1.1
+#: ... at a pace under the rate where refusals began, or up to this far above it if
+#: refusals so far fell on sends that came close to the one before (a bucket with a
+#: burst held at its limit refuses close and far sends alike); a lone refusal after a
+#: climb far past it is a limit found (a token bucket's burst has run out), not jitter.
+_SPORADIC_ABOVE = 1.25
 #: Catching up after a late wake-up, sends are still this share of an interval apart.
 _CATCH_UP_GAP = 0.5
 
@@ -174,6 +177,7 @@ class AdaptivePolicy:
         # spacing: a server that judges gaps (see spacing.py)
         self._spacing = SpacingDetector()
         self._clean_run = CleanRun()  # steps up since the last cut (probing.py)
+        self._cut_from = 0.0  # the pace the last cut (or trim) was made from
         self.blocks = 0
         # measurement
         self._latency: float | None = None  # EWMA of non-throttled responses
@@ -448,6 +452,7 @@ class AdaptivePolicy:
             self._cut(now)
             return
         before = self._rate
+        self._cut_from = before
         # What the server let through since the last cut: where 429s begin. Counted
         # too, as the pacer may not have kept its rate (the bucket was empty, say).
         accepted = before * (1.0 - share)
@@ -486,15 +491,17 @@ class AdaptivePolicy:
             self._ceiling = 0.0
 
     def _sporadic(self) -> bool:
-        """Whether a refusal is a lone one, long after the last cut, at a pace near
-        the one where refusals began (ceiling known), from a server that has shown
-        no window and no penalty box. Near its limit a gap-judging server refuses
-        a few at any pace on a busy machine, and a 10% cut at each held the pace far
-        under it; a token bucket taken so holds its limit, one refusal in fifty or
-        so. A window limiter and a penalty box shut the client out (a cut is due),
-        and a refusal far above the ceiling is a limit found, not jitter."""
+        """Whether a refusal is a lone one, long after the last cut, at a pace under
+        the one where refusals began, or a little over it from a server whose
+        refusals so far fell on close sends, and that has shown no window and no
+        penalty box. Near its limit a gap-judging server refuses a few at any pace
+        on a busy machine, on both sides of the rate where refusals began, and a 10%
+        cut at each held the pace far under it. A bucket with a burst refuses close
+        and far sends alike, a window limiter and a penalty box shut the client out
+        (a cut is due), and a refusal far above the ceiling is a limit found."""
         return bool(
             0.0 < self._rate < _SPORADIC_ABOVE * self._ceiling
+            and (self._rate < self._ceiling or self._spacing.favours_close())
             and not self._shuts_out()
             and self._since_cut_sends >= _SPORADIC_SENDS
         )
@@ -652,6 +659,10 @@ class AdaptivePolicy:
         # a long clean stretch says the limit is further up (probing.py); not for a
         # window limiter, which tells only at its window's end
         boost = 1.0 if self._growth_gate or self._shuts_out() else self._clean_run.step()
+        if boost > _BOOST_ABOVE and self._rate > self._cut_from:
+            # past the pace refused last, a bucket's burst may hide an overshoot
+            # for a while: the steps grow less there
+            boost = _BOOST_ABOVE
         if boost == 1.0 and self._spacing.spaced:
             boost = _SPACED_STEP
         step = cfg.probe * ceiling * (1.0 + curve) * boost
