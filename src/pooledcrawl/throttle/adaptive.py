@@ -114,7 +114,7 @@ _SPACED_OVER = 0.1
 #: least: one a few sends after a trim is jitter, not a 10% excess ...
 _SPACED_SAMPLE = 50
 #: ... and fewer refusals than this since the last cut are no measure of an excess
-#: however few the sends: a stall of the server's loop refuses two or three at once.
+#: however few the sends.
 _SPACED_COUNT = 2
 #: Once spaced, steps up are this share of the usual: refusals come and go with the
 #: server's jitter at any pace near the limit, and each step that wins a trim back
