@@ -297,16 +297,18 @@ class ArrivalJitter:
     """The path from the client's write to the limiter on a shared machine: each
     request takes ``base`` plus an exponential delay of mean ``mean`` (the loopback,
     the kernel, the server's event loop picking it up), so two requests sent an
-    interval apart may arrive closer. Measured against nginx ``limit_req`` without a
-    burst on the benchmark's 2-core machine: at a pace of a request every 8-10 ms,
-    10% of the gaps nginx saw were 6-7 ms and 1% were 3-4 ms, which a mean of about
-    1.3 ms reproduces (the difference of two such delays is Laplace-distributed:
-    ``P(gap shorter by d) = exp(-d / mean) / 2``). Now and then (``stalls`` per
-    second, ``stall`` s long on average) the server is not scheduled at all: what
-    arrives meanwhile is read in one turn of its loop, on one millisecond."""
+    interval apart may arrive closer (the difference of two such delays is
+    Laplace-distributed: ``P(gap shorter by d) = exp(-d / mean) / 2``). Against nginx
+    ``limit_req`` without a burst on the benchmark's 2-core machine, at a load
+    average of 1-4, runs held 140/s at 250 r/s with 0.7% refused and 200/s with 2%,
+    which a mean of 0.3-0.7 ms reproduces (at a load of 7-10, 10% of the gaps nginx
+    saw were 6-7 ms at a pace of one request every 8-10 ms: more). Now and then
+    (``stalls`` per second, ``stall`` s long on average) the server is not scheduled
+    at all: what arrives meanwhile is read in one turn of its loop, on one
+    millisecond."""
 
     def __init__(
-        self, mean: float = 0.0013, *, base: float = 0.0001, stalls: float = 0.0,
+        self, mean: float = 0.0007, *, base: float = 0.0001, stalls: float = 0.0,
         stall: float = 0.005, seed: int = 7,
     ) -> None:  # fmt: skip
         self.mean = mean

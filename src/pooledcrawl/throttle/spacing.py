@@ -99,8 +99,10 @@ class SpacingDetector:
         """Whether refusals so far fell on close sends more than on the others
         (at least :data:`_LEANING_REFUSALS` of them, :data:`_LEANING_BIAS` times
         as often): weaker evidence than :meth:`judges_gaps`, enough to take a lone
-        refusal near the limit for spacing. A bucket with a burst refuses close
-        and far sends alike."""
+        refusal a little above the rate where refusals began for spacing. A bucket
+        with a burst mostly refuses close and far sends alike (near empty, a close
+        send finds less refilled, so it can lean too: weak evidence, and only
+        asked near the limit)."""
         refused = self._refused_close
         if refused < _LEANING_REFUSALS:
             return False
