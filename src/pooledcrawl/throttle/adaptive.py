@@ -17,7 +17,9 @@ How the rate is learned:
   window of it, are the same signal and are not acted on again.
 * **Probe.** Every clean window in which the pacer was the bottleneck adds
   ``probe`` x the rate where 429s began. Far beyond that rate the step grows
-  (the limit has moved up), so a raised limit is found again quickly.
+  (the limit has moved up), and so does it after a long clean stretch
+  (:class:`~pooledcrawl.throttle.probing.CleanRun`), so a raised limit, or one
+  set too low by a cold start's refusals, is found again quickly.
 * **Hints first.** ``Retry-After`` (on 429 and 503) pauses the whole domain, with
   a little jitter and a cap. ``RateLimit``/``RateLimit-Policy`` and
   ``X-RateLimit-*`` set the rate directly; 429s despite them scale it down.
@@ -57,6 +59,7 @@ from typing import Any
 
 from pooledcrawl.throttle.config import AdaptiveConfig
 from pooledcrawl.throttle.hints import RateHint, parse_rate_hints, retry_after_from_headers
+from pooledcrawl.throttle.probing import CleanRun
 from pooledcrawl.throttle.shutout import ShutOut
 from pooledcrawl.throttle.spacing import SpacingDetector
 from pooledcrawl.throttle.timeline import Timeline
@@ -107,8 +110,28 @@ _SPACED_TOLERANCE = 0.01
 #: Once spaced, refusals under this share of the sends since the last cut only trim
 #: the pace; more are a rate over the limit, measured by what got through.
 _SPACED_OVER = 0.1
-#: Sends since the last cut before a lone refusal counts as sporadic.
+#: Once spaced, a lone refusal since the last cut is taken over this many sends at
+#: least: one a few sends after a trim is jitter, not a 10% excess ...
+_SPACED_SAMPLE = 50
+#: ... and fewer refusals than this since the last cut are no measure of an excess
+#: however few the sends.
+_SPACED_COUNT = 2
+#: Once spaced, steps up are this share of the usual: refusals come and go with the
+#: server's jitter at any pace near the limit, and each step that wins a trim back
+#: sooner buys the next refusal sooner.
+_SPACED_STEP = 0.5
+#: A boosted step (after a long clean stretch, probing.py) adds this share of the
+#: pace at most: an overshoot costs the refusals of one window.
+_MAX_STEP = 0.05
+#: ... and, above the pace the last cut was made from, this many usual steps at most.
+_BOOST_ABOVE = 2.0
+#: Sends since the last cut before a lone refusal counts as sporadic ...
 _SPORADIC_SENDS = 200
+#: ... at a pace under the rate where refusals began, or up to this far above it if
+#: refusals so far fell on sends that came close to the one before (a bucket with a
+#: burst held at its limit refuses close and far sends alike); a lone refusal after a
+#: climb far past it is a limit found (a token bucket's burst has run out), not jitter.
+_SPORADIC_ABOVE = 1.25
 #: Catching up after a late wake-up, sends are still this share of an interval apart.
 _CATCH_UP_GAP = 0.5
 
@@ -153,6 +176,8 @@ class AdaptivePolicy:
         self._last_send = -math.inf
         # spacing: a server that judges gaps (see spacing.py)
         self._spacing = SpacingDetector()
+        self._clean_run = CleanRun()  # steps up since the last cut (probing.py)
+        self._cut_from = 0.0  # the pace the last cut (or trim) was made from
         self.blocks = 0
         # measurement
         self._latency: float | None = None  # EWMA of non-throttled responses
@@ -396,7 +421,10 @@ class AdaptivePolicy:
         if now < self._cut_at + self.window:
             return  # one cut per window: a burst of 429s is one signal
         cfg = self.config
-        share = min(self._since_cut_429 / max(self._since_cut_sends, 1), 0.9)
+        lone = spacing.spaced and self._since_cut_429 == 1
+        share = min(
+            self._since_cut_429 / max(self._since_cut_sends, _SPACED_SAMPLE if lone else 1), 0.9
+        )
         if share <= _SPACED_TOLERANCE and (spacing.spaced or self._sporadic()):
             # A refusal now and then, long after the last cut, at a pace that was
             # clean all that while: sends that reached the server closer than they
@@ -424,6 +452,7 @@ class AdaptivePolicy:
             self._cut(now)
             return
         before = self._rate
+        self._cut_from = before
         # What the server let through since the last cut: where 429s begin. Counted
         # too, as the pacer may not have kept its rate (the bucket was empty, say).
         accepted = before * (1.0 - share)
@@ -431,19 +460,25 @@ class AdaptivePolicy:
         if elapsed > 0:
             counted = (self._since_cut_sends - self._since_cut_429) / elapsed
             accepted = max(accepted, min(counted, before))
-        if spacing.spaced and share < _SPACED_OVER:
+        trim = spacing.spaced and (share < _SPACED_OVER or self._since_cut_429 < _SPACED_COUNT)
+        if trim:
             # a few refusals of a gap-judging server do not measure an excess
             accepted = before
         rate = accepted * (_SPACED_BACKOFF if spacing.spaced else cfg.backoff)
-        if self._ceiling == 0.0:
+        if self._ceiling == 0.0 and not spacing.spaced:
             # Leaving slow start: the last window was clean at about half this rate.
+            # (Not when the refusals just showed a gap-judging server: they were
+            # about the spacing, and a pace now spaced is not too fast by half.)
             rate = min(rate, 0.5 * before)
         if self._hinted(now):
             self._hint_scale = max(self._hint_scale * rate / before, 0.05)
         if self._ceiling or elapsed >= SHORTEST_WINDOW or self.cuts >= _PROVISIONAL_CUTS:
-            # what was accepted over less than a second (the shortest common
-            # window) is no ceiling, at first: the pace keeps growing from the cut
-            self._ceiling = accepted
+            # What was accepted over less than a second (the shortest common
+            # window) is no ceiling, at first: the pace keeps growing from the cut.
+            # A spaced trim is deliberate and small: probing resumes from it at the
+            # usual step, not at the faster one meant for a cut that went too deep
+            # (which would win the trim back within two steps, and refuse again).
+            self._ceiling = rate if trim else accepted
         self._rate = max(rate, _MIN_RATE)
         self._cut(now)
 
@@ -457,11 +492,16 @@ class AdaptivePolicy:
 
     def _sporadic(self) -> bool:
         """Whether a refusal is a lone one, long after the last cut, at a pace under
-        the one where refusals began, from a server that has shown no window and no
-        penalty box. A token bucket refuses only over its rate, a window limiter at
-        the edge of its quota, and a penalty box closes again: those must cut."""
+        the one where refusals began, or a little over it from a server whose
+        refusals so far fell on close sends, and that has shown no window and no
+        penalty box. Near its limit a gap-judging server refuses a few at any pace
+        on a busy machine, on both sides of the rate where refusals began, and a 10%
+        cut at each held the pace far under it. A bucket with a burst refuses close
+        and far sends alike, a window limiter and a penalty box shut the client out
+        (a cut is due), and a refusal far above the ceiling is a limit found."""
         return bool(
-            self._rate < self._ceiling
+            0.0 < self._rate < _SPORADIC_ABOVE * self._ceiling
+            and (self._rate < self._ceiling or self._spacing.favours_close())
             and not self._shuts_out()
             and self._since_cut_sends >= _SPORADIC_SENDS
         )
@@ -515,6 +555,7 @@ class AdaptivePolicy:
         self.cuts -= 1  # a block is counted in `blocks`, not as a cut
 
     def _cut(self, now: float) -> None:
+        self._clean_run.reset()
         self._cut_at = now
         self._since_cut_sends = 0
         self._since_cut_429 = 0
@@ -615,7 +656,17 @@ class AdaptivePolicy:
             return
         distance = self._rate / ceiling - 1.0
         curve = _PROBE_CURVE_ABOVE * distance if distance > 0 else -_PROBE_CURVE_BELOW * distance
-        self._rate += cfg.probe * ceiling * (1.0 + curve)
+        # a long clean stretch says the limit is further up (probing.py); not for a
+        # window limiter, which tells only at its window's end
+        boost = 1.0 if self._growth_gate or self._shuts_out() else self._clean_run.step()
+        if boost > _BOOST_ABOVE and self._rate > self._cut_from:
+            # past the pace refused last, a bucket's burst may hide an overshoot
+            # for a while: the steps grow less there
+            boost = _BOOST_ABOVE
+        if boost == 1.0 and self._spacing.spaced:
+            boost = _SPACED_STEP
+        step = cfg.probe * ceiling * (1.0 + curve) * boost
+        self._rate += min(step, _MAX_STEP * self._rate) if boost > 1.0 else step
         self._rate = max(self._rate, self._windows.toward_hi(self._rate))
         if self._latency is not None:
             self._rate = min(self._rate, 2.0 * self._max / self._latency)

@@ -30,6 +30,10 @@ _SPACED_REFUSALS = 6
 _SPACED_BIAS = 5.0
 _SPACED_FAR = 50
 _SPACED_FLOOR = 0.01
+#: Weaker evidence (see SpacingDetector.favours_close): this many refusals of close
+#: sends, this many times as common among them as among the others.
+_LEANING_REFUSALS = 2
+_LEANING_BIAS = 2.0
 #: A send this share of an interval after the one before, or less, is close.
 _CLOSE = 0.99
 #: A spaced send goes this share of an interval early at most, to make up for an
@@ -90,6 +94,22 @@ class SpacingDetector:
         early = self._early
         i = bisect.bisect_left(early, sent_at - 1e-6)
         return i < len(early) and early[i] <= sent_at + 1e-6
+
+    def favours_close(self) -> bool:
+        """Whether refusals so far fell on close sends more than on the others
+        (at least :data:`_LEANING_REFUSALS` of them, :data:`_LEANING_BIAS` times
+        as often): weaker evidence than :meth:`judges_gaps`, enough to take a lone
+        refusal a little above the rate where refusals began for spacing. A bucket
+        with a burst mostly refuses close and far sends alike (near empty, a close
+        send finds less refilled, so it can lean too: weak evidence, and only
+        asked near the limit)."""
+        refused = self._refused_close
+        if refused < _LEANING_REFUSALS:
+            return False
+        far = self._paced_sends - self._close_sends
+        close_share = refused / max(self._close_sends, 1)
+        far_share = self._refused_far / max(far, 1)
+        return close_share >= _LEANING_BIAS * far_share
 
     def judges_gaps(self, sent_at: float) -> bool:
         """Count a refusal of the request sent at ``sent_at`` (paced, not yet
