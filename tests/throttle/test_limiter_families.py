@@ -21,7 +21,7 @@ from pooledcrawl import Engine, Request, Response, Settings, Spider
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo's `benchmarks`
 
 from benchmarks._limiter_server import build_app
-from benchmarks.limiters import FAMILIES, Family, _nginx_target
+from benchmarks.limiters import FAMILIES, Family, _nginx_target, site_pages
 from benchmarks.servers import echo_module
 from benchmarks.site import START_PATH, generate_site
 
@@ -190,3 +190,13 @@ def test_nginx_logs_when_each_request_arrived(site: Path, tmp_path: Path) -> Non
     assert gaps["arrivals"] == 5
     assert gaps["gaps_under_min"] >= burst.count(b"429") / 4 > 0
     assert gaps["gap_p1_ms"] < 4
+
+
+def test_the_site_outlasts_the_fastest_limit() -> None:
+    """A crawl that ran out of pages before its time would be judged against a limit
+    it was never held by (1,000/s for 60 s is 60,000 pages, not 20,000)."""
+    fast = FAMILIES["sliding-1s"]
+    assert site_pages([fast], 60.0, 20_000) >= fast.rate * 60.0
+    assert site_pages([FAMILIES["nginx-req"]], 60.0, 20_000) == 20_000  # 50/s: enough
+    long_window = FAMILIES["fixed-60s"]  # three times the duration
+    assert site_pages([long_window], 60.0, 0) >= long_window.rate * 180.0
