@@ -8,10 +8,11 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from aiohttp import web
 
-__all__ = ["link_graph_app", "link_graph_page", "pproxy", "serve", "url_of"]
+__all__ = ["PProxy", "link_graph_app", "link_graph_page", "pproxy", "serve", "url_of"]
 
 
 def link_graph_page(i: int, n: int, links: int = 10, seed: int = 42) -> str:
@@ -62,32 +63,55 @@ def url_of(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+@dataclass
+class PProxy:
+    """A running pproxy: its port, and its URL with or without credentials."""
+
+    port: int
+    process: asyncio.subprocess.Process
+    scheme: str
+
+    def url(self, auth: str = "") -> str:
+        return f"{self.scheme}://{auth + '@' if auth else ''}127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+
+
 @asynccontextmanager
-async def pproxy(scheme: str) -> AsyncIterator[str]:
-    """pproxy (``http`` or ``socks5``, no credentials) on an ephemeral 127.0.0.1 port,
-    in a subprocess; yields its URL once it accepts connections."""
+async def pproxy(scheme: str = "http", auth: str | None = None) -> AsyncIterator[PProxy]:
+    """pproxy (``http`` or ``socks5``) on an ephemeral 127.0.0.1 port, in a subprocess,
+    once it accepts connections; ``auth`` is ``user:pass``, checked on every request
+    (``--auth 0``: pproxy otherwise trusts an IP once it authenticated)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+    listen = f"{scheme}://127.0.0.1:{port}" + (f"#{auth}" if auth else "")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
+        # pproxy installs uvloop when it can, then calls get_event_loop(), which
+        # uvloop refuses: hide uvloop so a developer who has it installed can run this.
         "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'pproxy';"
         " from pproxy.server import main; main()",
-        "-l",
-        f"{scheme}://127.0.0.1:{port}",
+        *("-l", listen, "--auth", "0"),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
-        for _ in range(200):
+        for _ in range(200):  # up to ~10 s for the interpreter to start
             try:
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
                 writer.close()
+                await writer.wait_closed()
                 break
             except OSError:
                 await asyncio.sleep(0.05)
-        yield f"{scheme}://127.0.0.1:{port}"
+        else:
+            raise RuntimeError("pproxy did not start")
+        yield PProxy(port, process, scheme)
     finally:
-        process.kill()
+        if process.returncode is None:
+            process.kill()
         await process.wait()

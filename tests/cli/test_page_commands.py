@@ -8,19 +8,18 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
 from aiohttp import web
-from sites import link_graph_app, serve
+from sites import link_graph_app, pproxy, serve
 
 import pooledcrawl
 from pooledcrawl.cli.demo import DemoServer, example_path
@@ -237,48 +236,11 @@ async def test_fetch_over_http2(tmp_path: Path) -> None:
     assert app.versions == {"2": 3, "1.1": 1}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.asynccontextmanager
-async def pproxy(auth: str) -> AsyncIterator[int]:
-    """A pproxy HTTP proxy on 127.0.0.1 that checks ``user:pass`` on every request."""
-    port = _free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'pproxy';"
-        " from pproxy.server import main; main()",
-        *("-l", f"http://127.0.0.1:{port}#{auth}", "--auth", "0"),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                await writer.wait_closed()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        else:
-            pytest.fail("pproxy did not start")
-        yield port
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
-
-
 async def test_fetch_goes_through_the_proxy_and_never_shows_its_secret() -> None:
     secret = "s3cret-pass-word"
     seen: list[dict[str, str]] = []
-    async with serve(echo_app(seen)) as base, pproxy(f"alice:{secret}") as port:
+    async with serve(echo_app(seen)) as base, pproxy(auth=f"alice:{secret}") as proxy:
+        port = proxy.port
         good = await arun(
             "fetch",
             f"{base}/echo",

@@ -174,7 +174,7 @@ async def test_proxies_that_resolve_names_cause_no_local_lookup(
         base = await stack.enter_async_context(serve(_site()))
         config = None
         if scheme is not None and url_scheme is not None:
-            proxy_url = await stack.enter_async_context(pproxy(scheme))
+            proxy_url = (await stack.enter_async_context(pproxy(scheme))).url()
             proxy = proxy_url.replace(f"{scheme}://", f"{url_scheme}://", 1)
             config = ProxyConfig("static", (parse_proxy_url(proxy, where="test"),), "test")
         port = base.rsplit(":", 1)[1].rstrip("/")

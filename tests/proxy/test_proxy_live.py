@@ -12,7 +12,6 @@ import ssl
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import orjson
 import pytest
 import trustme
 from aiohttp import web
-from sites import link_graph_app, serve
+from sites import link_graph_app, pproxy, serve
 
 from pooledcrawl import Engine, Request, Response, Settings, Spider
 from pooledcrawl.proxy.endpoint import ProxyConfig, parse_proxy_url
@@ -38,58 +37,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@dataclass
-class PProxy:
-    port: int
-    process: asyncio.subprocess.Process
-    scheme: str
-
-    def url(self, auth: str = "") -> str:
-        return f"{self.scheme}://{auth + '@' if auth else ''}127.0.0.1:{self.port}"
-
-    def kill(self) -> None:
-        if self.process.returncode is None:
-            self.process.kill()
-
-
-@contextlib.asynccontextmanager
-async def pproxy(scheme: str = "http", auth: str | None = None) -> AsyncIterator[PProxy]:
-    """A pproxy server on 127.0.0.1; ``auth`` is ``user:pass``. ``--auth 0``: check the
-    credentials on every request (pproxy otherwise trusts an IP once it authenticated)."""
-    port = free_port()
-    listen = f"{scheme}://127.0.0.1:{port}" + (f"#{auth}" if auth else "")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        # pproxy installs uvloop when it can, then calls get_event_loop(), which
-        # uvloop refuses: hide uvloop so a developer who has it installed can run this.
-        "import sys; sys.modules['uvloop'] = None; sys.argv[0] = 'pproxy';"
-        " from pproxy.server import main; main()",
-        "-l",
-        listen,
-        "--auth",
-        "0",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):  # up to ~10 s for the interpreter to start
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                await writer.wait_closed()
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        else:
-            pytest.fail("pproxy did not start")
-        yield PProxy(port, process, scheme)
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
 
 
 def recorded_graph(n: int, delay: float = 0.0) -> tuple[web.Application, dict[str, Any]]:

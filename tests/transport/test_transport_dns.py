@@ -191,7 +191,7 @@ async def test_through_a_proxy_the_proxy_resolves(kind: str, dns: Dnsmasq) -> No
     # looks nothing up (and makes no resolver)
     async with contextlib.AsyncExitStack() as stack:
         base = await stack.enter_async_context(serve(link_graph_app(PAGES, links=3)))
-        proxy = await stack.enter_async_context(pproxy("http"))
+        proxy = (await stack.enter_async_context(pproxy("http"))).url()
         config = ProxyConfig("static", (parse_proxy_url(proxy, where="test"),), "test")
         port = base.rsplit(":", 1)[1]
         url = f"http://localhost:{port}/p/0.html"
