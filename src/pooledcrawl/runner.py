@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from pooledcrawl.components import load_object
+from pooledcrawl.engine import eventloop
 from pooledcrawl.engine.engine import Engine
 from pooledcrawl.engine.tiering import TierSpec
 from pooledcrawl.errors import UsageError
@@ -116,7 +117,7 @@ def run(
     ``-o`` (appended to; ``overwrite=True`` acts as ``-O``). Inside a running event
     loop, use :func:`run_async`.
     """
-    return asyncio.run(
+    return eventloop.run(
         run_async(
             spider_cls,
             settings=settings,
@@ -192,7 +193,7 @@ def run_job(
     # proxy credentials never reach a log line, whatever library writes it
     with masking_logs(job.secrets):
         try:
-            exit_code = asyncio.run(_run_with_signals(engine, job))
+            exit_code = eventloop.run(_run_with_signals(engine, job))
         except UsageError:
             raise  # one line, exit 2: the CLI says it
         except Exception:
