@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import os
 import socket
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
+
+from pooledcrawl.engine.eventloop import new_event_loop
 
 sys.path.insert(0, str(Path(__file__).parent))  # lets test folders import `sites`
 
@@ -26,6 +30,14 @@ hypothesis_settings.register_profile(
 )
 ci = os.environ.get("PCRAWL_REQUIRE_SERVICES") or os.environ.get("CI")
 hypothesis_settings.load_profile("ci" if ci else "local")
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Async tests run on the loop the CLI and ``run()`` crawl on (timers on time)."""
+    return {"crawl-loop": new_event_loop}
+
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_HOST, PG_PORT = "127.0.0.1", 5432

@@ -156,3 +156,8 @@ def test_a_libc_that_refuses_a_timer_gives_the_default_loop(
         assert not isinstance(getattr(loop, "_selector", None), TimerfdSelector)
     finally:
         loop.close()
+
+
+async def test_async_tests_run_on_the_crawl_loop() -> None:
+    selector = getattr(asyncio.get_running_loop(), "_selector", None)
+    assert isinstance(selector, TimerfdSelector) or eventloop._libc() is None
