@@ -283,3 +283,20 @@ def test_no_common_window_collapses_on_a_quiet_gap(
     _policy, result, _limiter = crawl(family)
     assert result.share_of_limit >= 0.84
     assert result.share_429 <= 0.03
+
+
+@pytest.mark.parametrize(
+    ("limit", "window", "latency", "seed"),
+    [(300, 2.0, 0.2, 1), (450, 3.0, 0.2, 2), (450, 3.0, 0.3, 1), (600, 4.0, 0.3, 1)],
+)
+def test_a_moving_windows_tail_is_no_measure_of_a_rate(
+    limit: int, window: float, latency: float, seed: int
+) -> None:
+    # A moving window frees its entries one by one as they age: the pace resumed
+    # after its block met a log still nearly full, a second block began at once, and
+    # the first probe ended it. Its cycle (one success over a tenth of a second) was
+    # taken for the rate: the crawl held 4/s, 8-24% of the limit, for good.
+    family = Family(lambda: MovingWindow(limit, window), latency)
+    _policy, result, _limiter = crawl(family, seed)
+    assert result.share_of_limit >= 0.9
+    assert result.share_429 <= 0.03

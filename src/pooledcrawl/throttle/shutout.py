@@ -187,6 +187,12 @@ class ShutOut:
         # A block the first probe ended was congestion (a bucket refilling), not a
         # spent window: its estimate is only a floor to grow from.
         windowed = self.probes_refused > 0 or self.told
+        if not windowed and cycle < windows.window:
+            # A cycle shorter than the window learned is that window's tail (a moving
+            # window frees its entries one by one as they age), no measure of a rate:
+            # what the last window let through is (one success over the tail's tenth
+            # of a second held a 3 s window at 4/s for good).
+            estimate = max(estimate, windows.last_quota(blocked))
         gate: float | None = None
         if quiet:
             # the block was the quiet time, not a window: overshooting again costs it
