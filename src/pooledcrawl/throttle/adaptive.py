@@ -110,6 +110,9 @@ _SPACED_TOLERANCE = 0.01
 #: Once spaced, refusals under this share of the sends since the last cut only trim
 #: the pace; more are a rate over the limit, measured by what got through.
 _SPACED_OVER = 0.1
+#: Once spaced, refusals up to this share mean a pace under twice the limit (a
+#: gap-judging server refuses every other request of such a pace).
+_SPACED_HALF = 0.5
 #: Once spaced, a lone refusal since the last cut is taken over this many sends at
 #: least: one a few sends after a trim is jitter, not a 10% excess ...
 _SPACED_SAMPLE = 50
@@ -173,6 +176,7 @@ class AdaptivePolicy:
         self._growth_gate = 0.0  # seconds between steps up of the pace
         self._grown_at = -math.inf
         self._clean_rate = 0.0  # the rate before the last step up that was clean
+        self._over_clean = False  # spaced: cut to the clean rate, no clean step since
         self._last_send = -math.inf
         # spacing: a server that judges gaps (see spacing.py)
         self._spacing = SpacingDetector()
@@ -464,6 +468,19 @@ class AdaptivePolicy:
         if trim:
             # a few refusals of a gap-judging server do not measure an excess
             accepted = before
+        elif (
+            spacing.spaced
+            and share <= _SPACED_HALF
+            and not self._over_clean
+            and self._clean_rate > accepted
+        ):
+            # A gap-judging server lets every other request of a pace over its limit
+            # (and under twice it) through: half the pace got through, which is no
+            # measure of the limit; it lies between the last clean pace and this one.
+            # (Once until the next clean step: a limit that fell below that pace is
+            # measured.)
+            accepted = min(self._clean_rate, before)
+            self._over_clean = True
         rate = accepted * (_SPACED_BACKOFF if spacing.spaced else cfg.backoff)
         if self._ceiling == 0.0 and not spacing.spaced:
             # Leaving slow start: the last window was clean at about half this rate.
@@ -642,6 +659,7 @@ class AdaptivePolicy:
             return  # a window limiter only tells within its window whether a pace fits
         self._grown_at = now
         self._clean_rate = self._rate
+        self._over_clean = False
         if self._conc_cap and now - self._conc_at > _CONC_PROBE:
             self._conc_cap += 1  # the server may allow more in flight now
             self._conc_at = now
