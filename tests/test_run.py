@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 import textwrap
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -220,6 +221,22 @@ def test_run_from_synchronous_code(tmp_path: Path) -> None:
 
     stats = run(Nothing, settings={"concurrency": 1})
     assert stats.requests == 0 and stats.finish_reason == "finished"
+
+
+def test_run_crawls_on_the_loop_whose_timers_fire_on_time() -> None:
+    from pooledcrawl.engine.eventloop import TimerfdSelector, _libc
+
+    selectors: list[object] = []
+
+    class Looks(Spider):
+        async def start(self) -> AsyncIterator[pooledcrawl.Request]:
+            selectors.append(getattr(asyncio.get_running_loop(), "_selector", None))
+            return
+            yield
+
+    run(Looks, settings={"concurrency": 1})
+    assert len(selectors) == 1
+    assert isinstance(selectors[0], TimerfdSelector) or _libc() is None
 
 
 @pytest.mark.parametrize(
