@@ -96,8 +96,9 @@ class Dispatcher(SlotTable):
         self._gated: dict[str, Slot] = {}
         self._seq = itertools.count()
         self._parked = 0
-        #: when each parked request was parked: its pool wait (see waited())
+        #: when each parked request was parked: its pool wait (see handed_out())
         self._parked_at: dict[Request, float] = {}
+        self._handed_out_at: dict[Request, float] = {}  # what the slot's policy was told
         self._waiters: deque[asyncio.Future[None]] = deque()
         #: one timer for the earliest time-based wake-up (a paced slot, a retry), not
         #: one per waiting worker: hundreds of workers re-arming on every paced send
@@ -149,7 +150,7 @@ class Dispatcher(SlotTable):
                 return None
             slot = self._route(request, now)
             if not slot.backlog and slot.inflight < self._crowd_limit() and slot.can_send(now):
-                return request, self._start(slot, now)
+                return request, self._start(request, slot, now)
             slot.backlog.append(request)
             self._parked_at[request] = now
             self._parked += 1
@@ -190,7 +191,7 @@ class Dispatcher(SlotTable):
             self._queue(slot)  # to the back of the queue: the next slot goes first
         else:
             del self._backlogged[slot.key]
-        return parked, self._start(slot, now)
+        return parked, self._start(parked, slot, now)
 
     def _queue(self, slot: Slot) -> None:
         if not slot.queued:
@@ -236,7 +237,7 @@ class Dispatcher(SlotTable):
         else:
             self._queue(slot)
 
-    def _start(self, slot: Slot, now: float) -> Slot:
+    def _start(self, request: Request, slot: Slot, now: float) -> Slot:
         if not slot.inflight:
             self._sending += 1
             if self._idle_slots:
@@ -246,6 +247,7 @@ class Dispatcher(SlotTable):
             slot.peak = slot.inflight
         policy = slot.policy
         policy.on_send(now)
+        self._handed_out_at[request] = now
         sent = getattr(policy, "on_sent", None)
         if sent is not None:
             # Runs once this worker yields, that is once the request is written (or
@@ -395,11 +397,15 @@ class Dispatcher(SlotTable):
             return False
         return True
 
-    def waited(self, request: Request, now: float) -> float:
-        """Seconds ``request`` was parked on its slot before it was handed out (0 if it
-        never was). Call once, as it is sent: the pool-wait metric."""
+    def handed_out(self, request: Request, now: float) -> tuple[float, float]:
+        """When ``request`` was handed out, on the clock its slot's policy was told
+        of the send by (``now`` if unknown), and the seconds it was parked on its
+        slot before (the pool-wait metric). Call once, as it is sent: the policy
+        then gets the same send time back (``now - latency``) with the response,
+        and can tell which of its sends it is."""
+        sent = self._handed_out_at.pop(request, now)
         parked_at = self._parked_at.pop(request, None)
-        return 0.0 if parked_at is None else max(now - parked_at, 0.0)
+        return sent, 0.0 if parked_at is None else max(sent - parked_at, 0.0)
 
     @property
     def parked(self) -> int:

@@ -94,7 +94,7 @@ class Downloader:
                 early = self._give_up_on(request, exc, "process_request")
             if early is not None:
                 # answered or replaced before the network: the slot's policy saw nothing
-                self.dispatcher.waited(request, self._clock())
+                self.dispatcher.handed_out(request, self._clock())
                 self.dispatcher.release(slot)
                 return await self._outcome(request, early)
         outcome = await self._fetch(request, slot)
@@ -177,7 +177,7 @@ class Downloader:
         response, the error, or None when the request went back to the frontier for
         another proxy."""
         started = self._clock()
-        waited = self.dispatcher.waited(request, started)
+        sent, waited = self.dispatcher.handed_out(request, started)
         self.stats.requests += 1
         tier = self.tiers[slot.tier]
         guard = tier.guard
@@ -193,8 +193,8 @@ class Downloader:
         try:
             response = await tier.transport.fetch(request, url)
         except TransportError as exc:
-            slot.policy.on_error(self._clock(), self._clock() - started)
             now = self._clock()
+            slot.policy.on_error(now, now - sent)
             disconnect = exc.stale_connection or exc.name == "ServerDisconnectedError"
             self.metrics.on_error(
                 slot.key,
@@ -221,7 +221,7 @@ class Downloader:
             self.dispatcher.release(slot)
             raise
         now = self._clock()
-        slot.policy.on_response(now, response.status, now - started, response.headers)
+        slot.policy.on_response(now, response.status, now - sent, response.headers)
         self.metrics.on_response(
             slot.key,
             now,
