@@ -400,11 +400,12 @@ class AdaptivePolicy:
             self._block(now)
             self._shut.told_until(now + retry_after)
             return
-        if bunched:
+        if bunched and self._paced:
             # Refused for coming right after another (nginx limit_req without a
             # burst refuses that at any rate): the spacing was wrong, not the rate.
-            if not self._paced:
-                self._pace_from_slow_start(now)
+            # (Not in slow start, which sends every page's links at once: a spent
+            # window refuses such bunches too, and a slow answer costs a round
+            # trip of them at full speed.)
             return
         if (
             self._paced
@@ -527,15 +528,6 @@ class AdaptivePolicy:
         """Whether the server has shown a window or a penalty box: a limiter that
         shuts a client out, which no spacing of sends keeps open."""
         return bool(self._windows.window or self._shut.quiet.quiet)
-
-    def _pace_from_slow_start(self, now: float) -> None:
-        """Pace at slow start's own spread (no ceiling learned yet), so the next
-        refusal, of a request sent apart from the others, says something of the rate."""
-        rate = self._pace or 2.0 * self._current_send_rate(now)
-        self._rate = max(rate, _MIN_RATE)
-        self._next_send = now
-        self._paced = True
-        self._cut(now)
 
     def _block(self, now: float) -> None:
         """Stop sending but for single probes, until one gets through."""
