@@ -119,7 +119,7 @@ def simulate(
 
         def init(self: Any, *args: Any, **kwargs: Any) -> None:
             original(self, *args, **kwargs)
-            for name in ("_take", "_next_timer", "release", "finish", "waited"):
+            for name in ("_take", "_next_timer", "release", "finish", "handed_out"):
                 setattr(self, name, timed(getattr(self, name)))
 
         dispatcher_module.Dispatcher.__init__ = init  # type: ignore[method-assign]

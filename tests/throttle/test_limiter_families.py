@@ -104,10 +104,6 @@ async def test_nginx_limit_req_without_burst(site: Path, tmp_path: Path) -> None
     # pace is learned that is rare (it was the whole first burst before)
     assert refused <= 0.05 * responses
     assert stats.status_counts[429] < PAGES
-    # the refusals fell on sends the controller could tell apart (it matches each
-    # answer to its send by time): it keeps every send a full interval apart
-    (domain,) = stats.domains.values()
-    assert domain["spaced"]
 
 
 async def test_limits_fixed_window_is_learned_and_never_burst_again(site: Path) -> None:
