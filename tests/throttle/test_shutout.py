@@ -55,23 +55,42 @@ def test_a_client_short_of_cpu_resumes_under_the_box(cpu: float) -> None:
     assert snap["blocks"] == 1
     assert snap["quiet_s"] is not None and 5.0 <= snap["quiet_s"] <= 10.0
     assert policy.rate is not None and 85 <= policy.rate <= 95
-    assert result.share_of_limit >= 0.67
+    assert result.share_of_limit >= 0.8
     assert result.share_429 <= 0.01
 
 
-def test_quiet_gaps_come_once_the_block_lasted_twice_their_length() -> None:
-    # probes ever further apart (a tenth of the time shut out), and a quiet gap
-    # instead once the block has lasted twice the next one: 1.25 s at 2.5 s,
-    # 2.5 s at 5 s, 5 s at 10 s, 10 s at 20 s; none longer
-    quiet = QuietSchedule()
-    assert quiet.start(0.0) == -math.inf  # nothing learned: probe at once
+def _quiet_gaps(quiet: QuietSchedule) -> list[tuple[float, float]]:
+    """(seconds into the block, length) of each quiet gap a minute-long block gets,
+    between probes ever further apart (a tenth of the time shut out)."""
     elapsed, gaps = 0.0, []
     while elapsed < 60.0:
         probe = max(0.1, 0.1 * elapsed)
         gap = quiet.next_gap(elapsed, probe, told=False)
         if gap != probe:
-            gaps.append((round(elapsed, 1), gap))
+            gaps.append((elapsed, gap))
         elapsed += gap
+    return gaps
+
+
+def test_the_first_block_tries_one_long_quiet_gap_early() -> None:
+    # nothing known of the limiter: once the block has outlasted a second (and so
+    # any 1 s window), a 5 s gap; after it, the usual doubling, at twice the gap
+    quiet = QuietSchedule()
+    assert quiet.start(0.0) == -math.inf  # nothing learned: probe at once
+    gaps = _quiet_gaps(quiet)
+    assert [round(g, 4) for _e, g in gaps] == [5.1, 10.2]  # 2% over
+    (first, _), (second, _) = gaps
+    assert 1.25 <= first <= 1.35  # the first probe due after 1.25 s
+    assert 20.0 <= second <= 22.0
+
+
+def test_later_quiet_gaps_come_once_the_block_lasted_twice_their_length() -> None:
+    # after a first block that taught no quiet time: 1.25 s at 2.5 s, 2.5 s at
+    # 5 s, 5 s at 10 s, 10 s at 20 s; none longer
+    quiet = QuietSchedule()
+    quiet.start(0.0)
+    quiet.start(100.0)
+    gaps = _quiet_gaps(quiet)
     assert [round(g, 4) for _e, g in gaps] == [1.275, 2.55, 5.1, 10.2]  # 2% over
     for started, gap in gaps:
         assert 2.0 * gap / 1.02 <= started <= 2.0 * gap / 1.02 + 0.2 * started
@@ -97,7 +116,8 @@ class _LateBox(PenaltyBox):
 def test_a_quiet_gap_of_the_boxs_own_length_is_kept_at_the_server_too(seed: int) -> None:
     # A 5 s gap measured between sends is under 5 s between arrivals half the time:
     # the box stayed shut, the next gap (10 s) opened it, and the crawl held 46%
-    # instead of 68% (3 seeds in 6). Gaps are kept a little longer than nominal.
+    # instead of 68% (3 seeds in 6; 82% now that the first gap comes early). Gaps
+    # are kept a little longer than nominal.
     policy = AdaptivePolicy(
         AdaptiveConfig(start=50, max=200), wall_clock=lambda: 1.7e9, rng=random.Random(seed)
     )
@@ -108,4 +128,4 @@ def test_a_quiet_gap_of_the_boxs_own_length_is_kept_at_the_server_too(seed: int)
     assert snap["blocks"] == 1
     assert 5.0 <= snap["quiet_s"] <= 6.0
     assert result.ok_rate(20, 60) >= 85
-    assert result.share_of_limit >= 0.67
+    assert result.share_of_limit >= 0.8

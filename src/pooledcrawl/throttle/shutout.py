@@ -63,6 +63,7 @@ class ShutOut:
 
     __slots__ = (
         "last_refused_probe",
+        "misread",
         "probe_at",
         "probes_refused",
         "quiet",
@@ -81,6 +82,7 @@ class ShutOut:
         self.told_end = 0.0  # when its first Retry-After said the block ends
         self.quiet_box = False  # later Retry-Afters moved that end back
         self.quiet = QuietSchedule()  # a penalty box that waits for quiet
+        self.misread = False  # this block showed a penalty box learned was a window
 
     def begin(self, now: float, paused_until: float, windows: WindowLearner) -> None:
         """Stop sending but for single probes, until one gets through."""
@@ -90,11 +92,10 @@ class ShutOut:
         self.last_refused_probe = now
         self.told = False
         self.quiet_box = False
-        undo = self.quiet.doubt(now)
-        if undo is not None:
-            start, ok = undo
-            windows.cycle_start = start
-            windows.cycle_ok += ok
+        longest = self.quiet.doubt(now)
+        self.misread = longest is not None
+        if longest is not None:
+            windows.learn(longest)  # a window, then, and no longer than that
         self.probe_at = max(self.probe_at, self.quiet.start(now))
 
     def told_until(self, end: float) -> None:
@@ -171,7 +172,7 @@ class ShutOut:
             self.quiet_box = True
             if self.probes_refused:  # learned just now: the next block may undo it
                 active = blocked - start
-                self.quiet.may_undo(windows.cycle_start, windows.cycle_ok, now, active)
+                self.quiet.may_undo(start, now, active)
         if self.quiet_box or (self.told and not windows.window):
             # The server set the block's length: for a window that is the rest of
             # it, but for a penalty box only how long to keep quiet. So the first
@@ -207,6 +208,11 @@ class ShutOut:
             # what the last window before the block let through: a window
             # limiter's quota, without the block's own idle time in it
             estimate = max(estimate, windows.last_quota(blocked))
+        if self.misread and gate is None:
+            # The box's gate (20 quiet times) is no window's, nor is the window just
+            # learned, an upper bound, a measure of how rarely to step up: left as
+            # either, a 2 s window held 72% of its limit for good.
+            gate = _BLOCK_COST * (sent_at - blocked)
         rate = estimate
         if clean_rate:
             # A pace that was clean until the last step up is worth resuming near
@@ -220,7 +226,8 @@ class ShutOut:
             if not windowed:
                 resume = min(resume, windows.ok_between(blocked - 1.0, blocked) / 1.0)
             rate = max(rate, resume)
-        windows.learn_hi(blocked, start, windowed and not quiet)
+        # (not from a misread box's cycle: the pace resumed after it was a burst)
+        windows.learn_hi(blocked, start, windowed and not quiet and not self.misread)
         self.since = None
         windows.new_cycle(sent_at)
         return Resume(rate, windowed, quiet, gate)
