@@ -19,6 +19,7 @@ from typing import Any
 from pooledcrawl.throttle.base import ConcurrencyPolicy
 
 __all__ = [
+    "AlignedFixedWindow",
     "ArrivalJitter",
     "ConcurrencyLimit",
     "FixedWindow",
@@ -206,6 +207,22 @@ class FixedWindow(_Window):
             return self._answer(False, 0, reset)
         self.count += 1
         return self._answer(True, self.limit - self.count, reset)
+
+
+class AlignedFixedWindow(FixedWindow):
+    """A fixed window on one clock for every client, as express-rate-limit's memory
+    store resets all counts on a single timer: the first window a client sees is
+    cut short by whenever it started."""
+
+    def __init__(self, limit: int, window: float, *, offset: float = 0.37, **kwargs: Any) -> None:
+        super().__init__(limit, window, **kwargs)
+        self.offset = offset  # where the clock's window edges fall relative to t=0
+
+    def request(self, now: float) -> Verdict:
+        start = math.floor((now + self.offset) / self.window) * self.window - self.offset
+        if start != self.start:
+            self.start, self.count = start, 0
+        return super().request(now)
 
 
 class MovingWindow(_Window):
