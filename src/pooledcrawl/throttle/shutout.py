@@ -211,7 +211,7 @@ class ShutOut:
         if self.misread and gate is None:
             # The box's gate (20 quiet times) is no window's, nor is the window just
             # learned, an upper bound, a measure of how rarely to step up: left as
-            # either, a 2 s window held 72% of its limit for good.
+            # either, a 2 s sliding-window counter held 72% of its limit for good.
             gate = _BLOCK_COST * (sent_at - blocked)
         rate = estimate
         if clean_rate:
