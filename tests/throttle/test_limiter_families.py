@@ -63,6 +63,16 @@ async def crawl(start: str) -> tuple[GraphSpider, Any]:
     return spider, stats
 
 
+async def crawl_limits(site: Path, spec: dict[str, Any]) -> tuple[Any, dict[str, int]]:
+    """Crawl the whole site behind the ``limits`` app with ``spec``: the stats, and
+    the statuses the server counted."""
+    counts: dict[str, int] = {}
+    async with serve(build_app(site, spec, counts)) as base:
+        spider, stats = await crawl(base + START_PATH)
+    assert_complete(spider, stats)
+    return stats, counts
+
+
 def refusals_after_learning(stats: Any) -> tuple[int, int]:
     """(429s, responses) from two seconds after the first 429 to the end."""
     (domain,) = stats.domains.values()
@@ -108,10 +118,7 @@ async def test_nginx_limit_req_without_burst(site: Path, tmp_path: Path) -> None
 
 async def test_limits_fixed_window_is_learned_and_never_burst_again(site: Path) -> None:
     spec = {"strategy": "fixed", "limit": 50, "window": 1, "delay": 0.02}
-    counts: dict[str, int] = {}
-    async with serve(build_app(site, spec, counts)) as base:
-        spider, stats = await crawl(base + START_PATH)
-    assert_complete(spider, stats)
+    stats, counts = await crawl_limits(site, spec)
     assert counts["200"] == PAGES
     (domain,) = stats.domains.values()
     # the cold-start burst spent the first window: one block, its probes, then a
@@ -129,10 +136,7 @@ async def test_limits_window_ending_in_the_first_quiet_gap_is_misread_once(site:
     # one spends the new window at once. That block says it was a window: the quiet
     # time is forgotten, the window learned from the cycle that began with the probe.
     spec = {"strategy": "fixed", "limit": 100, "window": 2, "delay": 0.02}
-    counts: dict[str, int] = {}
-    async with serve(build_app(site, spec, counts)) as base:
-        spider, stats = await crawl(base + START_PATH)
-    assert_complete(spider, stats)
+    stats, _counts = await crawl_limits(site, spec)
     (domain,) = stats.domains.values()
     assert domain["quiet_s"] is None
     assert 1.5 <= domain["window_s"] <= 3.0
@@ -151,10 +155,7 @@ async def test_limits_window_ending_in_the_first_quiet_gap_is_misread_once(site:
 
 async def test_penalty_box_with_retry_after_is_entered_once(site: Path) -> None:
     spec = dict(FAMILIES["penalty-ra"].spec, quiet=2)  # 100/s, 2 s of quiet, Retry-After
-    counts: dict[str, int] = {}
-    async with serve(build_app(site, spec, counts)) as base:
-        spider, stats = await crawl(base + START_PATH)
-    assert_complete(spider, stats)
+    stats, counts = await crawl_limits(site, spec)
     (domain,) = stats.domains.values()
     # shut out once by the cold-start burst; Retry-After was honoured (no knocking
     # while boxed) and the pace after it keeps the client out of the box
@@ -168,10 +169,7 @@ async def test_penalty_box_without_retry_after_opens_after_the_first_quiet_gap(
     site: Path,
 ) -> None:
     spec = dict(FAMILIES["penalty"].spec, quiet=3)  # 100/s, 3 s of quiet, no Retry-After
-    counts: dict[str, int] = {}
-    async with serve(build_app(site, spec, counts)) as base:
-        spider, stats = await crawl(base + START_PATH)
-    assert_complete(spider, stats)
+    stats, _counts = await crawl_limits(site, spec)
     (domain,) = stats.domains.values()
     # probes for a second and a quarter keep the box shut; the 5 s quiet gap after
     # them opens it, and that gap is remembered as the box's quiet time (an upper
