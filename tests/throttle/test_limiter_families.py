@@ -147,6 +147,7 @@ async def test_limits_window_ending_in_the_first_quiet_gap_is_misread_once(site:
     rows = domain["timeline"]
     first = next(row[0] for row in rows if row[4])
     resumed = next(row[0] for row in rows if row[0] > first + 1 and row[3])
+    assert resumed >= first + 5  # the first block's quiet gap, which the window ended in
     later = [row for row in rows if row[0] >= resumed + 4]
     refused, responses = sum(row[4] for row in later), sum(row[3] + row[4] for row in later)
     assert responses >= 50
